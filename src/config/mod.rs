@@ -1,0 +1,427 @@
+//! `dist-mirror.yaml`: loading, validation and the effective configuration
+//! (spec/config.md).
+//!
+//! [`load`] reads the file, checks every rule, and returns a [`Config`] with
+//! every default applied and every syncer turned into its container
+//! ([`Syncer`]). All problems of a file are reported together in one
+//! [`ConfigError::Invalid`], each naming its key path (`syncer[2].config`),
+//! line and column. Unknown keys are accepted and listed in
+//! [`Config::warnings`].
+
+mod pipeline;
+mod reader;
+mod syncer;
+
+use std::path::{Path, PathBuf};
+
+use marked_yaml::{LoaderOptions, Node};
+
+pub use pipeline::{PipelineSettings, Retry, RETRY_WHEN_VALUES, STAGE_NAMES};
+pub use reader::{Finding, Position, check_relative, is_none_like, parse_bool};
+pub use syncer::{Syncer, SyncerType, Volume, safe_name};
+
+use crate::logging::Level;
+use reader::{Reader, join};
+
+/// The config path used when neither `--config` nor `MIRRORER_CONFIG` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/dist-mirror/dist-mirror.yaml";
+
+/// The effective configuration: every default applied, every rule checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was loaded from, as given.
+    pub path: PathBuf,
+    /// `log.log_level`.
+    pub log_level: Level,
+    /// `mirror`.
+    pub mirror: Mirror,
+    /// `replication`.
+    pub replication: Replication,
+    /// `antivirus`.
+    pub antivirus: Antivirus,
+    /// `repo.paths`, flattened in file order.
+    pub repo_paths: Vec<RepoPath>,
+    /// The syncers, each with its container: from `syncer`, or from the
+    /// legacy `containers` list when `syncer` is empty.
+    pub syncers: Vec<Syncer>,
+    /// `pipeline`: how the child pipeline is rendered.
+    pub pipeline: PipelineSettings,
+    /// `tools`: external program name -> path, as written in the file
+    /// (defaults and `MIRRORER_TOOL_<NAME>` overrides are applied where the
+    /// programs are run).
+    pub tools: Vec<(String, String)>,
+    /// Unknown keys and ignored sections, one finding each.
+    pub warnings: Vec<Finding>,
+}
+
+/// `mirror`: where the mirror and this tool's files live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// `workdir` [/opt/dist-mirror]: holds `state/`, `repo/` and `metadata/`.
+    pub workdir: PathBuf,
+    /// `syncer_dir` [/etc/dist-mirror]: the syncers' config files.
+    pub syncer_dir: PathBuf,
+    /// `zfs_mirror_dataset` [distpool/mirror]: a ZFS dataset name (no `@`).
+    pub zfs_mirror_dataset: String,
+    /// `zfs_mirror_dir` [/distpool/mirror]: the dataset's mountpoint.
+    pub zfs_mirror_dir: PathBuf,
+    /// `kesl_max_workers` [4]: parallel antivirus batches, 1..=64.
+    pub kesl_max_workers: u32,
+}
+
+impl Mirror {
+    /// `<workdir>/state`: the lock, the current snapshot, antivirus state.
+    pub fn state_dir(&self) -> PathBuf {
+        self.workdir.join("state")
+    }
+
+    /// `<workdir>/repo`: the published tree.
+    pub fn repo_dir(&self) -> PathBuf {
+        self.workdir.join("repo")
+    }
+
+    /// `<workdir>/metadata`: inventory and catalogs.
+    pub fn metadata_dir(&self) -> PathBuf {
+        self.workdir.join("metadata")
+    }
+}
+
+/// `replication`: where snapshots are replicated and published remotely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replication {
+    /// `replica_host`: host name of the replica; none means no remote side.
+    pub replica_host: Option<String>,
+    /// `ssh_user`: required when a remote side is used.
+    pub ssh_user: Option<String>,
+    /// `ssh_key` [`<workdir>/.ssh/id_rsa`].
+    pub ssh_key: PathBuf,
+    /// `skip_remote` [false].
+    pub skip_remote: bool,
+}
+
+/// `antivirus`: the scan of changed files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Antivirus {
+    /// `fail_on_threats` [false]: exit 5 when threats are found.
+    pub fail_on_threats: bool,
+    /// `batch_size` [100]: files per scanner call, >= 1.
+    pub batch_size: u64,
+}
+
+/// One mapping of `repo.paths`: `<source_base>/<source_name>` of a snapshot
+/// is published as `<public_prefix>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoPath {
+    /// Relative to a snapshot root.
+    pub source_base: String,
+    /// Relative to `source_base`.
+    pub source_name: String,
+    /// The entry's name in the published snapshot.
+    pub public_prefix: String,
+}
+
+/// Why a configuration file could not be used. Every variant exits 3.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is missing or unreadable.
+    #[error("could not read configuration file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML (or has a duplicate key, an anchor, a tag).
+    #[error("configuration file {} is not valid YAML at {position}: {message}", path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// Where the parser stopped.
+        position: Position,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file is YAML but breaks rules of spec/config.md.
+    #[error("configuration file {} is invalid ({} problem{})", path.display(), problems.len(), if problems.len() == 1 { "" } else { "s" })]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found, in file order.
+        problems: Vec<Finding>,
+        /// Warnings found on the way (unknown keys).
+        warnings: Vec<Finding>,
+    },
+}
+
+/// Loads and validates the configuration file at `path`.
+///
+/// # Errors
+/// [`ConfigError::Read`] if the file cannot be read, [`ConfigError::Syntax`]
+/// if it is not YAML, [`ConfigError::Invalid`] with every problem otherwise.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8(text).map_err(|e| ConfigError::Read {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}")),
+    })?;
+    from_str(&text, path)
+}
+
+/// Validates configuration text; `path` is used in messages and as
+/// [`Config::path`].
+///
+/// # Errors
+/// As [`load`], without the read error.
+pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let root = parse(text, path)?;
+    let mut r = Reader::default();
+    let root_map = match &root {
+        Some(Node::Mapping(m)) => Some(m),
+        Some(Node::Scalar(s)) if is_none_like(s.as_str()) => None,
+        Some(other) => {
+            r.error("(top level)", other.span(), format!("must be a mapping, found {}", reader::kind(other)));
+            None
+        }
+        None => None,
+    };
+    if let Some(m) = root_map {
+        r.unknown_keys(
+            m,
+            "",
+            &["log", "mirror", "replication", "antivirus", "repo", "syncer", "containers", "pipeline", "tools"],
+        );
+    }
+    let get = |key: &str| root_map.and_then(|m| m.get_node(key));
+
+    let log = r.section(get("log"), "log", &["log_level"]);
+    let log_level = match r.opt_str(log, "log_level", "log") {
+        None => Level::Info,
+        Some((text, span)) => match text.parse::<Level>() {
+            Ok(level) => level,
+            Err(_) => {
+                r.error(
+                    "log.log_level",
+                    &span,
+                    format!("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, found {text:?}"),
+                );
+                Level::Info
+            }
+        },
+    };
+
+    let mirror = read_mirror(&mut r, get("mirror"));
+    let replication = read_replication(&mut r, get("replication"), &mirror);
+    let av = r.section(get("antivirus"), "antivirus", &["fail_on_threats", "batch_size"]);
+    let antivirus = Antivirus {
+        fail_on_threats: r.boolean(av, "fail_on_threats", "antivirus", false),
+        batch_size: r.integer(av, "batch_size", "antivirus", 100, (1, u64::MAX)),
+    };
+    let repo = r.section(get("repo"), "repo", &["paths"]);
+    let repo_paths = read_repo_paths(&mut r, repo.and_then(|m| m.get_node("paths")));
+    let syncers = syncer::read_syncers(&mut r, get("syncer"), get("containers"), &mirror);
+    let pipeline = pipeline::read(&mut r, get("pipeline"));
+    let tools = read_tools(&mut r, get("tools"));
+
+    if r.errors.is_empty() {
+        Ok(Config {
+            path: path.to_path_buf(),
+            log_level,
+            mirror,
+            replication,
+            antivirus,
+            repo_paths,
+            syncers,
+            pipeline,
+            tools,
+            warnings: r.warnings,
+        })
+    } else {
+        r.errors.sort_by_key(|f| (f.position.line, f.position.column));
+        Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems: r.errors,
+            warnings: r.warnings,
+        })
+    }
+}
+
+fn parse(text: &str, path: &Path) -> Result<Option<Node>, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let options = LoaderOptions::default().error_on_duplicate_keys(true);
+    marked_yaml::parse_yaml_with_options(0, text, options)
+        .map(Some)
+        .map_err(|e| {
+            use marked_yaml::LoadError as E;
+            let (marker, message) = match &e {
+                E::TopLevelMustBeMapping(m) => (Some(*m), "the top level must be a mapping".to_owned()),
+                E::TopLevelMustBeSequence(m) => (Some(*m), "the top level must be a list".to_owned()),
+                E::UnexpectedAnchor(m) => (Some(*m), "anchors and aliases are not supported".to_owned()),
+                E::MappingKeyMustBeScalar(m) => (Some(*m), "mapping keys must be plain values".to_owned()),
+                E::UnexpectedTag(m) => (Some(*m), "explicit tags are not supported".to_owned()),
+                E::ScanError(m, scan) => (Some(*m), scan.info().to_owned()),
+                E::DuplicateKey(d) => (
+                    d.key.span().start().copied(),
+                    format!(
+                        "duplicate key {:?} (first at line {})",
+                        d.key.as_str(),
+                        d.prev_key.span().start().map(|m| m.line()).unwrap_or(0)
+                    ),
+                ),
+            };
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                position: marker
+                    .map(|m| Position {
+                        line: m.line(),
+                        column: m.column(),
+                    })
+                    .unwrap_or_default(),
+                message,
+            }
+        })
+}
+
+fn read_mirror(r: &mut Reader, node: Option<&Node>) -> Mirror {
+    let m = r.section(
+        node,
+        "mirror",
+        &["workdir", "syncer_dir", "zfs_mirror_dataset", "zfs_mirror_dir", "kesl_max_workers"],
+    );
+    let dataset = match r.opt_str(m, "zfs_mirror_dataset", "mirror") {
+        None => "distpool/mirror".to_owned(),
+        Some((text, span)) => {
+            if text.contains('@') {
+                r.error(
+                    "mirror.zfs_mirror_dataset",
+                    &span,
+                    format!("must name a dataset, not a snapshot (no `@`): {text:?}"),
+                );
+            }
+            text
+        }
+    };
+    Mirror {
+        workdir: PathBuf::from(r.string(m, "workdir", "mirror", "/opt/dist-mirror")),
+        syncer_dir: PathBuf::from(r.string(m, "syncer_dir", "mirror", "/etc/dist-mirror")),
+        zfs_mirror_dataset: dataset,
+        zfs_mirror_dir: PathBuf::from(r.string(m, "zfs_mirror_dir", "mirror", "/distpool/mirror")),
+        kesl_max_workers: u32::try_from(r.integer(m, "kesl_max_workers", "mirror", 4, (1, 64))).unwrap_or(4),
+    }
+}
+
+fn read_replication(r: &mut Reader, node: Option<&Node>, mirror: &Mirror) -> Replication {
+    let m = r.section(node, "replication", &["replica_host", "ssh_user", "ssh_key", "skip_remote"]);
+    Replication {
+        replica_host: r.opt_str(m, "replica_host", "replication").map(|(s, _)| s),
+        ssh_user: r.opt_str(m, "ssh_user", "replication").map(|(s, _)| s),
+        ssh_key: r
+            .opt_str(m, "ssh_key", "replication")
+            .map(|(s, _)| PathBuf::from(s))
+            .unwrap_or_else(|| mirror.workdir.join(".ssh/id_rsa")),
+        skip_remote: r.boolean(m, "skip_remote", "replication", false),
+    }
+}
+
+/// Trims blanks and `/` and checks a `repo.paths` key or value.
+fn repo_path_part(r: &mut Reader, text: &str, key: &str, span: &marked_yaml::Span) -> Option<String> {
+    let t = text.trim().trim_matches('/').trim();
+    match check_relative(t) {
+        Ok(()) => Some(t.to_owned()),
+        Err(why) => {
+            r.error(key, span, why);
+            None
+        }
+    }
+}
+
+fn read_repo_paths(r: &mut Reader, node: Option<&Node>) -> Vec<RepoPath> {
+    let Some(bases) = r.mapping(node, "repo.paths") else {
+        return Vec::new();
+    };
+    let mut out: Vec<(RepoPath, Position)> = Vec::new();
+    for (base_key, inner) in bases.iter() {
+        let base_path = join("repo.paths", base_key.as_str());
+        let base = repo_path_part(r, base_key.as_str(), &base_path, base_key.span());
+        let Some(names) = r.mapping(Some(inner), &base_path) else {
+            continue;
+        };
+        for (name_key, value) in names.iter() {
+            let key = join(&base_path, name_key.as_str());
+            let name = repo_path_part(r, name_key.as_str(), &key, name_key.span());
+            let prefix = match value {
+                Node::Scalar(s) => repo_path_part(r, s.as_str(), &key, s.span()),
+                other => {
+                    r.error(&key, other.span(), format!("must be a public prefix, found {}", reader::kind(other)));
+                    None
+                }
+            };
+            if let (Some(base), Some(name), Some(prefix)) = (&base, name, prefix) {
+                let position = Position::of(value.span());
+                if let Some((clash, at)) = out.iter().find(|(p, _)| {
+                    p.public_prefix == prefix
+                        || p.public_prefix.starts_with(&format!("{prefix}/"))
+                        || prefix.starts_with(&format!("{}/", p.public_prefix))
+                }) {
+                    let how = if clash.public_prefix == prefix { "is also" } else { "nests with" };
+                    r.error(
+                        &key,
+                        value.span(),
+                        format!(
+                            "public prefix {prefix:?} {how} the public prefix {:?} of {}/{} (line {})",
+                            clash.public_prefix, clash.source_base, clash.source_name, at.line
+                        ),
+                    );
+                    continue;
+                }
+                out.push((
+                    RepoPath {
+                        source_base: base.clone(),
+                        source_name: name,
+                        public_prefix: prefix,
+                    },
+                    position,
+                ));
+            }
+        }
+    }
+    out.into_iter().map(|(p, _)| p).collect()
+}
+
+/// The external programs `tools:` may name.
+pub const KNOWN_TOOLS: &[&str] = &[
+    "docker",
+    "zfs",
+    "syncoid",
+    "rsync",
+    "ssh",
+    "kesl_control",
+    "clamdscan",
+    "clamscan",
+];
+
+fn read_tools(r: &mut Reader, node: Option<&Node>) -> Vec<(String, String)> {
+    let Some(map) = r.mapping(node, "tools") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, value) in map.iter() {
+        let path = join("tools", key.as_str());
+        let name = key.as_str().trim().replace('-', "_").to_ascii_lowercase();
+        if !KNOWN_TOOLS.contains(&name.as_str()) {
+            r.warn(&path, key.span(), format!("unknown tool (known: {})", KNOWN_TOOLS.join(", ")));
+        }
+        if let Some((text, _)) = r.scalar_of(value, &path) {
+            out.push((name, text));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

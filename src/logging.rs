@@ -1,0 +1,409 @@
+//! Log events: plain text or JSON lines on stderr, GitLab collapsible
+//! sections, redaction of secret-looking fields (spec/stages.md, "Logging").
+//!
+//! Code logs through `tracing`'s macros with the event name as the message
+//! and every detail as a field:
+//!
+//! ```
+//! tracing::info!(container = "debian", attempt = 1, "sync_container_start");
+//! ```
+//!
+//! The layer installed by [`init`] prints that as one line on stderr:
+//!
+//! ```text
+//! 2026-06-03 12:00:00 INFO     mirrorer::stages::sync: sync_container_start container=debian attempt=1
+//! ```
+//!
+//! - the local time, the level padded to 8 columns (Python's level names:
+//!   DEBUG, INFO, WARNING, ERROR, CRITICAL), the target (the module path),
+//!   the event name, then `key=value` per field in the order given;
+//! - a value that is empty or holds blanks, quotes, `=`, `\` or control
+//!   characters is written as a JSON string, so one event is one line;
+//! - a field whose key contains `password`, `passwd`, `secret`, `token`,
+//!   `key` or `credential` (any case) is written as `***`;
+//! - with JSON logs on, each event is one JSON object with the keys
+//!   `timestamp`, `level`, `target`, `event` and `fields`.
+//!
+//! Stdout is never written here: it carries only a command's data.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+/// A log level, with Python's names and order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Level {
+    /// Details for debugging.
+    Debug = 10,
+    /// Normal progress.
+    Info = 20,
+    /// Something unexpected that the command worked around.
+    Warning = 30,
+    /// A failure.
+    Error = 40,
+    /// Only the most severe messages.
+    Critical = 50,
+}
+
+impl Level {
+    /// The Python-style name: `DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warning => "WARNING",
+            Level::Error => "ERROR",
+            Level::Critical => "CRITICAL",
+        }
+    }
+
+    fn from_u8(v: u8) -> Level {
+        match v {
+            0..=10 => Level::Debug,
+            11..=20 => Level::Info,
+            21..=30 => Level::Warning,
+            31..=40 => Level::Error,
+            _ => Level::Critical,
+        }
+    }
+
+    fn from_tracing(level: &tracing::Level) -> Level {
+        match *level {
+            tracing::Level::TRACE | tracing::Level::DEBUG => Level::Debug,
+            tracing::Level::INFO => Level::Info,
+            tracing::Level::WARN => Level::Warning,
+            tracing::Level::ERROR => Level::Error,
+        }
+    }
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A level name that is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown log level {0:?}: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")]
+pub struct UnknownLevel(pub String);
+
+impl FromStr for Level {
+    type Err = UnknownLevel;
+
+    /// Parses a level name, trimmed and in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "DEBUG" => Ok(Level::Debug),
+            "INFO" => Ok(Level::Info),
+            "WARNING" => Ok(Level::Warning),
+            "ERROR" => Ok(Level::Error),
+            "CRITICAL" => Ok(Level::Critical),
+            _ => Err(UnknownLevel(s.to_owned())),
+        }
+    }
+}
+
+static THRESHOLD: AtomicU8 = AtomicU8::new(Level::Info as u8);
+static JSON: AtomicBool = AtomicBool::new(false);
+static SECTIONS: AtomicBool = AtomicBool::new(false);
+static INSTALLED: OnceLock<()> = OnceLock::new();
+
+/// Installs the event layer as the global `tracing` subscriber (once per
+/// process; later calls do nothing) and turns GitLab sections on when the
+/// environment has `CI=true`.
+pub fn init() {
+    INSTALLED.get_or_init(|| {
+        let subscriber = tracing_subscriber::registry().with(EventLayer);
+        // Fails only if another subscriber is already installed (a test
+        // harness); events then go there, which is acceptable.
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    SECTIONS.store(ci, Ordering::Relaxed);
+}
+
+/// Sets the lowest level that is printed.
+pub fn set_level(level: Level) {
+    THRESHOLD.store(level as u8, Ordering::Relaxed);
+}
+
+/// The lowest level that is printed.
+pub fn level() -> Level {
+    Level::from_u8(THRESHOLD.load(Ordering::Relaxed))
+}
+
+/// Switches between plain-text lines (`false`) and JSON lines (`true`).
+pub fn set_json(json: bool) {
+    JSON.store(json, Ordering::Relaxed);
+}
+
+/// Whether GitLab collapsible sections are written (`CI=true`, plain text).
+pub fn sections_enabled() -> bool {
+    SECTIONS.load(Ordering::Relaxed) && !JSON.load(Ordering::Relaxed)
+}
+
+/// Whether a field with this key is shown as `***`.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "passwd", "secret", "token", "key", "credential"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+/// Writes `value` as a log field value: as is when it is a plain word, else
+/// as a JSON string.
+pub fn quote_value(value: &str) -> String {
+    let needs_quotes = value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '=' | '\\'));
+    if needs_quotes {
+        serde_json::Value::String(value.to_owned()).to_string()
+    } else {
+        value.to_owned()
+    }
+}
+
+/// One event, ready to print.
+struct Record<'a> {
+    level: Level,
+    target: &'a str,
+    event: String,
+    fields: Vec<(String, String)>,
+}
+
+fn timestamp_plain() -> String {
+    chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn render(record: &Record<'_>) -> String {
+    let fields = record
+        .fields
+        .iter()
+        .map(|(k, v)| {
+            let v = if is_secret_key(k) { "***" } else { v.as_str() };
+            (k.as_str(), v)
+        })
+        .collect::<Vec<_>>();
+    if JSON.load(Ordering::Relaxed) {
+        let map: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String((*v).to_owned())))
+            .collect();
+        let line = serde_json::json!({
+            "timestamp": chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
+            "level": record.level.name(),
+            "target": record.target,
+            "event": record.event,
+            "fields": map,
+        });
+        let mut text = line.to_string();
+        text.push('\n');
+        text
+    } else {
+        let mut text = format!(
+            "{} {:<8} {}: {}",
+            timestamp_plain(),
+            record.level.name(),
+            record.target,
+            record.event
+        );
+        for (k, v) in fields {
+            let _ = write!(text, " {k}={}", quote_value(v));
+        }
+        text.push('\n');
+        text
+    }
+}
+
+fn write_stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    // Nothing sensible can be done when stderr is gone.
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
+}
+
+struct EventLayer;
+
+#[derive(Default)]
+struct FieldVisitor {
+    event: Option<String>,
+    fields: Vec<(String, String)>,
+}
+
+impl Visit for FieldVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push(field, value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.push(field, format!("{value:?}"));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, value.to_string());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, value.to_string());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, value.to_string());
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, value.to_string());
+    }
+}
+
+impl FieldVisitor {
+    fn push(&mut self, field: &Field, value: String) {
+        if field.name() == "message" {
+            self.event = Some(value);
+        } else {
+            self.fields.push((field.name().to_owned(), value));
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for EventLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let level = Level::from_tracing(meta.level());
+        if level < self::level() {
+            return;
+        }
+        let mut visitor = FieldVisitor::default();
+        event.record(&mut visitor);
+        let record = Record {
+            level,
+            target: meta.target(),
+            event: visitor.event.unwrap_or_default(),
+            fields: visitor.fields,
+        };
+        write_stderr(&render(&record));
+    }
+}
+
+/// Logs the error that ends a command, whatever the level threshold: an
+/// ERROR event `event` with `error=<message>` and the given fields, then
+/// (plain text) one `    caused by: <message>` line per cause, or (JSON) a
+/// `causes` field listing them.
+pub fn report_error(
+    target: &str,
+    event: &str,
+    error: &(dyn std::error::Error + 'static),
+    extra: &[(&str, String)],
+) {
+    let mut fields: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    fields.push(("error".to_owned(), error.to_string()));
+    let mut causes = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    if JSON.load(Ordering::Relaxed) && !causes.is_empty() {
+        fields.push(("causes".to_owned(), causes.join("\n")));
+    }
+    let record = Record {
+        level: Level::Error,
+        target,
+        event: event.to_owned(),
+        fields,
+    };
+    let mut text = render(&record);
+    if !JSON.load(Ordering::Relaxed) {
+        for cause in causes {
+            let _ = writeln!(text, "    caused by: {cause}");
+        }
+    }
+    write_stderr(&text);
+}
+
+/// A GitLab collapsible section of the job log, closed when dropped.
+///
+/// Written only when [`sections_enabled`]; the markers follow GitLab's
+/// "Custom collapsible sections" (docs.gitlab.com/ci/jobs/job_logs/):
+/// `\e[0Ksection_start:<unix time>:<name>[collapsed=true]\r\e[0K<header>`
+/// and `\e[0Ksection_end:<unix time>:<name>\r\e[0K`.
+#[must_use = "the section ends when this value is dropped"]
+pub struct Section {
+    name: Option<String>,
+}
+
+/// Opens a collapsible section named after `name` (characters outside
+/// `[A-Za-z0-9_.-]` become `_`) with the visible `header`.
+pub fn section(name: &str, header: &str, collapsed: bool) -> Section {
+    if !sections_enabled() {
+        return Section { name: None };
+    }
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let options = if collapsed { "[collapsed=true]" } else { "" };
+    let header: String = header.chars().filter(|c| !c.is_control()).collect();
+    write_stderr(&format!(
+        "\x1b[0Ksection_start:{}:{name}{options}\r\x1b[0K{header}\n",
+        chrono::Utc::now().timestamp()
+    ));
+    Section { name: Some(name) }
+}
+
+impl Drop for Section {
+    fn drop(&mut self) {
+        if let Some(name) = &self.name {
+            write_stderr(&format!(
+                "\x1b[0Ksection_end:{}:{name}\r\x1b[0K\n",
+                chrono::Utc::now().timestamp()
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_names_parse_in_any_case() {
+        assert_eq!(" warning ".parse::<Level>().unwrap(), Level::Warning);
+        assert_eq!("critical".parse::<Level>().unwrap(), Level::Critical);
+        assert!("NOPE".parse::<Level>().is_err());
+    }
+
+    #[test]
+    fn values_with_blanks_or_quotes_are_quoted() {
+        assert_eq!(quote_value("debian"), "debian");
+        assert_eq!(quote_value("a b"), "\"a b\"");
+        assert_eq!(quote_value(""), "\"\"");
+        assert_eq!(quote_value("line\nbreak"), "\"line\\nbreak\"");
+        assert_eq!(quote_value("it's"), "\"it's\"");
+    }
+
+    #[test]
+    fn secret_looking_keys() {
+        for key in ["PASSWORD", "db_passwd", "api_token", "ssh_key", "Credentials", "secret"] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        assert!(!is_secret_key("container"));
+    }
+}
