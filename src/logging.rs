@@ -401,7 +401,14 @@ mod tests {
 
     #[test]
     fn secret_looking_keys() {
-        for key in ["PASSWORD", "db_passwd", "api_token", "ssh_key", "Credentials", "secret"] {
+        for key in [
+            "PASSWORD",
+            "db_passwd",
+            "api_token",
+            "ssh_key",
+            "Credentials",
+            "secret",
+        ] {
             assert!(is_secret_key(key), "{key}");
         }
         assert!(!is_secret_key("container"));
