@@ -93,10 +93,10 @@ pub enum Command {
     /// replica_host or with skip_remote).
     #[command(alias = "replication")]
     Replicate,
-    /// Publish snapshots as a tree of symlinks under <workdir>/repo (and on
+    /// Publish snapshots as a tree of symlinks under WORKDIR/repo (and on
     /// the replica).
     PublishSnapshot(stages::publish_snapshot::PublishSnapshotArgs),
-    /// Write <workdir>/metadata/inventory.json from the published tree.
+    /// Write WORKDIR/metadata/inventory.json from the published tree.
     PublishInventory,
     /// Reset the pipeline state: av_state/, current_snapshot.txt.
     CleanupState,

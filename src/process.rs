@@ -62,6 +62,32 @@
 //!   with [`Running::try_wait`], wait with [`Running::wait`], or stop it with
 //!   [`Running::stop`]. Dropping a `Running` that has not finished kills its
 //!   process group, so no child outlives an early return.
+//!
+//! A background child with streamed output, as `sync` needs it:
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use mirrorer::process::{Tools, Tool, Stream};
+//! # let tools = Tools::resolve(&[], |_| None);
+//! let name = "debian".to_owned();
+//! let mut running = tools
+//!     .cmd(Tool::Docker, "follow the syncer container's output")
+//!     .args(["logs", "--follow", "debian"])
+//!     .on_line(move |_stream: Stream, line: &str| {
+//!         tracing::info!("[{name}] {line}");
+//!     })
+//!     .spawn()?;
+//! // ... later, or on a signal (mirrorer::signals::received()):
+//! let finished = running.stop(Duration::from_secs(30))?;
+//! # Ok::<(), mirrorer::process::ProcessError>(())
+//! ```
+//!
+//! Parallel batches (av-scan): clone the [`Cmd`] or build one per batch,
+//! [`Cmd::spawn`] up to N of them and poll each with [`Running::try_wait`]
+//! (then [`Running::check`] against the ok codes), or [`Cmd::run`] each on
+//! its own thread (`std::thread::scope`); [`Tools`], [`Cmd`] are
+//! `Send + Sync`, [`Running`] is `Send`.
+//!
 //! - **Dry run** is not handled here: stages put mutating commands into their
 //!   plan ([`crate::stages::plan`]), which prints instead of running them
 //!   under `--dry-run`. Read-only commands (`zfs list`) simply run.
@@ -1079,6 +1105,16 @@ fn redact_assignment(arg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handles_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Cmd>();
+        send_sync::<Tools>();
+        send::<Running>();
+        send_sync::<ProcessError>();
+    }
 
     #[test]
     fn tools_resolve_env_over_config_over_default() {

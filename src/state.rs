@@ -505,6 +505,27 @@ impl StateLock {
         Ok(())
     }
 
+    /// Appends `bytes` to `path` (created with mode 0644 if missing) and
+    /// fsyncs it: constant-cost checkpoints (e.g. the files of a finished
+    /// antivirus batch) instead of rewriting a whole list. A crash can leave
+    /// a partial last line; readers should ignore a last line without its
+    /// newline.
+    ///
+    /// # Errors
+    /// [`StateError::Io`] naming the file.
+    pub fn append(&self, path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o644)
+            .open(path)
+            .map_err(io_err("open for appending", path))?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_data())
+            .map_err(io_err("append to", path))
+    }
+
     /// Writes `state/current_snapshot.txt`: `name` and a newline.
     ///
     /// # Errors
@@ -633,6 +654,89 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("out.json")]);
+    }
+
+    fn request(mode: LockMode, stage: &str, timeout_ms: u64) -> LockRequest {
+        let mut r = LockRequest::new(mode, stage);
+        r.timeout = Some(std::time::Duration::from_millis(timeout_ms));
+        r.job_url = Some("https://gitlab.example/job/7".to_owned());
+        r
+    }
+
+    #[test]
+    fn shared_holders_coexist_and_exclude_an_exclusive_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        let a = state.lock(&request(LockMode::Shared, "sync", 0)).unwrap();
+        let b = state.lock(&request(LockMode::Shared, "sync", 0)).unwrap();
+        let err = state
+            .lock(&request(LockMode::Exclusive, "snapshot", 300))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, StateError::LockTimeout { .. }), "{text}");
+        assert!(text.contains("stage=sync mode=shared"), "{text}");
+        assert!(
+            text.contains("job_url=https://gitlab.example/job/7"),
+            "{text}"
+        );
+        drop(a);
+        drop(b);
+        let ex = state
+            .lock(&request(LockMode::Exclusive, "snapshot", 0))
+            .unwrap();
+        assert!(state.lock(&request(LockMode::Shared, "sync", 200)).is_err());
+        drop(ex);
+        assert_eq!(fs::read_to_string(state.lock_path()).unwrap(), "");
+    }
+
+    #[test]
+    fn syncer_locks_are_exclusive_per_syncer() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        let mut a = state.lock(&request(LockMode::Shared, "sync", 0)).unwrap();
+        let mut b = state.lock(&request(LockMode::Shared, "sync", 0)).unwrap();
+        a.lock_syncer("debian", Some(std::time::Duration::ZERO))
+            .unwrap();
+        b.lock_syncer("epel", Some(std::time::Duration::ZERO))
+            .unwrap();
+        let err = b
+            .lock_syncer("debian", Some(std::time::Duration::from_millis(200)))
+            .unwrap_err();
+        assert!(err.to_string().contains("sync-debian.lock"), "{err}");
+        drop(a);
+        b.lock_syncer("debian", Some(std::time::Duration::ZERO))
+            .unwrap();
+    }
+
+    #[test]
+    fn writes_through_the_guard_and_stale_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        fs::create_dir_all(state.av_state_dir()).unwrap();
+        fs::write(state.av_state_dir().join(".done.txt.abc.tmp"), "x").unwrap();
+        fs::write(state.path().join(".hidden"), "kept").unwrap();
+        let lock = state.lock(&request(LockMode::Exclusive, "t", 0)).unwrap();
+        assert!(!state.av_state_dir().join(".done.txt.abc.tmp").exists());
+        assert!(state.path().join(".hidden").exists());
+        assert!(state.av_results_dir().is_dir());
+        assert_eq!(state.current_snapshot().unwrap(), None);
+        lock.set_current_snapshot("20260101-000000").unwrap();
+        assert_eq!(
+            fs::read_to_string(state.current_snapshot_path()).unwrap(),
+            "20260101-000000\n"
+        );
+        assert_eq!(
+            state.current_snapshot().unwrap().as_deref(),
+            Some("20260101-000000")
+        );
+        let done = state.av_state_dir().join("done.txt");
+        lock.append(&done, b"/a\n").unwrap();
+        lock.append(&done, b"/b\n").unwrap();
+        assert_eq!(fs::read_to_string(&done).unwrap(), "/a\n/b\n");
+        lock.reset_av_state().unwrap();
+        assert_eq!(fs::read_dir(state.av_state_dir()).unwrap().count(), 0);
+        assert!(lock.remove_file(&state.current_snapshot_path()).unwrap());
+        assert!(!lock.remove_file(&state.current_snapshot_path()).unwrap());
     }
 
     #[test]
