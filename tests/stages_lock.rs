@@ -97,31 +97,33 @@ fn a_second_exclusive_stage_waits_then_exits_4_naming_the_holder() {
 }
 
 #[test]
-fn sigterm_stops_the_child_and_exits_143() {
-    let env = Env::new();
-    env.write_config(&env.default_config());
-    let holder = start_slow_snapshot(&env, 30);
-    let zfs = fake_zfs_pid(&env);
-    let started = Instant::now();
-    kill(holder.id() as i32, libc::SIGTERM);
-    let out = holder.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(143), "{}", stderr_of(&out));
-    assert!(started.elapsed() < Duration::from_secs(15));
-    let stderr = stderr_of(&out);
-    assert!(stderr.contains("stage_failed stage=snapshot"), "{stderr}");
-    assert!(stderr.contains("command_stop"), "{stderr}");
-    // The fake zfs (the child's process group) was stopped.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while alive(zfs) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
+fn sigterm_and_sigint_stop_the_child_and_exit_143_and_130() {
+    for (signal, code) in [(libc::SIGTERM, 143), (libc::SIGINT, 130)] {
+        let env = Env::new();
+        env.write_config(&env.default_config());
+        let holder = start_slow_snapshot(&env, 30);
+        let zfs = fake_zfs_pid(&env);
+        let started = Instant::now();
+        kill(holder.id() as i32, signal);
+        let out = holder.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{}", stderr_of(&out));
+        assert!(started.elapsed() < Duration::from_secs(15));
+        let stderr = stderr_of(&out);
+        assert!(stderr.contains("stage_failed stage=snapshot"), "{stderr}");
+        assert!(stderr.contains("command_stop"), "{stderr}");
+        // The fake zfs (the child's process group) was stopped.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(zfs) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(zfs), "fake zfs {zfs} still running");
+        assert!(!env.state().join("current_snapshot.txt").exists());
+        // The lock is free.
+        env.cmd()
+            .args(["--lock-timeout", "0", "cleanup-state"])
+            .assert()
+            .success();
     }
-    assert!(!alive(zfs), "fake zfs {zfs} still running");
-    assert!(!env.state().join("current_snapshot.txt").exists());
-    // The lock is free.
-    env.cmd()
-        .args(["--lock-timeout", "0", "cleanup-state"])
-        .assert()
-        .success();
 }
 
 #[test]

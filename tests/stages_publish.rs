@@ -74,7 +74,7 @@ fn publish_current_snapshot_locally_and_on_the_replica() {
         "{ssh:?}"
     );
     assert!(
-        ssh[0].ends_with(&format!(" {}/snapshots/{S1}/", repo(&env).display())),
+        ssh[0].ends_with(&format!(" {}/", repo(&env).display())),
         "{ssh:?}"
     );
     // The links resolve into the snapshot.
@@ -352,7 +352,11 @@ fn an_unreachable_replica_fails_with_the_command_and_its_output() {
         "{stderr}"
     );
     assert!(stderr.contains("mirror@replica.example:"), "{stderr}");
-    assert!(stderr.contains("exited with 255"), "{stderr}");
+    // rsync reports a dead remote shell as 255 or 12, depending on timing.
+    assert!(
+        stderr.contains("exited with 255") || stderr.contains("exited with 12"),
+        "{stderr}"
+    );
     assert!(stderr.contains("failing as told"), "{stderr}");
     // The local side was published before.
     assert!(
@@ -393,7 +397,7 @@ fn publish_dry_run_changes_nothing_and_prints_the_plan() {
                 .join("apt/mirror/deb.debian.org/debian")
                 .display()
         ),
-        "dry_run_command purpose=\"publish the snapshot tree locally\" command=\"rsync --archive --delete --links --chmod=D755,F644 --mkpath ",
+        "dry_run_command purpose=\"publish the snapshot tree locally\" command=\"rsync --archive --delete --links --chmod=D755,F644 ",
         "dry_run_command purpose=\"publish the snapshot tree on the replica\"",
         "mirror@replica.example:",
         "dry_run_plan stage=publish-snapshot",

@@ -13,16 +13,17 @@
 //! 2. resolves [`Tools`] and checks every program the stage needs, reporting
 //!    all missing ones in one error (exit 1);
 //! 3. installs the SIGINT/SIGTERM handlers ([`crate::signals`]);
-//! 4. opens a GitLab collapsible section `stage_<name>` (only with `CI=true`)
-//!    and logs `stage_start stage=<name>`;
+//! 4. opens a GitLab collapsible section `stage_<name>` (only with `CI=true`);
 //! 5. takes the state lock `<workdir>/state/pipeline.lock` in the stage's
 //!    mode (exit 4 after `--lock-timeout`, naming the holder); an exclusive
 //!    holder removes stale `.*.tmp` files under `state/` and `metadata/`.
 //!    Under `--dry-run` the lock is taken only if the lock file exists, and
 //!    nothing is created or cleaned;
-//! 6. runs the body with a [`StageContext`];
-//! 7. logs `stage_ok stage=<name> duration_s=<f>`, or `stage_failed
-//!    stage=<name> error="..."` and returns the error. Any failure after
+//! 6. logs `stage_start stage=<name>` and runs the body with a
+//!    [`StageContext`];
+//! 7. logs `stage_ok stage=<name> duration_s=<f>` (seconds since
+//!    `stage_start`, 3 decimals), or `stage_failed stage=<name> error="..."
+//!    exit_code=<n>` (also for a lock timeout) and returns the error. Any failure after
 //!    SIGINT/SIGTERM becomes [`Error::Signal`] (exit 130/143); a signal that
 //!    arrives while the body succeeds still ends the stage with that code.
 //!
@@ -217,9 +218,12 @@ pub fn run_stage(
         &format!("mirrorer {}", def.name),
         false,
     );
-    let started = Instant::now();
-    tracing::info!(target: TARGET, stage = def.name, dry_run = ctx.dry_run, "stage_start");
-    let result = take_lock(&mut ctx, def).and_then(|()| body(&mut ctx));
+    let mut started = Instant::now();
+    let result = take_lock(&mut ctx, def).and_then(|()| {
+        started = Instant::now();
+        tracing::info!(target: TARGET, stage = def.name, dry_run = ctx.dry_run, "stage_start");
+        body(&mut ctx)
+    });
     let result = match (result, crate::signals::received()) {
         (Ok(()), None) => Ok(()),
         (Err(Error::Signal(n)), _) | (_, Some(n)) => Err(Error::Signal(n)),

@@ -20,12 +20,16 @@
 //!    delete the whole published tree). Links are never created outside
 //!    the scratch directory; a public prefix nested in another (`a` and
 //!    `a/b`) is an error naming both.
-//! 2. `rsync --archive --delete --links --chmod=D755,F644 --mkpath`:
-//!    `--all`: the scratch root to `<workdir>/repo/`; else each
-//!    `snapshots/<snap>/` to `<workdir>/repo/snapshots/<snap>/`.
+//! 2. `rsync --archive --delete --links --chmod=D755,F644`: `--all`: the
+//!    scratch root to `<workdir>/repo/`; else each `snapshots/<snap>/` to
+//!    `<workdir>/repo/snapshots/<snap>/` (sent as `--relative
+//!    <scratch>/./snapshots/<snap>/ <workdir>/repo/`, see
+//!    [`crate::backends::rsync`]).
 //! 3. When remote is in effect (not skip_remote, `replica_host` set;
 //!    `ssh_user` required) the same trees to
 //!    `<ssh_user>@<replica_host>:<workdir>/repo...` with `-e <tools.ssh>`.
+//!    `<workdir>` must exist on the replica (rsync creates `repo/` and
+//!    `repo/snapshots/` below it, not more).
 
 use std::path::{Path, PathBuf};
 
@@ -233,37 +237,30 @@ fn body(ctx: &mut StageContext, args: &PublishSnapshotArgs) -> Result<()> {
         )));
     }
 
-    // (source in the scratch tree, destination path) pairs.
-    let trees: Vec<(PathBuf, PathBuf)> = if args.all {
-        vec![(scratch.clone(), repo.clone())]
+    // Subtrees of the scratch tree to send (None: all of it) to `repo`.
+    let subtrees: Vec<Option<PathBuf>> = if args.all {
+        vec![None]
     } else {
         staged
             .iter()
-            .map(|s| {
-                (
-                    scratch.join("snapshots").join(s),
-                    repo.join("snapshots").join(s),
-                )
-            })
+            .map(|s| Some(Path::new("snapshots").join(s)))
             .collect()
     };
-    for (src, dest) in &trees {
-        plan.push(Step::Run(rsync::publish_cmd(
-            &ctx.tools,
-            src,
-            &rsync::Dest::Local(dest),
-        )));
-    }
+    let mut dests = vec![rsync::Dest::Local(&repo)];
     if let Some((user, host)) = &remote {
-        for (src, dest) in &trees {
+        dests.push(rsync::Dest::Remote {
+            user,
+            host,
+            path: &repo,
+        });
+    }
+    for dest in &dests {
+        for subtree in &subtrees {
             plan.push(Step::Run(rsync::publish_cmd(
                 &ctx.tools,
-                src,
-                &rsync::Dest::Remote {
-                    user,
-                    host,
-                    path: dest,
-                },
+                &scratch,
+                subtree.as_deref(),
+                dest,
             )));
         }
     }
