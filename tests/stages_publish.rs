@@ -89,7 +89,7 @@ fn publish_current_snapshot_locally_and_on_the_replica() {
         stderr.contains("--archive --delete --links --chmod=D755,F644"),
         "{stderr}"
     );
-    assert!(stderr.contains("snapshot_published"), "{stderr}");
+    assert!(stderr.contains("publish_snapshots_completed"), "{stderr}");
 }
 
 #[test]
@@ -172,14 +172,14 @@ fn missing_sources_warn_and_are_skipped() {
     // A missing source path: a warning naming it.
     assert!(
         stderr.contains(&format!(
-            "WARNING  mirrorer::stages::publish_snapshot: publish_source_missing snapshot={S1} prefix=rocky path={}",
+            "WARNING  mirrorer::stages::publish_snapshot: publish_source_path_missing snapshot={S1} source={} prefix=rocky",
             env.mount().join(".zfs/snapshot").join(S1).join("dnf/repos/rocky").display()
         )),
         "{stderr}"
     );
     // A snapshot listed by zfs whose directory is missing: a warning.
     assert!(
-        stderr.contains("publish_snapshot_missing snapshot=20260103-000000"),
+        stderr.contains("publish_snapshot_source_missing snapshot=20260103-000000"),
         "{stderr}"
     );
     // A missing source_base: skipped silently (DEBUG only).
@@ -196,23 +196,51 @@ fn missing_sources_warn_and_are_skipped() {
 }
 
 #[test]
-fn a_selected_snapshot_that_does_not_exist_publishes_nothing_and_fails() {
+fn a_selected_snapshot_without_a_directory_warns_and_publishes_nothing() {
     let env = Env::new();
     env.write_config(&env.default_config());
+    env.write_file("work/repo/snapshots/20250101-000000/debian/x", "kept");
+    let before = tree(&repo(&env));
     let out = env
         .cmd()
         .args(["publish-snapshot", "--snapshot", S1])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains(&format!("publish_snapshot_source_missing snapshot={S1}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("publish_nothing_staged"), "{stderr}");
+    assert_eq!(tree(&repo(&env)), before);
+    assert!(env.log_of("ssh").is_empty());
+    assert_no_scratch_left(&env);
+}
+
+#[test]
+fn publish_all_refuses_to_empty_the_published_tree() {
+    // zfs lists a snapshot, but its directory is missing (dataset not
+    // mounted): syncing the empty scratch tree would delete everything.
+    let env = Env::new();
+    env.write_config(&env.default_config());
+    env.write_file("work/repo/snapshots/20250101-000000/debian/x", "kept");
+    let before = tree(&repo(&env));
+    let out = env
+        .cmd()
+        .env("FAKE_ZFS_EXTRA_LIST", format!("{DATASET}@{S1}"))
+        .args(["publish-snapshot", "--all"])
         .assert()
         .code(1)
         .get_output()
         .clone();
     let stderr = stderr_of(&out);
-    assert!(stderr.contains("publish_snapshot_missing"), "{stderr}");
     assert!(
-        stderr.contains("none of the selected snapshots"),
+        stderr.contains("refusing to replace the published tree with an empty one"),
         "{stderr}"
     );
-    assert!(!repo(&env).exists());
+    assert_eq!(tree(&repo(&env)), before);
     assert_no_scratch_left(&env);
 }
 

@@ -23,7 +23,10 @@ fn replicate_runs_syncoid_to_the_replica() {
         .get_output()
         .clone();
     assert_eq!(env.log(), vec![syncoid_line(&env)]);
-    assert!(stderr_of(&out).contains("replication_done"));
+    assert!(
+        stderr_of(&out)
+            .contains("zfs_replication_completed dataset=tank/mirror host=replica.example")
+    );
 }
 
 #[test]
