@@ -801,6 +801,7 @@ impl Cmd {
             tail,
             stdout: stdout_buf,
             started: Instant::now(),
+            done: None,
         })
     }
 }
@@ -855,6 +856,7 @@ pub struct Running {
     tail: Arc<Mutex<VecDeque<String>>>,
     stdout: Arc<Mutex<String>>,
     started: Instant,
+    done: Option<Finished>,
 }
 
 impl fmt::Debug for Running {
@@ -887,7 +889,8 @@ impl Running {
 
     /// Whether the child has exited, without blocking; once it has, returns
     /// its [`Finished`] (status not checked against the ok codes; use
-    /// [`Running::check`]). Later calls return `Ok(None)`.
+    /// [`Running::check`]). Later calls return `Ok(None)`; [`Running::wait`]
+    /// and [`Running::stop`] still return the result.
     ///
     /// # Errors
     /// [`ProcessError::Wait`].
@@ -923,6 +926,12 @@ impl Running {
             .map(|mut s| std::mem::take(&mut *s))
             .unwrap_or_default();
         let duration = self.started.elapsed();
+        self.done = Some(Finished {
+            exit,
+            stdout: stdout.clone(),
+            tail: tail.clone(),
+            duration,
+        });
         tracing::debug!(
             target: "mirrorer::process",
             command = %self.cmd.display(),
@@ -967,6 +976,9 @@ impl Running {
     /// [`ProcessError::Status`], [`ProcessError::Timeout`],
     /// [`ProcessError::Interrupted`], [`ProcessError::Wait`].
     pub fn wait(mut self) -> Result<Finished, ProcessError> {
+        if let Some(finished) = self.done.take() {
+            return Running::check(&self.cmd, finished);
+        }
         loop {
             if let Some(finished) = self.try_wait()? {
                 let cmd = self.cmd.clone();
@@ -1008,8 +1020,8 @@ impl Running {
     /// # Errors
     /// [`ProcessError::Wait`].
     pub fn stop(&mut self, grace: Duration) -> Result<Finished, ProcessError> {
-        if self.child.is_none() {
-            return Ok(self.finish(Exit::Code(0)));
+        if let Some(finished) = &self.done {
+            return Ok(finished.clone());
         }
         if let Some(f) = self.try_wait()? {
             return Ok(f);
@@ -1235,6 +1247,25 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, ProcessError::Timeout { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn wait_after_try_wait_returns_the_result() {
+        let mut running = Cmd::new("/bin/sh", "exit 3")
+            .args(["-c", "echo hi; exit 3"])
+            .spawn()
+            .unwrap();
+        let finished = loop {
+            if let Some(f) = running.try_wait().unwrap() {
+                break f;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(finished.exit, Exit::Code(3));
+        assert_eq!(finished.stdout, "hi\n");
+        assert_eq!(running.stop(Duration::ZERO).unwrap().exit, Exit::Code(3));
+        let err = running.wait().unwrap_err();
+        assert_eq!(err.exit(), Some(Exit::Code(3)));
     }
 
     #[test]
