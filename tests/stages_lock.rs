@@ -20,6 +20,7 @@ fn start_slow_snapshot(env: &Env, secs: u32) -> Child {
         .std_cmd()
         .env("FAKE_ZFS_SLEEP", secs.to_string())
         .env("FAKE_ZFS_PIDFILE", &pidfile)
+        .env("CI_JOB_URL", "https://gitlab.example/job/1")
         .arg("snapshot")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -87,9 +88,14 @@ fn a_second_exclusive_stage_waits_then_exits_4_naming_the_holder() {
         "{stderr}"
     );
     assert!(
+        stderr.contains("job_url=https://gitlab.example/job/1; gave up after"),
+        "{stderr}"
+    );
+    assert!(
         stderr.contains("stage_failed stage=cleanup-state"),
         "{stderr}"
     );
+    assert!(!stderr.contains("stage_start"), "{stderr}");
     // The holder is undisturbed; stop it.
     kill(holder.id() as i32, libc::SIGKILL);
     let _ = holder.wait();
@@ -171,4 +177,31 @@ fn a_bad_lock_timeout_is_a_usage_error() {
         .args(["--lock-timeout", "-1", "cleanup-state"])
         .assert()
         .code(2);
+}
+
+#[test]
+fn sigterm_while_waiting_for_the_lock_exits_143() {
+    let env = Env::new();
+    env.write_config(&env.default_config());
+    let mut holder = start_slow_snapshot(&env, 30);
+    let waiter = env
+        .std_cmd()
+        .arg("cleanup-state")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start waiter");
+    std::thread::sleep(Duration::from_millis(500));
+    kill(waiter.id() as i32, libc::SIGTERM);
+    let out = waiter.wait_with_output().unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("state_lock_waiting"), "{stderr}");
+    assert!(
+        stderr.contains("stage_failed stage=cleanup-state"),
+        "{stderr}"
+    );
+    kill(holder.id() as i32, libc::SIGKILL);
+    let _ = holder.wait();
+    kill(fake_zfs_pid(&env), libc::SIGKILL);
 }

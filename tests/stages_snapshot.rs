@@ -110,6 +110,30 @@ fn in_ci_the_dotenv_file_is_written_by_default_and_the_stage_is_a_section() {
 }
 
 #[test]
+fn json_logs_have_no_sections_even_in_ci() {
+    let env = Env::new();
+    env.write_config(&env.default_config());
+    let out = env
+        .cmd()
+        .env("CI", "true")
+        .args(["--json-logs", "cleanup-state"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&out);
+    assert!(!stderr.contains("section_start"), "{stderr}");
+    for line in stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        assert!(v["event"].is_string(), "{line}");
+    }
+    assert!(
+        stderr.contains(r#""event":"stage_ok","fields":{"duration_s":"#),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn snapshot_dry_run_changes_nothing_but_prints_the_plan_and_the_dotenv() {
     let env = Env::new();
     env.write_config(&env.default_config());
