@@ -123,10 +123,11 @@ fn publish_all_mirrors_exactly_the_zfs_snapshots() {
     fs::create_dir_all(replica_repo(&env).join("snapshots/20250101-000000")).unwrap();
     let out = env
         .cmd()
-        // Other datasets' snapshots must be ignored.
+        // Other datasets' snapshots must be ignored, and a snapshot name
+        // that cannot be published is left out.
         .env(
             "FAKE_ZFS_EXTRA_LIST",
-            "tank/mirror2@20990101-000000\ntank/mirror/child@20990101-000000",
+            "tank/mirror2@20990101-000000\ntank/mirror/child@20990101-000000\ntank/mirror@bad%name",
         )
         .args(["publish-snapshot", "--all"])
         .assert()
@@ -148,7 +149,12 @@ fn publish_all_mirrors_exactly_the_zfs_snapshots() {
         "{ssh:?}"
     );
     assert_no_scratch_left(&env);
-    assert!(stderr_of(&out).contains(&format!("snapshots={S1},{S2}")));
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains(&format!("snapshots={S1},{S2}")), "{stderr}");
+    assert!(
+        stderr.contains("publish_snapshot_name_invalid snapshot=bad%name"),
+        "{stderr}"
+    );
 }
 
 #[test]

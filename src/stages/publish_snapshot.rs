@@ -4,7 +4,10 @@
 //! Selection: `--all`: every ZFS snapshot of the dataset (`zfs list -t
 //! snapshot -o name -H`, lines starting `<dataset>@`; runs under `--dry-run`
 //! too); `--snapshot NAME`; else `state/current_snapshot.txt`. Every name is
-//! checked like a `--snapshot` value ([`validate_snapshot_name`]). An empty
+//! checked like a `--snapshot` value ([`validate_snapshot_name`]): a bad
+//! `--snapshot` is a usage error (exit 2), a bad current snapshot an error,
+//! and a ZFS snapshot with such a name (made by another tool) is left out
+//! of `--all` with a warning `publish_snapshot_name_invalid`. An empty
 //! selection and an empty `repo.paths` are errors.
 //!
 //! Plan:
@@ -117,12 +120,27 @@ fn select(ctx: &StageContext, args: &PublishSnapshotArgs) -> Result<Vec<String>>
             .into_iter()
             .collect()
     };
+    let mut names = names;
+    if args.all {
+        // Snapshots made by other tools may have names we cannot publish
+        // safely; they are left out, not fatal.
+        names.retain(|name| match validate_snapshot_name(name) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(snapshot = %name, error = %e, "publish_snapshot_name_invalid");
+                false
+            }
+        });
+    }
     for name in &names {
         validate_snapshot_name(name).map_err(|e| {
             if args.snapshot.is_some() {
                 Error::Usage(format!("--snapshot: {e}"))
             } else {
-                failed(format!("invalid snapshot name: {e}"))
+                failed(format!(
+                    "invalid snapshot name in {}: {e}",
+                    ctx.state().current_snapshot_path().display()
+                ))
             }
         })?;
     }
