@@ -117,6 +117,11 @@ fn sigterm_and_sigint_stop_the_child_and_exit_143_and_130() {
         let stderr = stderr_of(&out);
         assert!(stderr.contains("stage_failed stage=snapshot"), "{stderr}");
         assert!(stderr.contains("command_stop"), "{stderr}");
+        assert!(
+            stderr.contains("stage_interrupted stage=snapshot")
+                && stderr.contains("was stopped because mirrorer received SIG"),
+            "{stderr}"
+        );
         // The fake zfs (the child's process group) was stopped.
         let deadline = Instant::now() + Duration::from_secs(5);
         while alive(zfs) && Instant::now() < deadline {

@@ -226,8 +226,13 @@ pub fn run_stage(
     });
     let result = match (result, crate::signals::received()) {
         (Ok(()), None) => Ok(()),
-        (Err(Error::Signal(n)), _) | (_, Some(n)) => Err(Error::Signal(n)),
         (Err(e), None) => Err(e),
+        (Err(Error::Signal(n)), _) | (Ok(()), Some(n)) => Err(Error::Signal(n)),
+        (Err(e), Some(n)) => {
+            // What the signal interrupted, before it becomes exit 128 + n.
+            tracing::warn!(target: TARGET, stage = def.name, signal = %crate::signals::name(n), error = %e, "stage_interrupted");
+            Err(Error::Signal(n))
+        }
     };
     // Release the lock before the final event, so a waiter can proceed.
     drop(ctx.lock.take());
