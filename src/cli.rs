@@ -192,7 +192,7 @@ fn report(err: &Error) {
                 "config_error",
                 &ErrorText(p.message.clone()),
                 &[
-                    ("key", p.key.clone()),
+                    ("setting", p.key.clone()),
                     ("line", p.position.line.to_string()),
                     ("column", p.position.column.to_string()),
                 ],
@@ -229,10 +229,10 @@ pub fn load_config(cli: &Cli) -> Result<Config> {
     for w in &config.warnings {
         tracing::warn!(
             target: "mirrorer::config",
-            key = %w.key,
+            setting = %w.key,
             line = w.position.line,
             column = w.position.column,
-            message = %w.message,
+            warning = %w.message,
             "config_warning"
         );
     }
