@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, stderr_of, temp_files};
+use common::{Env, stderr, temp_files};
 
 /// Starts `snapshot` with the fake zfs sleeping `secs` (pid in `zfs.pid`)
 /// and waits until the fake runs, i.e. the lock is held.
@@ -78,7 +78,7 @@ fn a_second_exclusive_stage_waits_then_exits_4_naming_the_holder() {
         .get_output()
         .clone();
     assert!(started.elapsed() >= Duration::from_millis(1500));
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("state_lock_waiting"), "{stderr}");
     assert!(
         stderr.contains(&format!(
@@ -112,9 +112,9 @@ fn sigterm_and_sigint_stop_the_child_and_exit_143_and_130() {
         let started = Instant::now();
         kill(holder.id() as i32, signal);
         let out = holder.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(code), "{}", stderr_of(&out));
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
         assert!(started.elapsed() < Duration::from_secs(15));
-        let stderr = stderr_of(&out);
+        let stderr = stderr(&out);
         assert!(stderr.contains("stage_failed stage=snapshot"), "{stderr}");
         assert!(stderr.contains("command_stop"), "{stderr}");
         assert!(
@@ -164,7 +164,7 @@ fn sigkill_mid_stage_leaves_no_stale_lock_temp_file_or_half_written_state() {
         .success()
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("stale_temp_file_removed"), "{stderr}");
     assert_eq!(temp_files(&env.workdir()), Vec::<String>::new());
     assert_eq!(
@@ -199,7 +199,7 @@ fn sigterm_while_waiting_for_the_lock_exits_143() {
     std::thread::sleep(Duration::from_millis(500));
     kill(waiter.id() as i32, libc::SIGTERM);
     let out = waiter.wait_with_output().unwrap();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert_eq!(out.status.code(), Some(143), "{stderr}");
     assert!(stderr.contains("state_lock_waiting"), "{stderr}");
     assert!(

@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::PathBuf;
 
-use common::{DATASET, Entry, Env, stderr_of, tree};
+use common::{DATASET, Entry, Env, stderr, tree};
 
 const S1: &str = "20260101-000000";
 const S2: &str = "20260102-000000";
@@ -84,7 +84,7 @@ fn publish_current_snapshot_locally_and_on_the_replica() {
             .is_file()
     );
     assert_no_scratch_left(&env);
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("--archive --delete --links --chmod=D755,F644"),
         "{stderr}"
@@ -149,7 +149,7 @@ fn publish_all_mirrors_exactly_the_zfs_snapshots() {
         "{ssh:?}"
     );
     assert_no_scratch_left(&env);
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains(&format!("snapshots={S1},{S2}")), "{stderr}");
     assert!(
         stderr.contains("publish_snapshot_name_invalid snapshot=bad%name"),
@@ -174,7 +174,7 @@ fn missing_sources_warn_and_are_skipped() {
         .success()
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     // A missing source path: a warning naming it.
     assert!(
         stderr.contains(&format!(
@@ -214,7 +214,7 @@ fn a_selected_snapshot_without_a_directory_warns_and_publishes_nothing() {
         .success()
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains(&format!("publish_snapshot_source_missing snapshot={S1}")),
         "{stderr}"
@@ -241,7 +241,7 @@ fn publish_all_refuses_to_empty_the_published_tree() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("refusing to replace the published tree with an empty one"),
         "{stderr}"
@@ -265,7 +265,7 @@ fn empty_repo_paths_fail() {
         .code(1)
         .get_output()
         .clone();
-    assert!(stderr_of(&out).contains("repo.paths is empty in"));
+    assert!(stderr(&out).contains("repo.paths is empty in"));
     assert!(!repo(&env).exists());
 }
 
@@ -281,7 +281,7 @@ fn an_empty_selection_fails() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("no snapshots selected for publication: no --snapshot given and")
             && stderr.contains("current_snapshot.txt is missing or empty"),
@@ -295,10 +295,10 @@ fn an_empty_selection_fails() {
         .code(1)
         .get_output()
         .clone();
+    let stderr = common::stderr(&out);
     assert!(
-        stderr_of(&out).contains("zfs lists no snapshot of dataset tank/mirror"),
-        "{}",
-        stderr_of(&out)
+        stderr.contains("zfs lists no snapshot of dataset tank/mirror"),
+        "{stderr}"
     );
     assert!(!repo(&env).exists());
 }
@@ -358,7 +358,7 @@ fn remote_publication_requires_ssh_user() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("replication.ssh_user is required to publish to replication.replica_host replica.example"),
         "{stderr}"
@@ -380,7 +380,7 @@ fn an_unreachable_replica_fails_with_the_command_and_its_output() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("publish the snapshot tree on the replica"),
         "{stderr}"
@@ -420,7 +420,7 @@ fn publish_dry_run_changes_nothing_and_prints_the_plan() {
     after.remove("fake.log");
     assert_eq!(after, before);
     assert_eq!(env.log(), vec!["zfs list -t snapshot -o name -H"]);
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     for needle in [
         "dry_run_scratch_dir path=",
         &format!(
