@@ -106,19 +106,13 @@ fn scratch_dir() -> PathBuf {
 fn select(ctx: &StageContext, args: &PublishSnapshotArgs) -> Result<Vec<String>> {
     let names = if args.all {
         let dataset = &ctx.config.mirror.zfs_mirror_dataset;
-        let names =
-            zfs::list_snapshots(&ctx.tools, dataset).map_err(|e| Error::Failed(e.into()))?;
+        let names = zfs::list_snapshots(&ctx.tools, dataset)?;
         tracing::info!(dataset = %dataset, count = names.len(), "zfs_snapshots_listed");
         names
     } else if let Some(name) = &args.snapshot {
         vec![name.clone()]
     } else {
-        let state = ctx.state();
-        state
-            .current_snapshot()
-            .map_err(|e| Error::Failed(e.into()))?
-            .into_iter()
-            .collect()
+        ctx.state().current_snapshot()?.into_iter().collect()
     };
     let mut names = names;
     if args.all {
