@@ -51,7 +51,9 @@
 //!   [`Cmd::on_line`], every line of both streams goes to the handler (on
 //!   reader threads, in order per stream) and stdout is not collected. The
 //!   last [`TAIL_LINES`] lines of both streams are always kept for errors.
-//!   Stdin is `/dev/null`.
+//!   Stdin is `/dev/null`. Output still written by a grandchild more than
+//!   2 s after the child exited is not waited for
+//!   (`command_output_still_open`).
 //! - **Timeout and signals.** [`Cmd::timeout`] bounds the run
 //!   ([`ProcessError::Timeout`]). While waiting, SIGINT/SIGTERM received by
 //!   this process ([`crate::signals`]) stops the child and yields
@@ -110,6 +112,10 @@ pub const TAIL_LINES: usize = 20;
 
 /// Default grace period between SIGTERM and SIGKILL when a child is stopped.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How long after the child's exit its output readers may take to reach
+/// end of file (a grandchild may still hold the pipes).
+const READER_GRACE: Duration = Duration::from_secs(2);
 
 /// How often a waiting loop checks the child, the timeout and the signal flag.
 const POLL: Duration = Duration::from_millis(25);
@@ -909,11 +915,24 @@ impl Running {
     }
 
     fn finish(&mut self, exit: Exit) -> Finished {
+        // A reader ends at EOF, which comes when every process holding the
+        // pipe is gone. A grandchild left running (a daemon the child
+        // started) would block a plain join forever: wait a little, then
+        // leave such readers to finish on their own.
+        let deadline = Instant::now() + READER_GRACE;
         for r in self.readers.drain(..) {
-            // A reader only ends at EOF; a grandchild still holding the pipe
-            // would delay this, which is why children run in their own group
-            // and are stopped as a group.
-            let _ = r.join();
+            while !r.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if r.is_finished() {
+                let _ = r.join();
+            } else {
+                tracing::warn!(
+                    target: "mirrorer::process",
+                    command = %self.cmd.display(),
+                    "command_output_still_open"
+                );
+            }
         }
         let tail = self
             .tail
@@ -1247,6 +1266,17 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, ProcessError::Timeout { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_grandchild_holding_the_pipe_does_not_block_the_wait() {
+        let started = Instant::now();
+        let out = Cmd::new("/bin/sh", "leave a daemon")
+            .args(["-c", "sleep 20 & echo started"])
+            .run()
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(out.exit, Exit::Code(0));
     }
 
     #[test]
