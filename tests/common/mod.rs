@@ -421,3 +421,9 @@ pub fn temp_files(dir: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// [`stderr`] under the name the first stage tests used (kept for branches
+/// made from that commit).
+pub fn stderr_of(output: &std::process::Output) -> String {
+    stderr(output)
+}
