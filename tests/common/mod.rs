@@ -224,8 +224,6 @@ impl Env {
             fs::create_dir_all(root.join(d)).expect("create dir");
         }
         let env = Env { _dir: dir, root };
-        // The replica is provisioned like the shard: its workdir exists.
-        fs::create_dir_all(env.replica_path(&env.workdir())).expect("replica workdir");
         env.write_file(
             "mirror/apt/mirror/deb.debian.org/debian/dists/bookworm/Release",
             "Suite: stable\n",
