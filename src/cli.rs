@@ -12,6 +12,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::error::{EXIT_CODE_TABLE, Error, Result};
 use crate::logging::{self, Level};
 use crate::pipeline::{self, mode};
+use crate::stages;
 
 fn exit_code_help() -> String {
     let mut text = String::from("Exit codes:\n");
@@ -86,6 +87,19 @@ pub enum Command {
     /// Generate or trigger the GitLab child pipeline.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// Take the ZFS snapshot of the mirror dataset and record it as current.
+    Snapshot(stages::snapshot::SnapshotArgs),
+    /// Replicate the dataset to the replica with syncoid (skipped without
+    /// replica_host or with skip_remote).
+    #[command(alias = "replication")]
+    Replicate,
+    /// Publish snapshots as a tree of symlinks under WORKDIR/repo (and on
+    /// the replica).
+    PublishSnapshot(stages::publish_snapshot::PublishSnapshotArgs),
+    /// Write WORKDIR/metadata/inventory.json from the published tree.
+    PublishInventory,
+    /// Reset the pipeline state: av_state/, current_snapshot.txt.
+    CleanupState,
 }
 
 /// `mirrorer config ...`
@@ -320,6 +334,11 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::Pipeline(PipelineCommand::Generate(args)) => generate(cli, args),
         #[cfg(feature = "gitlab")]
         Command::Pipeline(PipelineCommand::Trigger(args)) => trigger(cli, args),
+        Command::Snapshot(args) => stages::snapshot::run(cli, args),
+        Command::Replicate => stages::replicate::run(cli),
+        Command::PublishSnapshot(args) => stages::publish_snapshot::run(cli, args),
+        Command::PublishInventory => stages::publish_inventory::run(cli),
+        Command::CleanupState => stages::cleanup_state::run(cli),
     }
 }
 

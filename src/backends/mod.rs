@@ -1,0 +1,11 @@
+//! Command builders for the external programs the stages drive. Each
+//! function returns a [`crate::process::Cmd`] (mutating commands, for a
+//! stage's plan) or runs a read-only query through [`crate::process`].
+//!
+//! - [`zfs`]: snapshots, snapshot listing, `zfs diff` parsing.
+//! - [`rsync`]: publication of a tree, local or over ssh.
+//! - [`syncoid`]: replication of the dataset.
+
+pub mod rsync;
+pub mod syncoid;
+pub mod zfs;
