@@ -1,4 +1,401 @@
-//! placeholder
+//! The command line: clap definitions, logging set-up, dispatch, and the
+//! mapping of every outcome to an exit code (spec/stages.md).
+
 use std::ffi::OsString;
-/// Runs the CLI.
-pub fn run<I: IntoIterator<Item = OsString>>(_args: I) -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::config::{self, Config, ConfigError};
+use crate::error::{EXIT_CODE_TABLE, Error, Result};
+use crate::logging::{self, Level};
+use crate::pipeline::{self, mode};
+
+fn exit_code_help() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for (code, meaning) in EXIT_CODE_TABLE {
+        text.push_str(&format!("  {code:>3}  {meaning}\n"));
+    }
+    text
+}
+
+fn parse_level(s: &str) -> std::result::Result<Level, String> {
+    match s.parse::<Level>() {
+        Ok(Level::Critical) | Err(_) => {
+            Err(format!("{s:?} is not one of DEBUG, INFO, WARNING, ERROR"))
+        }
+        Ok(level) => Ok(level),
+    }
+}
+
+/// `mirrorer`: the shard-host tool of dist-mirror and the generator of its
+/// GitLab child pipeline.
+#[derive(Debug, Parser)]
+#[command(name = "mirrorer", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (dist-mirror.yaml).
+    #[arg(short = 'c', long, env = "MIRRORER_CONFIG", value_name = "PATH", default_value = config::DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+
+    /// Log level: DEBUG, INFO, WARNING or ERROR (any case); overrides log.log_level.
+    #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
+    pub log_level: Option<Level>,
+
+    /// Print one JSON object per log line instead of plain text.
+    #[arg(long, overrides_with = "no_json_logs")]
+    pub json_logs: bool,
+    /// Print plain-text log lines (the default).
+    #[arg(long, overrides_with = "json_logs")]
+    pub no_json_logs: bool,
+
+    /// Skip replication and remote publication (overrides replication.skip_remote).
+    #[arg(long, overrides_with = "no_skip_remote")]
+    pub skip_remote: bool,
+    /// Do replication and remote publication when configured (overrides replication.skip_remote).
+    #[arg(long, overrides_with = "skip_remote")]
+    pub no_skip_remote: bool,
+
+    /// Exit 5 when antivirus threats are found (overrides antivirus.fail_on_threats).
+    #[arg(long, overrides_with = "allow_threats")]
+    pub fail_on_threats: bool,
+    /// Report threats but exit 0 (overrides antivirus.fail_on_threats).
+    #[arg(long, overrides_with = "fail_on_threats")]
+    pub allow_threats: bool,
+
+    /// Log every external command and file write a mutating command would make, and make none.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Give up waiting for the state lock after SECONDS (exit 4); default: wait.
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<f64>,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration file and print the effective configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Generate or trigger the GitLab child pipeline.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+}
+
+/// `mirrorer config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print a short summary of the effective
+    /// configuration (every default applied; secrets shown as ***).
+    Check,
+}
+
+/// `mirrorer pipeline ...`
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Print the child pipeline YAML for the config and run mode.
+    ///
+    /// Run-mode options may also come from the parent pipeline's variables
+    /// (MIRRORER_SYNCERS, MIRRORER_SNAPSHOT, MIRRORER_PUBLISH_ALL,
+    /// MIRRORER_CATALOG_REBUILD, MIRRORER_SKIP_REMOTE, MIRRORER_DRY_RUN);
+    /// flags win. Two modes at once are a usage error (exit 2).
+    Generate(GenerateArgs),
+}
+
+/// Options of `pipeline generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Write the pipeline to FILE (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Only these syncers (name or prefix; repeatable), then the rest of the chain.
+    #[arg(
+        long = "syncer",
+        alias = "prefix",
+        value_name = "NAME_OR_PREFIX",
+        allow_hyphen_values = true
+    )]
+    pub syncers: Vec<String>,
+
+    /// Republish snapshot NAME: publish-snapshot, publish-inventory, publish-catalog.
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    pub snapshot: Option<String>,
+
+    /// Publish every snapshot and rebuild every catalog.
+    #[arg(long)]
+    pub publish_all: bool,
+
+    /// Rebuild the inventory and every catalog of what is published.
+    #[arg(long)]
+    pub catalog_rebuild: bool,
+
+    /// Every job gets --skip-remote.
+    #[arg(long)]
+    pub skip_remote: bool,
+
+    /// Every job gets --dry-run.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The MIRRORER_CONFIG the jobs use [default: pipeline.config_path, else
+    /// the absolute path of --config].
+    #[arg(long, value_name = "PATH")]
+    pub job_config: Option<String>,
+}
+
+/// Runs the command line `args` (program name first) and returns the exit
+/// code to end the process with.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    logging::init();
+    let command = Cli::command().after_help(exit_code_help());
+    let cli = match command
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version end here too, with exit 0.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    if let Some(level) = cli.log_level {
+        logging::set_level(level);
+    }
+    logging::set_json(cli.json_logs);
+    match dispatch(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(&err);
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+fn report(err: &Error) {
+    const TARGET: &str = "mirrorer::cli";
+    if let Error::Config(ConfigError::Invalid { problems, .. }) = err {
+        for p in problems {
+            logging::report_error(
+                TARGET,
+                "config_error",
+                &ErrorText(p.message.clone()),
+                &[
+                    ("setting", p.key.clone()),
+                    ("line", p.position.line.to_string()),
+                    ("column", p.position.column.to_string()),
+                ],
+            );
+        }
+    }
+    logging::report_error(
+        TARGET,
+        "command_failed",
+        err,
+        &[("exit_code", err.exit_code().to_string())],
+    );
+}
+
+/// A plain message as an error value, for [`logging::report_error`].
+#[derive(Debug)]
+struct ErrorText(String);
+
+impl std::fmt::Display for ErrorText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ErrorText {}
+
+/// Loads the config, logs its warnings, and applies its log level unless
+/// `--log-level` was given.
+pub fn load_config(cli: &Cli) -> Result<Config> {
+    let config = config::load(&cli.config)?;
+    if cli.log_level.is_none() {
+        logging::set_level(config.log_level);
+    }
+    for w in &config.warnings {
+        tracing::warn!(
+            target: "mirrorer::config",
+            setting = %w.key,
+            line = w.position.line,
+            column = w.position.column,
+            warning = %w.message,
+            "config_warning"
+        );
+    }
+    Ok(config)
+}
+
+fn dispatch(cli: &Cli) -> Result<()> {
+    match &cli.command {
+        Command::Config(ConfigCommand::Check) => {
+            let config = load_config(cli)?;
+            print_stdout(&config_summary(&config))
+        }
+        Command::Pipeline(PipelineCommand::Generate(args)) => generate(cli, args),
+    }
+}
+
+fn print_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::Failed(anyhow::Error::new(e).context("could not write to stdout")))
+}
+
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+fn generate(cli: &Cli, args: &GenerateArgs) -> Result<()> {
+    let flags = mode::ModeFlags {
+        syncers: args.syncers.clone(),
+        snapshot: args.snapshot.clone(),
+        publish_all: args.publish_all,
+        catalog_rebuild: args.catalog_rebuild,
+        skip_remote: args.skip_remote,
+        dry_run: args.dry_run,
+    };
+    let run_mode = mode::resolve(&flags, |name| std::env::var(name).ok())
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let config = load_config(cli)?;
+    let job_config = args
+        .job_config
+        .clone()
+        .or_else(|| config.pipeline.config_path.clone())
+        .unwrap_or_else(|| absolute(&cli.config));
+    if config.pipeline.runner_tags.is_empty() {
+        tracing::warn!(
+            config = %config.path.display(),
+            hint = "set pipeline.runner_tags so that the jobs run only on the shard's runners",
+            "pipeline_no_runner_tags"
+        );
+    }
+    let generated = pipeline::generate(&config, &run_mode, &job_config).map_err(|e| match e {
+        pipeline::GenerateError::UnknownSyncer(e) => Error::Usage(e.to_string()),
+        other => Error::Failed(anyhow::Error::new(other)),
+    })?;
+    let text = &generated.text;
+    match &args.output {
+        None => print_stdout(text)?,
+        Some(path) if cli.dry_run => {
+            tracing::info!(path = %path.display(), bytes = text.len(), "pipeline_write_skipped_dry_run");
+        }
+        Some(path) => {
+            crate::state::write_atomic(path, text.as_bytes(), 0o644)
+                .map_err(|e| Error::Failed(e.into()))?;
+            tracing::info!(path = %path.display(), bytes = text.len(), "pipeline_written");
+        }
+    }
+    tracing::info!(
+        mode = %run_mode,
+        jobs = generated.jobs.len(),
+        job_names = %generated.jobs.join(","),
+        "pipeline_generated"
+    );
+    Ok(())
+}
+
+/// The text `config check` prints: the effective configuration, with every
+/// environment value of a syncer shown as `***`.
+pub fn config_summary(config: &Config) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let m = &config.mirror;
+    let r = &config.replication;
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".to_owned());
+    let _ = writeln!(s, "config: {} (valid)", config.path.display());
+    let _ = writeln!(s, "log_level: {}", config.log_level);
+    let _ = writeln!(s, "paths:");
+    let _ = writeln!(s, "  workdir: {}", m.workdir.display());
+    let _ = writeln!(s, "    state: {}", m.state_dir().display());
+    let _ = writeln!(s, "    repo: {}", m.repo_dir().display());
+    let _ = writeln!(s, "    metadata: {}", m.metadata_dir().display());
+    let _ = writeln!(s, "  syncer_dir: {}", m.syncer_dir.display());
+    let _ = writeln!(s, "  zfs_mirror_dataset: {}", m.zfs_mirror_dataset);
+    let _ = writeln!(s, "  zfs_mirror_dir: {}", m.zfs_mirror_dir.display());
+    let _ = writeln!(s, "replication:");
+    let _ = writeln!(s, "  replica_host: {}", opt(&r.replica_host));
+    let _ = writeln!(s, "  ssh_user: {}", opt(&r.ssh_user));
+    let _ = writeln!(s, "  ssh_key: {}", r.ssh_key.display());
+    let _ = writeln!(s, "  skip_remote: {}", r.skip_remote);
+    let _ = writeln!(s, "antivirus:");
+    let _ = writeln!(s, "  fail_on_threats: {}", config.antivirus.fail_on_threats);
+    let _ = writeln!(s, "  batch_size: {}", config.antivirus.batch_size);
+    let _ = writeln!(s, "  kesl_max_workers: {}", m.kesl_max_workers);
+    let _ = writeln!(
+        s,
+        "repo.paths:{}",
+        if config.repo_paths.is_empty() {
+            " (none)"
+        } else {
+            ""
+        }
+    );
+    for p in &config.repo_paths {
+        let _ = writeln!(
+            s,
+            "  {}/{} -> {}",
+            p.source_base, p.source_name, p.public_prefix
+        );
+    }
+    let _ = writeln!(s, "syncers: {}", config.syncers.len());
+    for sy in &config.syncers {
+        let kind = sy.kind.map(|k| k.name()).unwrap_or("container");
+        let _ = writeln!(s, "  - name: {}", sy.name);
+        let _ = writeln!(s, "    type: {kind}");
+        let _ = writeln!(s, "    prefix: {}", sy.prefix);
+        let _ = writeln!(s, "    container: {}", sy.name);
+        let _ = writeln!(s, "    image: {}", sy.image);
+        let _ = writeln!(s, "    user: {}", sy.user);
+        let _ = writeln!(s, "    volumes:");
+        for v in &sy.volumes {
+            let _ = writeln!(
+                s,
+                "      - {} -> {} ({})",
+                v.host.display(),
+                v.bind,
+                v.mode()
+            );
+        }
+        if !sy.environment.is_empty() {
+            let _ = writeln!(s, "    environment:");
+            for (k, _) in &sy.environment {
+                let _ = writeln!(s, "      {k}: ***");
+            }
+        }
+        if !sy.command_args.is_empty() {
+            let _ = writeln!(s, "    command_args: {:?}", sy.command_args);
+        }
+        let _ = writeln!(s, "    log_file: {}", sy.log_file.display());
+    }
+    let p = &config.pipeline;
+    let _ = writeln!(s, "pipeline:");
+    let _ = writeln!(s, "  runner_tags: {:?}", p.runner_tags);
+    let _ = writeln!(s, "  command: {:?}", p.command);
+    let _ = writeln!(s, "  config_path: {}", opt(&p.config_path));
+    let _ = writeln!(s, "  resource_group: {}", opt(&p.resource_group));
+    if !config.tools.is_empty() {
+        let _ = writeln!(s, "tools:");
+        for (name, path) in &config.tools {
+            let _ = writeln!(s, "  {name}: {path}");
+        }
+    }
+    s
+}

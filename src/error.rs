@@ -39,9 +39,18 @@ pub const EXIT_CODE_TABLE: &[(u8, &str)] = &[
     (EXIT_OK, "success (also: nothing to do)"),
     (EXIT_FAILURE, "the command or stage failed"),
     (EXIT_USAGE, "usage error (bad flags or option values)"),
-    (EXIT_CONFIG, "configuration file missing, unreadable or invalid"),
-    (EXIT_LOCK, "the state lock could not be taken within --lock-timeout"),
-    (EXIT_THREATS, "antivirus threats found and fail_on_threats is on"),
+    (
+        EXIT_CONFIG,
+        "configuration file missing, unreadable or invalid",
+    ),
+    (
+        EXIT_LOCK,
+        "the state lock could not be taken within --lock-timeout",
+    ),
+    (
+        EXIT_THREATS,
+        "antivirus threats found and fail_on_threats is on",
+    ),
     (EXIT_SIGINT, "stopped by SIGINT, after cleaning up"),
     (EXIT_SIGTERM, "stopped by SIGTERM, after cleaning up"),
 ];

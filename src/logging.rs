@@ -400,8 +400,37 @@ mod tests {
     }
 
     #[test]
+    fn plain_lines_redact_secret_fields() {
+        let record = Record {
+            level: Level::Warning,
+            target: "mirrorer::t",
+            event: "evt".to_owned(),
+            fields: vec![
+                ("container".to_owned(), "debian".to_owned()),
+                ("api_token".to_owned(), "s3cret".to_owned()),
+                ("note".to_owned(), "two words".to_owned()),
+            ],
+        };
+        let line = render(&record);
+        assert!(
+            line.ends_with(
+                " WARNING  mirrorer::t: evt container=debian api_token=*** note=\"two words\"\n"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains("s3cret"));
+    }
+
+    #[test]
     fn secret_looking_keys() {
-        for key in ["PASSWORD", "db_passwd", "api_token", "ssh_key", "Credentials", "secret"] {
+        for key in [
+            "PASSWORD",
+            "db_passwd",
+            "api_token",
+            "ssh_key",
+            "Credentials",
+            "secret",
+        ] {
             assert!(is_secret_key(key), "{key}");
         }
         assert!(!is_secret_key("container"));

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use marked_yaml::{LoaderOptions, Node};
 
-pub use pipeline::{PipelineSettings, Retry, RETRY_WHEN_VALUES, STAGE_NAMES};
+pub use pipeline::{PipelineSettings, RETRY_WHEN_VALUES, Retry, STAGE_NAMES};
 pub use reader::{Finding, Position, check_relative, is_none_like, parse_bool};
 pub use syncer::{Syncer, SyncerType, Volume, safe_name};
 
@@ -166,7 +166,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     })?;
     let text = String::from_utf8(text).map_err(|e| ConfigError::Read {
         path: path.to_path_buf(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}")),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text: {e}"),
+        ),
     })?;
     from_str(&text, path)
 }
@@ -183,7 +186,11 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
         Some(Node::Mapping(m)) => Some(m),
         Some(Node::Scalar(s)) if is_none_like(s.as_str()) => None,
         Some(other) => {
-            r.error("(top level)", other.span(), format!("must be a mapping, found {}", reader::kind(other)));
+            r.error(
+                "(top level)",
+                other.span(),
+                format!("must be a mapping, found {}", reader::kind(other)),
+            );
             None
         }
         None => None,
@@ -192,7 +199,17 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
         r.unknown_keys(
             m,
             "",
-            &["log", "mirror", "replication", "antivirus", "repo", "syncer", "containers", "pipeline", "tools"],
+            &[
+                "log",
+                "mirror",
+                "replication",
+                "antivirus",
+                "repo",
+                "syncer",
+                "containers",
+                "pipeline",
+                "tools",
+            ],
         );
     }
     let get = |key: &str| root_map.and_then(|m| m.get_node(key));
@@ -215,7 +232,11 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
     let mirror = read_mirror(&mut r, get("mirror"));
     let replication = read_replication(&mut r, get("replication"), &mirror);
-    let av = r.section(get("antivirus"), "antivirus", &["fail_on_threats", "batch_size"]);
+    let av = r.section(
+        get("antivirus"),
+        "antivirus",
+        &["fail_on_threats", "batch_size"],
+    );
     let antivirus = Antivirus {
         fail_on_threats: r.boolean(av, "fail_on_threats", "antivirus", false),
         batch_size: r.integer(av, "batch_size", "antivirus", 100, (1, u64::MAX)),
@@ -240,7 +261,8 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
             warnings: r.warnings,
         })
     } else {
-        r.errors.sort_by_key(|f| (f.position.line, f.position.column));
+        r.errors
+            .sort_by_key(|f| (f.position.line, f.position.column));
         Err(ConfigError::Invalid {
             path: path.to_path_buf(),
             problems: r.errors,
@@ -259,10 +281,18 @@ fn parse(text: &str, path: &Path) -> Result<Option<Node>, ConfigError> {
         .map_err(|e| {
             use marked_yaml::LoadError as E;
             let (marker, message) = match &e {
-                E::TopLevelMustBeMapping(m) => (Some(*m), "the top level must be a mapping".to_owned()),
-                E::TopLevelMustBeSequence(m) => (Some(*m), "the top level must be a list".to_owned()),
-                E::UnexpectedAnchor(m) => (Some(*m), "anchors and aliases are not supported".to_owned()),
-                E::MappingKeyMustBeScalar(m) => (Some(*m), "mapping keys must be plain values".to_owned()),
+                E::TopLevelMustBeMapping(m) => {
+                    (Some(*m), "the top level must be a mapping".to_owned())
+                }
+                E::TopLevelMustBeSequence(m) => {
+                    (Some(*m), "the top level must be a list".to_owned())
+                }
+                E::UnexpectedAnchor(m) => {
+                    (Some(*m), "anchors and aliases are not supported".to_owned())
+                }
+                E::MappingKeyMustBeScalar(m) => {
+                    (Some(*m), "mapping keys must be plain values".to_owned())
+                }
                 E::UnexpectedTag(m) => (Some(*m), "explicit tags are not supported".to_owned()),
                 E::ScanError(m, scan) => (Some(*m), scan.info().to_owned()),
                 E::DuplicateKey(d) => (
@@ -291,7 +321,13 @@ fn read_mirror(r: &mut Reader, node: Option<&Node>) -> Mirror {
     let m = r.section(
         node,
         "mirror",
-        &["workdir", "syncer_dir", "zfs_mirror_dataset", "zfs_mirror_dir", "kesl_max_workers"],
+        &[
+            "workdir",
+            "syncer_dir",
+            "zfs_mirror_dataset",
+            "zfs_mirror_dir",
+            "kesl_max_workers",
+        ],
     );
     let dataset = match r.opt_str(m, "zfs_mirror_dataset", "mirror") {
         None => "distpool/mirror".to_owned(),
@@ -311,12 +347,17 @@ fn read_mirror(r: &mut Reader, node: Option<&Node>) -> Mirror {
         syncer_dir: PathBuf::from(r.string(m, "syncer_dir", "mirror", "/etc/dist-mirror")),
         zfs_mirror_dataset: dataset,
         zfs_mirror_dir: PathBuf::from(r.string(m, "zfs_mirror_dir", "mirror", "/distpool/mirror")),
-        kesl_max_workers: u32::try_from(r.integer(m, "kesl_max_workers", "mirror", 4, (1, 64))).unwrap_or(4),
+        kesl_max_workers: u32::try_from(r.integer(m, "kesl_max_workers", "mirror", 4, (1, 64)))
+            .unwrap_or(4),
     }
 }
 
 fn read_replication(r: &mut Reader, node: Option<&Node>, mirror: &Mirror) -> Replication {
-    let m = r.section(node, "replication", &["replica_host", "ssh_user", "ssh_key", "skip_remote"]);
+    let m = r.section(
+        node,
+        "replication",
+        &["replica_host", "ssh_user", "ssh_key", "skip_remote"],
+    );
     Replication {
         replica_host: r.opt_str(m, "replica_host", "replication").map(|(s, _)| s),
         ssh_user: r.opt_str(m, "ssh_user", "replication").map(|(s, _)| s),
@@ -329,7 +370,12 @@ fn read_replication(r: &mut Reader, node: Option<&Node>, mirror: &Mirror) -> Rep
 }
 
 /// Trims blanks and `/` and checks a `repo.paths` key or value.
-fn repo_path_part(r: &mut Reader, text: &str, key: &str, span: &marked_yaml::Span) -> Option<String> {
+fn repo_path_part(
+    r: &mut Reader,
+    text: &str,
+    key: &str,
+    span: &marked_yaml::Span,
+) -> Option<String> {
     let t = text.trim().trim_matches('/').trim();
     match check_relative(t) {
         Ok(()) => Some(t.to_owned()),
@@ -357,7 +403,11 @@ fn read_repo_paths(r: &mut Reader, node: Option<&Node>) -> Vec<RepoPath> {
             let prefix = match value {
                 Node::Scalar(s) => repo_path_part(r, s.as_str(), &key, s.span()),
                 other => {
-                    r.error(&key, other.span(), format!("must be a public prefix, found {}", reader::kind(other)));
+                    r.error(
+                        &key,
+                        other.span(),
+                        format!("must be a public prefix, found {}", reader::kind(other)),
+                    );
                     None
                 }
             };
@@ -368,7 +418,11 @@ fn read_repo_paths(r: &mut Reader, node: Option<&Node>) -> Vec<RepoPath> {
                         || p.public_prefix.starts_with(&format!("{prefix}/"))
                         || prefix.starts_with(&format!("{}/", p.public_prefix))
                 }) {
-                    let how = if clash.public_prefix == prefix { "is also" } else { "nests with" };
+                    let how = if clash.public_prefix == prefix {
+                        "is also"
+                    } else {
+                        "nests with"
+                    };
                     r.error(
                         &key,
                         value.span(),
@@ -414,7 +468,11 @@ fn read_tools(r: &mut Reader, node: Option<&Node>) -> Vec<(String, String)> {
         let path = join("tools", key.as_str());
         let name = key.as_str().trim().replace('-', "_").to_ascii_lowercase();
         if !KNOWN_TOOLS.contains(&name.as_str()) {
-            r.warn(&path, key.span(), format!("unknown tool (known: {})", KNOWN_TOOLS.join(", ")));
+            r.warn(
+                &path,
+                key.span(),
+                format!("unknown tool (known: {})", KNOWN_TOOLS.join(", ")),
+            );
         }
         if let Some((text, _)) = r.scalar_of(value, &path) {
             out.push((name, text));

@@ -155,7 +155,11 @@ fn read_retry(r: &mut Reader, map: Option<&MarkedMappingNode>, path: &str) -> Op
                 ..Retry::default()
             }),
             _ => {
-                r.error(&path, &span, format!("must be 0, 1 or 2 or a mapping {{max, when}}, found {text:?}"));
+                r.error(
+                    &path,
+                    &span,
+                    format!("must be 0, 1 or 2 or a mapping {{max, when}}, found {text:?}"),
+                );
                 None
             }
         };
@@ -176,7 +180,10 @@ fn read_retry(r: &mut Reader, map: Option<&MarkedMappingNode>, path: &str) -> Op
             r.error(
                 &format!("{path}.when[{i}]"),
                 &span,
-                format!("unknown retry condition {w:?} (GitLab accepts: {})", RETRY_WHEN_VALUES.join(", ")),
+                format!(
+                    "unknown retry condition {w:?} (GitLab accepts: {})",
+                    RETRY_WHEN_VALUES.join(", ")
+                ),
             );
         }
     }
@@ -191,7 +198,15 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> PipelineSettings {
     let p = r.section(
         node,
         "pipeline",
-        &["runner_tags", "command", "config_path", "resource_group", "timeout", "retry", "jobs"],
+        &[
+            "runner_tags",
+            "command",
+            "config_path",
+            "resource_group",
+            "timeout",
+            "retry",
+            "jobs",
+        ],
     );
     let runner_tags: Vec<String> = r
         .string_list(p, "runner_tags", "pipeline")
@@ -200,7 +215,11 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> PipelineSettings {
         .collect();
     if let Some(node) = p.and_then(|m| m.get_node("runner_tags")) {
         if runner_tags.iter().any(String::is_empty) {
-            r.error("pipeline.runner_tags", node.span(), "runner tags must not be empty");
+            r.error(
+                "pipeline.runner_tags",
+                node.span(),
+                "runner tags must not be empty",
+            );
         }
     }
     let command = match p.and_then(|m| m.get_node("command")) {
@@ -208,7 +227,10 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> PipelineSettings {
         Some(Node::Sequence(_)) => {
             let words = r.string_list(p, "command", "pipeline");
             if words.is_empty() || words[0].trim().is_empty() {
-                let span = p.and_then(|m| m.get_node("command")).map(|n| *n.span()).unwrap_or_else(marked_yaml::Span::new_blank);
+                let span = p
+                    .and_then(|m| m.get_node("command"))
+                    .map(|n| *n.span())
+                    .unwrap_or_else(marked_yaml::Span::new_blank);
                 r.error("pipeline.command", &span, "must name a program");
             }
             words
@@ -218,7 +240,14 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> PipelineSettings {
             None => vec!["mirrorer".to_owned()],
         },
         Some(other) => {
-            r.error("pipeline.command", other.span(), format!("must be a program or a list of words, found {}", kind(other)));
+            r.error(
+                "pipeline.command",
+                other.span(),
+                format!(
+                    "must be a program or a list of words, found {}",
+                    kind(other)
+                ),
+            );
             vec!["mirrorer".to_owned()]
         }
     };
@@ -233,7 +262,11 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> PipelineSettings {
         for (stage, settings) in jobs.iter() {
             let path = join("pipeline.jobs", stage.as_str());
             if !STAGE_NAMES.contains(&stage.as_str()) {
-                r.error(&path, stage.span(), format!("unknown stage (stages: {})", STAGE_NAMES.join(", ")));
+                r.error(
+                    &path,
+                    stage.span(),
+                    format!("unknown stage (stages: {})", STAGE_NAMES.join(", ")),
+                );
                 continue;
             }
             let Some(m) = r.section(Some(settings), &path, &["timeout", "retry"]) else {
@@ -249,7 +282,9 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> PipelineSettings {
     }
     if let Some(t) = default_timeout {
         for stage in STAGE_NAMES {
-            timeouts.entry((*stage).to_owned()).or_insert_with(|| t.clone());
+            timeouts
+                .entry((*stage).to_owned())
+                .or_insert_with(|| t.clone());
         }
     }
     PipelineSettings {

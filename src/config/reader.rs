@@ -105,7 +105,9 @@ pub fn check_relative(path: &str) -> Result<(), String> {
         return Err("must not be empty".to_owned());
     }
     if path.starts_with('/') {
-        return Err(format!("must be a relative path, not the absolute path {path:?}"));
+        return Err(format!(
+            "must be a relative path, not the absolute path {path:?}"
+        ));
     }
     if path.split('/').any(|c| c == "..") {
         return Err(format!("must not contain a `..` component: {path:?}"));
@@ -148,12 +150,20 @@ impl Reader {
 
     /// Reads `node` as an optional mapping (none-like means absent), without
     /// checking its keys.
-    pub fn mapping<'a>(&mut self, node: Option<&'a Node>, path: &str) -> Option<&'a MarkedMappingNode> {
+    pub fn mapping<'a>(
+        &mut self,
+        node: Option<&'a Node>,
+        path: &str,
+    ) -> Option<&'a MarkedMappingNode> {
         match node? {
             Node::Mapping(m) => Some(m),
             Node::Scalar(s) if is_none_like(s.as_str()) => None,
             other => {
-                self.error(path, other.span(), format!("must be a mapping, found {}", kind(other)));
+                self.error(
+                    path,
+                    other.span(),
+                    format!("must be a mapping, found {}", kind(other)),
+                );
                 None
             }
         }
@@ -163,14 +173,23 @@ impl Reader {
     pub fn unknown_keys(&mut self, map: &MarkedMappingNode, path: &str, known: &[&str]) {
         for key in map.keys() {
             if !known.contains(&key.as_str()) {
-                self.warn(&join(path, key.as_str()), key.span(), "unknown key (ignored)");
+                self.warn(
+                    &join(path, key.as_str()),
+                    key.span(),
+                    "unknown key (ignored)",
+                );
             }
         }
     }
 
     /// Reads an optional scalar string: trimmed; `None` when absent or
     /// none-like; an error when it is a mapping or list.
-    pub fn opt_str(&mut self, map: Option<&MarkedMappingNode>, key: &str, path: &str) -> Option<(String, Span)> {
+    pub fn opt_str(
+        &mut self,
+        map: Option<&MarkedMappingNode>,
+        key: &str,
+        path: &str,
+    ) -> Option<(String, Span)> {
         let node = map?.get_node(key)?;
         let path = join(path, key);
         self.scalar_of(node, &path)
@@ -182,21 +201,37 @@ impl Reader {
             Node::Scalar(s) if is_none_like(s.as_str()) => None,
             Node::Scalar(s) => Some((s.as_str().trim().to_owned(), *s.span())),
             other => {
-                self.error(path, other.span(), format!("must be a single value, found {}", kind(other)));
+                self.error(
+                    path,
+                    other.span(),
+                    format!("must be a single value, found {}", kind(other)),
+                );
                 None
             }
         }
     }
 
     /// Reads a string with a default.
-    pub fn string(&mut self, map: Option<&MarkedMappingNode>, key: &str, path: &str, default: &str) -> String {
+    pub fn string(
+        &mut self,
+        map: Option<&MarkedMappingNode>,
+        key: &str,
+        path: &str,
+        default: &str,
+    ) -> String {
         self.opt_str(map, key, path)
             .map(|(s, _)| s)
             .unwrap_or_else(|| default.to_owned())
     }
 
     /// Reads a boolean with a default (none-like means the default).
-    pub fn boolean(&mut self, map: Option<&MarkedMappingNode>, key: &str, path: &str, default: bool) -> bool {
+    pub fn boolean(
+        &mut self,
+        map: Option<&MarkedMappingNode>,
+        key: &str,
+        path: &str,
+        default: bool,
+    ) -> bool {
         let Some((text, span)) = self.opt_str(map, key, path) else {
             return default;
         };
@@ -233,11 +268,19 @@ impl Reader {
                 } else {
                     format!("in {min}..={max}")
                 };
-                self.error(&join(path, key), &span, format!("must be an integer {range}, found {v}"));
+                self.error(
+                    &join(path, key),
+                    &span,
+                    format!("must be an integer {range}, found {v}"),
+                );
                 default
             }
             Err(_) => {
-                self.error(&join(path, key), &span, format!("must be an integer, found {text:?}"));
+                self.error(
+                    &join(path, key),
+                    &span,
+                    format!("must be an integer, found {text:?}"),
+                );
                 default
             }
         }
@@ -270,7 +313,12 @@ impl Reader {
 
     /// Reads an optional list of scalars, each stringified (trimmed is not
     /// applied: list items are passed on as written).
-    pub fn string_list(&mut self, map: Option<&MarkedMappingNode>, key: &str, path: &str) -> Vec<String> {
+    pub fn string_list(
+        &mut self,
+        map: Option<&MarkedMappingNode>,
+        key: &str,
+        path: &str,
+    ) -> Vec<String> {
         let Some(node) = map.and_then(|m| m.get_node(key)) else {
             return Vec::new();
         };
@@ -293,7 +341,11 @@ impl Reader {
                 .collect(),
             Node::Scalar(s) if is_none_like(s.as_str()) => Vec::new(),
             other => {
-                self.error(&path, other.span(), format!("must be a list, found {}", kind(other)));
+                self.error(
+                    &path,
+                    other.span(),
+                    format!("must be a list, found {}", kind(other)),
+                );
                 Vec::new()
             }
         }
@@ -301,7 +353,12 @@ impl Reader {
 
     /// Reads an optional mapping of scalar values, values stringified as
     /// written, in file order.
-    pub fn string_map(&mut self, map: Option<&MarkedMappingNode>, key: &str, path: &str) -> Vec<(String, String)> {
+    pub fn string_map(
+        &mut self,
+        map: Option<&MarkedMappingNode>,
+        key: &str,
+        path: &str,
+    ) -> Vec<(String, String)> {
         let path = join(path, key);
         let Some(inner) = self.mapping(map.and_then(|m| m.get_node(key)), &path) else {
             return Vec::new();

@@ -155,7 +155,12 @@ fn valid_env_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn check_environment(r: &mut Reader, map: Option<&MarkedMappingNode>, path: &str, env: &[(String, String)]) {
+fn check_environment(
+    r: &mut Reader,
+    map: Option<&MarkedMappingNode>,
+    path: &str,
+    env: &[(String, String)],
+) {
     let Some(env_map) = map.and_then(|m| m.get_mapping("environment")) else {
         return;
     };
@@ -264,7 +269,11 @@ fn list<'a>(r: &mut Reader, node: Option<&'a Node>, path: &str) -> Vec<&'a Node>
         Some(Node::Sequence(items)) => items.iter().collect(),
         Some(Node::Scalar(s)) if super::is_none_like(s.as_str()) => Vec::new(),
         Some(other) => {
-            r.error(path, other.span(), format!("must be a list, found {}", kind(other)));
+            r.error(
+                path,
+                other.span(),
+                format!("must be a list, found {}", kind(other)),
+            );
             Vec::new()
         }
     }
@@ -284,7 +293,11 @@ fn read_syncer(
     mirror: &Mirror,
 ) -> Option<(Syncer, String, Position, Position)> {
     let Node::Mapping(map) = item else {
-        r.error(path, item.span(), format!("must be a mapping, found {}", kind(item)));
+        r.error(
+            path,
+            item.span(),
+            format!("must be a mapping, found {}", kind(item)),
+        );
         return None;
     };
     r.unknown_keys(map, path, SYNCER_KEYS);
@@ -329,8 +342,14 @@ fn read_syncer(
         let stem = stem_source.unwrap_or_else(|| type_name.to_owned());
         format!("{type_name}-syncer-{}", safe_name(&stem))
     });
-    let prefix = r.opt_str(m, "prefix", path).map(|(s, _)| s).unwrap_or_else(|| name.clone());
-    let who = format!("{} syncer {name:?}", kind.map(SyncerType::name).unwrap_or("a"));
+    let prefix = r
+        .opt_str(m, "prefix", path)
+        .map(|(s, _)| s)
+        .unwrap_or_else(|| name.clone());
+    let who = format!(
+        "{} syncer {name:?}",
+        kind.map(SyncerType::name).unwrap_or("a")
+    );
     if let Some(kind) = kind {
         let (need_config, need_repos) = kind.files();
         for (key, need) in [("config", need_config), ("repos", need_repos)] {
@@ -348,7 +367,11 @@ fn read_syncer(
                 r.error(
                     &join(path, key),
                     &pos_span(map, key),
-                    format!("is not allowed for the {who}: {} syncers take only `{}`", kind.name(), if need_config { "config" } else { "repos" }),
+                    format!(
+                        "is not allowed for the {who}: {} syncers take only `{}`",
+                        kind.name(),
+                        if need_config { "config" } else { "repos" }
+                    ),
                 );
             }
         }
@@ -356,7 +379,10 @@ fn read_syncer(
     let environment = r.string_map(m, "environment", path);
     check_environment(r, m, path, &environment);
     let command_args = r.string_list(m, "command_args", path);
-    let user = r.opt_str(m, "user", path).map(|(s, _)| s).unwrap_or_else(invoking_user);
+    let user = r
+        .opt_str(m, "user", path)
+        .map(|(s, _)| s)
+        .unwrap_or_else(invoking_user);
     let log_file = r
         .opt_str(m, "log_file", path)
         .map(|(s, _)| PathBuf::from(s))
@@ -366,7 +392,13 @@ fn read_syncer(
         .opt_str(m, "image", path)
         .map(|(s, _)| s)
         .unwrap_or_else(|| kind.default_image().to_owned());
-    let volumes = derive_volumes(kind, mirror, config.as_deref(), repos.as_deref(), dest.as_deref());
+    let volumes = derive_volumes(
+        kind,
+        mirror,
+        config.as_deref(),
+        repos.as_deref(),
+        dest.as_deref(),
+    );
     let syncer = Syncer {
         kind: Some(kind),
         name,
@@ -381,7 +413,12 @@ fn read_syncer(
         volumes,
         log_file,
     };
-    Some((syncer, path.to_owned(), pos_of(map, "name"), pos_of(map, "prefix")))
+    Some((
+        syncer,
+        path.to_owned(),
+        pos_of(map, "name"),
+        pos_of(map, "prefix"),
+    ))
 }
 
 fn pos_span(map: &MarkedMappingNode, key: &str) -> marked_yaml::Span {
@@ -428,27 +465,48 @@ fn derive_volumes(
     }
 }
 
-fn read_container(r: &mut Reader, item: &Node, path: &str) -> Option<(Syncer, String, Position, Position)> {
+fn read_container(
+    r: &mut Reader,
+    item: &Node,
+    path: &str,
+) -> Option<(Syncer, String, Position, Position)> {
     let Node::Mapping(map) = item else {
-        r.error(path, item.span(), format!("must be a mapping, found {}", kind(item)));
+        r.error(
+            path,
+            item.span(),
+            format!("must be a mapping, found {}", kind(item)),
+        );
         return None;
     };
     r.unknown_keys(map, path, CONTAINER_KEYS);
     let m = Some(map);
     let name = r.opt_str(m, "name", path).map(|(s, _)| s);
     if name.is_none() {
-        r.error(&join(path, "name"), map.span(), "is required for a container");
+        r.error(
+            &join(path, "name"),
+            map.span(),
+            "is required for a container",
+        );
     }
     let image = r.opt_str(m, "image", path).map(|(s, _)| s);
     if image.is_none() {
-        r.error(&join(path, "image"), map.span(), "is required for a container");
+        r.error(
+            &join(path, "image"),
+            map.span(),
+            "is required for a container",
+        );
     }
     let prefix = r.opt_str(m, "prefix", path).map(|(s, _)| s);
-    let user = r.opt_str(m, "user", path).map(|(s, _)| s).unwrap_or_else(invoking_user);
+    let user = r
+        .opt_str(m, "user", path)
+        .map(|(s, _)| s)
+        .unwrap_or_else(invoking_user);
     let environment = r.string_map(m, "environment", path);
     check_environment(r, m, path, &environment);
     let command_args = r.string_list(m, "command_args", path);
-    let log_file = r.opt_str(m, "log_file", path).map(|(s, _)| PathBuf::from(s));
+    let log_file = r
+        .opt_str(m, "log_file", path)
+        .map(|(s, _)| PathBuf::from(s));
     let volumes = read_volumes(r, map.get_node("volumes"), &join(path, "volumes"));
     let name = name?;
     let syncer = Syncer {
@@ -465,7 +523,12 @@ fn read_container(r: &mut Reader, item: &Node, path: &str) -> Option<(Syncer, St
         log_file: log_file.unwrap_or_else(|| default_log_file(&name)),
         name,
     };
-    Some((syncer, path.to_owned(), pos_of(map, "name"), pos_of(map, "prefix")))
+    Some((
+        syncer,
+        path.to_owned(),
+        pos_of(map, "name"),
+        pos_of(map, "prefix"),
+    ))
 }
 
 fn parse_mode(r: &mut Reader, text: &str, key: &str, span: &marked_yaml::Span) -> bool {
@@ -473,7 +536,11 @@ fn parse_mode(r: &mut Reader, text: &str, key: &str, span: &marked_yaml::Span) -
         "" | "rw" => false,
         "ro" => true,
         other => {
-            r.error(key, span, format!("volume mode must be rw or ro, found {other:?}"));
+            r.error(
+                key,
+                span,
+                format!("volume mode must be rw or ro, found {other:?}"),
+            );
             false
         }
     }
@@ -490,7 +557,11 @@ fn read_volumes(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<Volume> 
             for (host, spec) in map.iter() {
                 let key = join(path, host.as_str());
                 let Some(spec_map) = r.mapping(Some(spec), &key) else {
-                    r.error(&key, spec.span(), "must be a mapping with `bind` and optional `mode`");
+                    r.error(
+                        &key,
+                        spec.span(),
+                        "must be a mapping with `bind` and optional `mode`",
+                    );
                     continue;
                 };
                 r.unknown_keys(spec_map, &key, &["bind", "mode"]);
@@ -530,11 +601,19 @@ fn read_volumes(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<Volume> 
                             read_only,
                         });
                     }
-                    _ => r.error(&key, &span, format!("must be host:bind[:mode], found {text:?}")),
+                    _ => r.error(
+                        &key,
+                        &span,
+                        format!("must be host:bind[:mode], found {text:?}"),
+                    ),
                 }
             }
         }
-        Some(other) => r.error(path, other.span(), format!("must be a mapping or a list, found {}", kind(other))),
+        Some(other) => r.error(
+            path,
+            other.span(),
+            format!("must be a mapping or a list, found {}", kind(other)),
+        ),
     }
     out
 }

@@ -1,1 +1,50 @@
-pub fn placeholder() {}
+//! The GitLab side of mirrorer (spec/pipeline.md): run modes, the job plan
+//! of the child pipeline and its rendering.
+//!
+//! `pipeline` reads the config and renders text; it never runs a stage.
+
+pub mod mode;
+pub mod plan;
+pub mod render;
+
+use crate::config::Config;
+
+/// A failure of `pipeline generate`.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// A selected syncer does not exist (usage error).
+    #[error(transparent)]
+    UnknownSyncer(#[from] plan::UnknownSyncer),
+    /// The template failed or produced an invalid pipeline (a bug).
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+}
+
+/// A rendered child pipeline.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The YAML text, ending with a newline.
+    pub text: String,
+    /// The job names, in order.
+    pub jobs: Vec<String>,
+}
+
+/// Renders the child pipeline of `config` in `run_mode`; the jobs will read
+/// their config from `config_path` (`MIRRORER_CONFIG`).
+///
+/// The same inputs always give the same bytes.
+///
+/// # Errors
+/// [`GenerateError`].
+pub fn generate(
+    config: &Config,
+    run_mode: &mode::RunMode,
+    config_path: &str,
+) -> Result<Generated, GenerateError> {
+    let plan = plan::build(config, run_mode, config_path)?;
+    let text = render::render(&plan)?;
+    Ok(Generated {
+        text,
+        jobs: plan.jobs.into_iter().map(|j| j.name).collect(),
+    })
+}
