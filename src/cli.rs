@@ -86,6 +86,8 @@ pub enum Command {
     /// Generate or trigger the GitLab child pipeline.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// Scan a snapshot tree and write its repository catalog JSON (no config needed).
+    Catalog(crate::catalog::command::CatalogArgs),
 }
 
 /// `mirrorer config ...`
@@ -246,6 +248,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
             print_stdout(&config_summary(&config))
         }
         Command::Pipeline(PipelineCommand::Generate(args)) => generate(cli, args),
+        Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
     }
 }
 

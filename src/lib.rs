@@ -4,6 +4,8 @@
 //!
 //! The binary is a thin shell around [`cli::run`]. Modules:
 //!
+//! - [`catalog`]: APT, RPM and ALT apt-rpm repository discovery and
+//!   `repo_catalog.json` (spec/metadata.md); a public library.
 //! - [`config`]: loads and validates `dist-mirror.yaml` (spec/config.md).
 //! - [`pipeline`]: run modes, the job plan and the rendered child pipeline
 //!   (spec/pipeline.md).
@@ -12,6 +14,7 @@
 //! - [`json`]: the canonical JSON rendering of every document written.
 //! - [`error`]: error kinds and the exit-code table.
 
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod error;
