@@ -13,7 +13,9 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::ids::{decode_backslashreplace, lossy_name, py_int, py_split, py_splitlines, py_strip, safe_id};
+use super::ids::{
+    decode_backslashreplace, lossy_name, py_int, py_split, py_splitlines, py_strip, safe_id,
+};
 use super::model::{AptRelease, AptRepository, Repository, Warning};
 use super::walk::{hash_file, is_dir, is_file, join, os_error_text};
 
@@ -121,7 +123,10 @@ impl ReleaseFile {
     }
 
     fn list_field(&self, key: &str) -> Option<Vec<String>> {
-        let items: Vec<String> = self.fields.get(key).map(|v| py_split(v).map(str::to_owned).collect())?;
+        let items: Vec<String> = self
+            .fields
+            .get(key)
+            .map(|v| py_split(v).map(str::to_owned).collect())?;
         (!items.is_empty()).then_some(items)
     }
 }
@@ -132,7 +137,9 @@ fn field_key(line: &str) -> Option<&str> {
     if !bytes.first()?.is_ascii_alphabetic() {
         return None;
     }
-    let end = bytes.iter().position(|b| !(b.is_ascii_alphanumeric() || *b == b'-'))?;
+    let end = bytes
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'-'))?;
     (bytes[end] == b':').then(|| &line[..end])
 }
 
@@ -178,7 +185,9 @@ struct Suite {
 /// followed), as raw names; unreadable directories give none.
 pub(crate) fn sorted_subdirs(dir: &Path) -> Vec<Vec<u8>> {
     use std::os::unix::ffi::OsStrExt;
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut names: Vec<Vec<u8>> = entries
         .filter_map(Result::ok)
         .filter(|e| is_dir(&e.path()))
@@ -188,13 +197,19 @@ pub(crate) fn sorted_subdirs(dir: &Path) -> Vec<Vec<u8>> {
     names
 }
 
+/// An index file listed in a Release file, with its compression.
+type Candidate<'a> = (&'a ChecksumEntry, &'static str);
+
 /// Result of one suite.
 type SuiteResult = (Option<AptRelease>, Vec<Repository>, Vec<Warning>);
 
 /// Discovers the APT releases and indexes under `root`.
 ///
 /// `prefixes`: the scan root's prefix directories (raw names, sorted).
-pub(crate) fn discover(root: &Path, prefixes: &[Vec<u8>]) -> (Vec<AptRelease>, Vec<Repository>, Vec<Warning>) {
+pub(crate) fn discover(
+    root: &Path,
+    prefixes: &[Vec<u8>],
+) -> (Vec<AptRelease>, Vec<Repository>, Vec<Warning>) {
     let mut suites = Vec::new();
     for prefix_raw in prefixes {
         let dists = join(root, prefix_raw).join("dists");
@@ -238,7 +253,10 @@ fn discover_suite(root: &Path, s: &Suite) -> SuiteResult {
     } else if is_file(&suite_dir.join("Release")) {
         "Release"
     } else {
-        warnings.push(warn(suite_rel, "Release/InRelease file not found".to_owned()));
+        warnings.push(warn(
+            suite_rel,
+            "Release/InRelease file not found".to_owned(),
+        ));
         return (None, repos, warnings);
     };
     let release_file = suite_dir.join(release_name);
@@ -247,7 +265,10 @@ fn discover_suite(root: &Path, s: &Suite) -> SuiteResult {
         Ok(bytes) => bytes,
         Err(e) => {
             let reason = os_error_text(&e, &release_file);
-            warnings.push(warn(release_path, format!("failed to parse Release/InRelease: {reason}")));
+            warnings.push(warn(
+                release_path,
+                format!("failed to parse Release/InRelease: {reason}"),
+            ));
             return (None, repos, warnings);
         }
     };
@@ -261,14 +282,19 @@ fn discover_suite(root: &Path, s: &Suite) -> SuiteResult {
         return (None, repos, warnings);
     }
     let Some((checksum_type, entries)) = release.best_checksums() else {
-        warnings.push(warn(release_path, "no checksum sections found in Release/InRelease".to_owned()));
+        warnings.push(warn(
+            release_path,
+            "no checksum sections found in Release/InRelease".to_owned(),
+        ));
         return (None, repos, warnings);
     };
 
     // Group candidates by (component, arch), in order of first appearance.
-    let mut groups: Vec<((&str, &str), Vec<(&ChecksumEntry, &'static str)>)> = Vec::new();
+    let mut groups: Vec<((&str, &str), Vec<Candidate>)> = Vec::new();
     for entry in entries {
-        let Some((component, arch, compression)) = parse_index_path(&entry.path) else { continue };
+        let Some((component, arch, compression)) = parse_index_path(&entry.path) else {
+            continue;
+        };
         if component == "debian-installer" || component.ends_with("/debian-installer") {
             continue;
         }
@@ -286,14 +312,19 @@ fn discover_suite(root: &Path, s: &Suite) -> SuiteResult {
             .into_iter()
             .filter(|(_, compression)| *compression != "zst")
             .find(|(entry, _)| is_file(&suite_dir.join(&entry.path)));
-        let Some((entry, compression)) = chosen else { continue };
+        let Some((entry, compression)) = chosen else {
+            continue;
+        };
         let metadata_path = format!("{suite_rel}/{}", entry.path);
         let file = suite_dir.join(&entry.path);
         let (sha256, size) = match hash_file(&file) {
             Ok(found) => found,
             Err(e) => {
                 let reason = os_error_text(&e, &file);
-                warnings.push(warn(metadata_path, format!("failed to read metadata file: {reason}")));
+                warnings.push(warn(
+                    metadata_path,
+                    format!("failed to read metadata file: {reason}"),
+                ));
                 continue;
             }
         };
@@ -345,7 +376,10 @@ mod tests {
 
     #[test]
     fn index_paths() {
-        assert_eq!(parse_index_path("main/binary-amd64/Packages.xz"), Some(("main", "amd64", "xz")));
+        assert_eq!(
+            parse_index_path("main/binary-amd64/Packages.xz"),
+            Some(("main", "amd64", "xz"))
+        );
         assert_eq!(
             parse_index_path("updates/main/binary-arm64/Packages"),
             Some(("updates/main", "arm64", "plain"))

@@ -52,7 +52,8 @@ pub fn layout_fields(base_path: &str) -> (Option<String>, Option<String>, Option
         Some(second) if !known_arch(second) && *second != "branch" => s(second),
         _ => None,
     };
-    let repo = (parts.len() >= 2 && parts[parts.len() - 2] == "branch").then(|| "branch".to_owned());
+    let repo =
+        (parts.len() >= 2 && parts[parts.len() - 2] == "branch").then(|| "branch".to_owned());
     (branch, repo, arch)
 }
 
@@ -74,8 +75,10 @@ pub(crate) fn discover(root: &Path, finds: Vec<PkglistFind>) -> (Vec<Repository>
         groups.entry(id).or_default().push(find);
     }
     let groups: Vec<(String, Vec<PkglistFind>)> = groups.into_iter().collect();
-    let results: Vec<(Option<Repository>, Vec<Warning>)> =
-        groups.into_par_iter().map(|(id, candidates)| group(root, id, candidates)).collect();
+    let results: Vec<(Option<Repository>, Vec<Warning>)> = groups
+        .into_par_iter()
+        .map(|(id, candidates)| group(root, id, candidates))
+        .collect();
     let mut repos = Vec::new();
     let mut warnings = Vec::new();
     for (repo, w) in results {
@@ -85,13 +88,19 @@ pub(crate) fn discover(root: &Path, finds: Vec<PkglistFind>) -> (Vec<Repository>
     (repos, warnings)
 }
 
-fn group(root: &Path, id: String, mut candidates: Vec<PkglistFind>) -> (Option<Repository>, Vec<Warning>) {
+fn group(
+    root: &Path,
+    id: String,
+    mut candidates: Vec<PkglistFind>,
+) -> (Option<Repository>, Vec<Warning>) {
     let mut warnings = Vec::new();
     candidates.sort_by(|a, b| {
         (compression_rank(a.compression), &a.file).cmp(&(compression_rank(b.compression), &b.file))
     });
     let several = candidates.len() > 1;
-    let Some(chosen) = candidates.into_iter().next() else { return (None, warnings) };
+    let Some(chosen) = candidates.into_iter().next() else {
+        return (None, warnings);
+    };
     let prefix = lossy_name(&chosen.prefix);
     let base_path = lossy_name(&chosen.rel);
     let metadata_path = format!("{base_path}/base/{}", lossy_name(&chosen.file));
@@ -112,7 +121,7 @@ fn group(root: &Path, id: String, mut candidates: Vec<PkglistFind>) -> (Option<R
         Ok(found) => found,
         Err(e) => {
             let reason = os_error_text(&e, &file);
-            warnings.push(warn(format!("failed to read metadata file: {reason}")));
+            warnings.push(warn(format!("failed to read pkglist metadata: {reason}")));
             return (None, warnings);
         }
     };
@@ -125,16 +134,17 @@ fn group(root: &Path, id: String, mut candidates: Vec<PkglistFind>) -> (Option<R
     };
     let component_release = format!("release.{component}");
     let common_is_file = is_file(&base_dir.join("base").join("release"));
-    let (release_path, release_common_path) = if is_file(&base_dir.join("base").join(&component_release)) {
-        (
-            Some(format!("{base_path}/base/{component_release}")),
-            common_is_file.then(|| format!("{base_path}/base/release")),
-        )
-    } else if common_is_file {
-        (Some(format!("{base_path}/base/release")), None)
-    } else {
-        (None, None)
-    };
+    let (release_path, release_common_path) =
+        if is_file(&base_dir.join("base").join(&component_release)) {
+            (
+                Some(format!("{base_path}/base/{component_release}")),
+                common_is_file.then(|| format!("{base_path}/base/release")),
+            )
+        } else if common_is_file {
+            (Some(format!("{base_path}/base/release")), None)
+        } else {
+            (None, None)
+        };
     let (branch, repo, arch) = layout_fields(&base_path);
     let entry = AptRpmRepository {
         id,
@@ -166,8 +176,14 @@ mod tests {
     #[test]
     fn layouts() {
         let some = |x: &str| Some(x.to_owned());
-        assert_eq!(layout_fields("alt/Sisyphus/x86_64"), (some("Sisyphus"), None, some("x86_64")));
-        assert_eq!(layout_fields("alt/p10/branch/noarch"), (some("p10"), some("branch"), some("noarch")));
+        assert_eq!(
+            layout_fields("alt/Sisyphus/x86_64"),
+            (some("Sisyphus"), None, some("x86_64"))
+        );
+        assert_eq!(
+            layout_fields("alt/p10/branch/noarch"),
+            (some("p10"), some("branch"), some("noarch"))
+        );
         assert_eq!(layout_fields("alt/p9/i586/extra"), (some("p9"), None, None));
         assert_eq!(layout_fields("alt/x86_64"), (None, None, some("x86_64")));
         assert_eq!(layout_fields("alt"), (None, None, None));

@@ -68,7 +68,7 @@ pub fn run(args: &CatalogArgs, log_level_given: bool) -> Result<(), Error> {
             format = w.format,
             prefix = %w.prefix,
             path = %w.path,
-            message = %w.message,
+            warning = %w.message,
             "catalog_warning"
         );
     }

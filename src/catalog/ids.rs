@@ -29,7 +29,15 @@ pub fn py_splitlines(text: &str) -> Vec<&str> {
     while let Some((i, c)) = chars.next() {
         let is_break = matches!(
             c,
-            '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+            '\n' | '\r'
+                | '\u{0b}'
+                | '\u{0c}'
+                | '\u{1c}'
+                | '\u{1d}'
+                | '\u{1e}'
+                | '\u{85}'
+                | '\u{2028}'
+                | '\u{2029}'
         );
         if is_break {
             lines.push(&text[start..i]);
@@ -59,7 +67,11 @@ pub fn py_int(text: &str) -> Option<i64> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
         return None;
     }
     let mut value: i64 = 0;
@@ -69,7 +81,11 @@ pub fn py_int(text: &str) -> Option<i64> {
             b'0'..=b'9' => {
                 let digit = i64::from(b - b'0');
                 value = value.checked_mul(10)?;
-                value = if negative { value.checked_sub(digit)? } else { value.checked_add(digit)? };
+                value = if negative {
+                    value.checked_sub(digit)?
+                } else {
+                    value.checked_add(digit)?
+                };
             }
             _ => return None,
         }
@@ -140,7 +156,11 @@ pub fn normpath(path: &str) -> String {
         }
     }
     let joined = format!("{}{}", "/".repeat(leading), parts.join("/"));
-    if joined.is_empty() { ".".to_owned() } else { joined }
+    if joined.is_empty() {
+        ".".to_owned()
+    } else {
+        joined
+    }
 }
 
 /// A file name or path from the file system as text: valid UTF-8 is kept, and
@@ -208,13 +228,19 @@ mod tests {
 
     #[test]
     fn splitlines_matches_python() {
-        assert_eq!(py_splitlines("a\r\nb\rc\nd\x0ce\u{85}f\n"), ["a", "b", "c", "d", "e", "f"]);
+        assert_eq!(
+            py_splitlines("a\r\nb\rc\nd\x0ce\u{85}f\n"),
+            ["a", "b", "c", "d", "e", "f"]
+        );
         assert_eq!(py_splitlines("a\n\nb"), ["a", "", "b"]);
     }
 
     #[test]
     fn decoders_replace_per_byte() {
         assert_eq!(lossy_name(b"p\xff\xfe"), "p\u{fffd}\u{fffd}");
-        assert_eq!(decode_backslashreplace(b"Edge\xff Cases"), "Edge\\xff Cases");
+        assert_eq!(
+            decode_backslashreplace(b"Edge\xff Cases"),
+            "Edge\\xff Cases"
+        );
     }
 }

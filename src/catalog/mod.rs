@@ -27,8 +27,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use model::{
-    AptRelease, AptRepository, AptRpmRepository, Catalog, Format, Repository, RpmMetadata, RpmRepository,
-    SCHEMA, UnsupportedFormats, Warning,
+    AptRelease, AptRepository, AptRpmRepository, Catalog, Format, Repository, RpmMetadata,
+    RpmRepository, SCHEMA, UnsupportedFormats, Warning,
 };
 
 /// Why a catalog could not be built at all (problems inside the tree are
@@ -68,24 +68,40 @@ pub enum CatalogError {
 ///
 /// # Errors
 /// [`CatalogError`] when `root` is missing, not a directory or unreadable.
-pub fn build_catalog(root: &Path, formats: &[Format], shard: &str) -> Result<Catalog, CatalogError> {
+pub fn build_catalog(
+    root: &Path,
+    formats: &[Format],
+    shard: &str,
+) -> Result<Catalog, CatalogError> {
     match std::fs::metadata(root) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(CatalogError::RootMissing { path: root.to_path_buf() });
+            return Err(CatalogError::RootMissing {
+                path: root.to_path_buf(),
+            });
         }
         Err(source) => {
-            return Err(CatalogError::ReadRoot { path: root.to_path_buf(), source });
+            return Err(CatalogError::ReadRoot {
+                path: root.to_path_buf(),
+                source,
+            });
         }
         Ok(meta) if !meta.is_dir() => {
-            return Err(CatalogError::RootNotDirectory { path: root.to_path_buf() });
+            return Err(CatalogError::RootNotDirectory {
+                path: root.to_path_buf(),
+            });
         }
         Ok(_) => {}
     }
-    let mut formats = if formats.is_empty() { Format::ALL.to_vec() } else { formats.to_vec() };
+    let mut formats = if formats.is_empty() {
+        Format::ALL.to_vec()
+    } else {
+        formats.to_vec()
+    };
     formats.sort();
     formats.dedup();
     let want = |f: Format| formats.contains(&f);
-    let (want_apt, want_rpm, want_aptrpm) = (want(Format::Apt), want(Format::Rpm), want(Format::AptRpm));
+    let (want_apt, want_rpm, want_aptrpm) =
+        (want(Format::Apt), want(Format::Rpm), want(Format::AptRpm));
 
     let (apt_result, walk_result) = rayon::join(
         || {
@@ -112,7 +128,10 @@ pub fn build_catalog(root: &Path, formats: &[Format], shard: &str) -> Result<Cat
     );
     let (mut apt_releases, mut repositories, mut warnings) = apt_result;
     let ((rpm_repos, rpm_warnings), (aptrpm_repos, aptrpm_warnings)) =
-        walk_result.map_err(|source| CatalogError::ReadRoot { path: root.to_path_buf(), source })?;
+        walk_result.map_err(|source| CatalogError::ReadRoot {
+            path: root.to_path_buf(),
+            source,
+        })?;
     repositories.extend(rpm_repos);
     repositories.extend(aptrpm_repos);
     warnings.extend(rpm_warnings);
@@ -187,7 +206,10 @@ mod tests {
 
     #[test]
     fn generated_at_drops_a_zero_fraction() {
-        let t = chrono::Utc.with_ymd_and_hms(2026, 6, 3, 12, 0, 0).single().expect("valid time");
+        let t = chrono::Utc
+            .with_ymd_and_hms(2026, 6, 3, 12, 0, 0)
+            .single()
+            .expect("valid time");
         assert_eq!(format_generated_at(t), "2026-06-03T12:00:00Z");
         let t = t + chrono::Duration::microseconds(123_456);
         assert_eq!(format_generated_at(t), "2026-06-03T12:00:00.123456Z");

@@ -18,7 +18,8 @@ use super::walk::{RpmFind, hash_bytes, hash_file, is_file, join, os_error_text};
 
 /// Builds the RPM entries for the `repodata/` directories the walk found.
 pub(crate) fn discover(root: &Path, finds: &[RpmFind]) -> (Vec<Repository>, Vec<Warning>) {
-    let results: Vec<(RpmRepository, Vec<Warning>)> = finds.par_iter().map(|f| repository(root, f)).collect();
+    let results: Vec<(RpmRepository, Vec<Warning>)> =
+        finds.par_iter().map(|f| repository(root, f)).collect();
     let mut repos = Vec::with_capacity(results.len());
     let mut warnings = Vec::new();
     for (repo, w) in results {
@@ -30,7 +31,12 @@ pub(crate) fn discover(root: &Path, finds: &[RpmFind]) -> (Vec<Repository>, Vec<
 
 /// Distribution fields from the layout table of spec/metadata.md:
 /// (distro, release, repo, arch).
-type Distro = (Option<String>, Option<String>, Option<String>, Option<String>);
+type Distro = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// Matches `base_path` against the distribution layouts (first match wins).
 pub fn distro_fields(base_path: &str, prefix: &str) -> Distro {
@@ -68,8 +74,15 @@ pub fn distro_fields(base_path: &str, prefix: &str) -> Distro {
         _ => {}
     }
     // ^(fedora|epel)/([^/]+)/([^/]+)(/([^/]+))?  (prefix match)
-    if parts.len() >= 3 && matches!(parts[0], "fedora" | "epel") && nonempty(&parts[1]) && nonempty(&parts[2]) {
-        let arch = parts.get(3).filter(|a| !a.is_empty()).map(|a| a.to_string());
+    if parts.len() >= 3
+        && matches!(parts[0], "fedora" | "epel")
+        && nonempty(&parts[1])
+        && nonempty(&parts[2])
+    {
+        let arch = parts
+            .get(3)
+            .filter(|a| !a.is_empty())
+            .map(|a| a.to_string());
         return (s(parts[0]), s(parts[1]), s(parts[2]), arch);
     }
     if matches!(prefix, "opensuse" | "sles" | "sle" | "opensuse-leap") {
@@ -83,7 +96,8 @@ fn local_name<'a>(node: &roxmltree::Node<'a, '_>) -> &'a str {
 }
 
 fn child<'a, 'i>(node: &roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
-    node.children().find(|c| c.is_element() && local_name(c) == name)
+    node.children()
+        .find(|c| c.is_element() && local_name(c) == name)
 }
 
 fn text_of(node: &roxmltree::Node) -> String {
@@ -143,7 +157,10 @@ fn repository(root: &Path, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
         Ok(bytes) => bytes,
         Err(e) => {
             let reason = os_error_text(&e, &repomd_file);
-            warnings.push(warn(&repomd_path, format!("failed to parse repomd.xml: {reason}")));
+            warnings.push(warn(
+                &repomd_path,
+                format!("failed to parse repomd.xml: {reason}"),
+            ));
             return (entry, warnings);
         }
     };
@@ -161,14 +178,23 @@ fn repository(root: &Path, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
     let doc = match parsed {
         Ok(doc) => doc,
         Err(reason) => {
-            warnings.push(warn(&repomd_path, format!("failed to parse repomd.xml: {reason}")));
+            warnings.push(warn(
+                &repomd_path,
+                format!("failed to parse repomd.xml: {reason}"),
+            ));
             return (entry, warnings);
         }
     };
 
     let mut items = Vec::new();
-    for data in doc.root_element().children().filter(|n| n.is_element() && local_name(n) == "data") {
-        let Some(kind) = data.attribute("type").filter(|t| !t.is_empty()) else { continue };
+    for data in doc
+        .root_element()
+        .children()
+        .filter(|n| n.is_element() && local_name(n) == "data")
+    {
+        let Some(kind) = data.attribute("type").filter(|t| !t.is_empty()) else {
+            continue;
+        };
         let href = child(&data, "location")
             .and_then(|l| l.attribute("href"))
             .map(|h| py_strip(h).to_owned())
@@ -197,24 +223,36 @@ fn repository(root: &Path, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
                     match hash_file(&file) {
                         Ok((sha256, size)) => {
                             item.status = "ok";
-                            let declared_sha256 = matches!(&item.checksum_type, Some(Some(t)) if t == "sha256");
-                            if declared_sha256 && item.checksum.as_deref() != Some(sha256.as_str()) {
+                            let declared_sha256 =
+                                matches!(&item.checksum_type, Some(Some(t)) if t == "sha256");
+                            if declared_sha256 && item.checksum.as_deref() != Some(sha256.as_str())
+                            {
                                 item.status = "checksum_mismatch";
                                 warnings.push(warn(
                                     path,
-                                    "metadata file sha256 does not match checksum from repomd.xml".to_owned(),
+                                    "metadata file sha256 does not match checksum from repomd.xml"
+                                        .to_owned(),
                                 ));
                             }
                             item.metadata_sha256 = Some(sha256);
                             item.metadata_size = Some(size);
                         }
                         Err(e) => {
+                            // As the reference: an unreadable listed file makes the
+                            // whole repository broken, with only this warning.
                             let reason = os_error_text(&e, &file);
-                            warnings.push(warn(path, format!("failed to read metadata file: {reason}")));
+                            let warning = warn(
+                                &repomd_path,
+                                format!("failed to parse repomd.xml: {reason}"),
+                            );
+                            return (entry, vec![warning]);
                         }
                     }
                 } else if kind == "primary" {
-                    warnings.push(warn(path, "primary metadata file listed in repomd.xml is missing".to_owned()));
+                    warnings.push(warn(
+                        path,
+                        "primary metadata file listed in repomd.xml is missing".to_owned(),
+                    ));
                 }
             }
             _ => {
@@ -235,7 +273,10 @@ fn repository(root: &Path, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
     match items.iter().find(|i| i.kind == "primary") {
         None => {
             entry.status = "missing_primary";
-            warnings.push(warn(&repomd_path, "primary metadata not found in repomd.xml".to_owned()));
+            warnings.push(warn(
+                &repomd_path,
+                "primary metadata not found in repomd.xml".to_owned(),
+            ));
         }
         Some(primary) => {
             entry.primary_path = primary.path.clone();
@@ -244,7 +285,11 @@ fn repository(root: &Path, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
             entry.primary_size = primary.size;
             let bad_primary = matches!(primary.status, "missing" | "checksum_mismatch");
             let any_mismatch = items.iter().any(|i| i.status == "checksum_mismatch");
-            entry.status = if bad_primary || any_mismatch { "partial" } else { "ok" };
+            entry.status = if bad_primary || any_mismatch {
+                "partial"
+            } else {
+                "ok"
+            };
         }
     }
     entry.metadata = items;
@@ -264,11 +309,30 @@ mod tests {
         let some = |x: &str| Some(x.to_owned());
         assert_eq!(
             f("almalinux/9.4/BaseOS/x86_64/os"),
-            (some("almalinux"), some("9.4"), some("BaseOS"), some("x86_64"))
+            (
+                some("almalinux"),
+                some("9.4"),
+                some("BaseOS"),
+                some("x86_64")
+            )
         );
-        assert_eq!(f("almalinux/9-x/BaseOS/x86_64/os"), (None, None, None, None));
-        assert_eq!(f("OracleLinux/OL8/baseos/x86_64"), (some("OracleLinux"), some("8"), some("baseos"), some("x86_64")));
-        assert_eq!(f("epel/9/Everything"), (some("epel"), some("9"), some("Everything"), None));
+        assert_eq!(
+            f("almalinux/9-x/BaseOS/x86_64/os"),
+            (None, None, None, None)
+        );
+        assert_eq!(
+            f("OracleLinux/OL8/baseos/x86_64"),
+            (
+                some("OracleLinux"),
+                some("8"),
+                some("baseos"),
+                some("x86_64")
+            )
+        );
+        assert_eq!(
+            f("epel/9/Everything"),
+            (some("epel"), some("9"), some("Everything"), None)
+        );
         assert_eq!(f("sle/x"), (some("sle"), None, None, None));
         assert_eq!(f("other/x"), (None, None, None, None));
     }

@@ -146,7 +146,10 @@ impl Walker {
     fn visit(&mut self, fd: &OwnedFd, rel: &mut Vec<u8>, rpm: bool, ar: bool) {
         let entries = read_entries(fd, &mut self.buf);
         for (name, file_type) in entries {
-            if !matches!(file_type, FileType::Directory | FileType::Symlink | FileType::Unknown) {
+            if !matches!(
+                file_type,
+                FileType::Directory | FileType::Symlink | FileType::Unknown
+            ) {
                 continue;
             }
             if IGNORED.contains(&name.as_slice()) {
@@ -156,7 +159,9 @@ impl Walker {
             if !rpm && !child_ar {
                 continue;
             }
-            let Some(child) = open_dir_at(fd, &name) else { continue };
+            let Some(child) = open_dir_at(fd, &name) else {
+                continue;
+            };
             let Some(key) = dir_key(&child) else { continue };
             let take_rpm = rpm && self.rpm_visited.insert(key);
             let take_ar = child_ar && self.ar_visited.insert(key);
@@ -169,7 +174,11 @@ impl Walker {
             if take_rpm && name == b"repodata" {
                 descend_rpm = false;
                 if is_file_at(&child, b"repomd.xml") {
-                    let base = if rel.is_empty() { b".".to_vec() } else { rel.clone() };
+                    let base = if rel.is_empty() {
+                        b".".to_vec()
+                    } else {
+                        rel.clone()
+                    };
                     self.out.rpm.push(RpmFind { rel: base });
                 }
             }
@@ -191,7 +200,9 @@ impl Walker {
     fn scan_base(&mut self, fd: &OwnedFd, parent_rel: &[u8]) {
         for (name, file_type) in read_entries(fd, &mut self.buf) {
             let text = super::ids::lossy_name(&name);
-            let Some((component, compression)) = parse_pkglist_name(&text) else { continue };
+            let Some((component, compression)) = parse_pkglist_name(&text) else {
+                continue;
+            };
             let is_file = match file_type {
                 FileType::RegularFile => true,
                 FileType::Symlink | FileType::Unknown => is_file_at(fd, &name),
@@ -228,11 +239,17 @@ pub(crate) fn walk(root: &Path, rpm: bool, apt_rpm: bool) -> io::Result<WalkOutp
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let root_key = dir_key(&root_fd).ok_or_else(|| io::Error::other("cannot stat the scan root"))?;
+    let root_key =
+        dir_key(&root_fd).ok_or_else(|| io::Error::other("cannot stat the scan root"))?;
     let mut buf = vec![MaybeUninit::uninit(); 64 * 1024];
     let tops: Vec<TopEntry> = read_entries(&root_fd, &mut buf)
         .into_iter()
-        .filter(|(_, t)| matches!(t, FileType::Directory | FileType::Symlink | FileType::Unknown))
+        .filter(|(_, t)| {
+            matches!(
+                t,
+                FileType::Directory | FileType::Symlink | FileType::Unknown
+            )
+        })
         .map(|(name, _)| TopEntry {
             rpm: rpm && !IGNORED.contains(&name.as_slice()),
             ar: apt_rpm && !name.starts_with(b"."),
@@ -284,8 +301,12 @@ fn walk_top(
 ) -> Walker {
     let mut walker = Walker::new(top.name.clone());
     walker.rpm_visited = rpm_visited.unwrap_or_else(|| HashSet::from([root_key]));
-    let Some(fd) = open_dir_at(root_fd, &top.name) else { return walker };
-    let Some(key) = dir_key(&fd) else { return walker };
+    let Some(fd) = open_dir_at(root_fd, &top.name) else {
+        return walker;
+    };
+    let Some(key) = dir_key(&fd) else {
+        return walker;
+    };
     let take_rpm = rpm && walker.rpm_visited.insert(key);
     let take_ar = ar && walker.ar_visited.insert(key);
     let mut descend_rpm = take_rpm;
@@ -309,7 +330,9 @@ pub(crate) fn join(root: &Path, rel: &[u8]) -> PathBuf {
 
 /// True when `path` is a regular file (symlinks followed).
 pub(crate) fn is_file(path: &Path) -> bool {
-    std::fs::metadata(path).map(|m| m.is_file()).unwrap_or(false)
+    std::fs::metadata(path)
+        .map(|m| m.is_file())
+        .unwrap_or(false)
 }
 
 /// True when `path` is a directory (symlinks followed).
@@ -373,8 +396,14 @@ mod tests {
 
     #[test]
     fn pkglist_names() {
-        assert_eq!(parse_pkglist_name("pkglist.classic"), Some(("classic".into(), "none")));
-        assert_eq!(parse_pkglist_name("pkglist.classic.xz"), Some(("classic".into(), "xz")));
+        assert_eq!(
+            parse_pkglist_name("pkglist.classic"),
+            Some(("classic".into(), "none"))
+        );
+        assert_eq!(
+            parse_pkglist_name("pkglist.classic.xz"),
+            Some(("classic".into(), "xz"))
+        );
         assert_eq!(parse_pkglist_name("pkglist.classic.zst"), None);
         assert_eq!(parse_pkglist_name("pkglist..xz"), None);
         assert_eq!(parse_pkglist_name("pkglist.a.b.xz"), None);
