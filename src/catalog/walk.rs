@@ -98,8 +98,14 @@ fn is_file_at<Fd: AsFd>(dir: Fd, name: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-/// Reads the entries of a directory (without `.` and `..`), sorted by name bytes.
-fn read_entries(fd: &OwnedFd, buf: &mut [MaybeUninit<u8>]) -> Vec<(Vec<u8>, FileType)> {
+/// Reads the entries of a directory (without `.` and `..`), sorted by name
+/// bytes. Without `with_files`, entries known to be neither directories nor
+/// symlinks are left out (most of a mirror: no copy, no sort for them).
+fn read_entries(
+    fd: &OwnedFd,
+    buf: &mut [MaybeUninit<u8>],
+    with_files: bool,
+) -> Vec<(Vec<u8>, FileType)> {
     let mut entries = Vec::new();
     let mut dir = RawDir::new(fd, buf);
     while let Some(entry) = dir.next() {
@@ -108,7 +114,16 @@ fn read_entries(fd: &OwnedFd, buf: &mut [MaybeUninit<u8>]) -> Vec<(Vec<u8>, File
         if name == b"." || name == b".." {
             continue;
         }
-        entries.push((name.to_vec(), entry.file_type()));
+        let file_type = entry.file_type();
+        if !with_files
+            && !matches!(
+                file_type,
+                FileType::Directory | FileType::Symlink | FileType::Unknown
+            )
+        {
+            continue;
+        }
+        entries.push((name.to_vec(), file_type));
     }
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     entries
@@ -144,7 +159,7 @@ impl Walker {
     /// Visits the children of the directory `fd` (at `rel`), for the walks
     /// that are active there.
     fn visit(&mut self, fd: &OwnedFd, rel: &mut Vec<u8>, rpm: bool, ar: bool) {
-        let entries = read_entries(fd, &mut self.buf);
+        let entries = read_entries(fd, &mut self.buf, false);
         for (name, file_type) in entries {
             if !matches!(
                 file_type,
@@ -198,7 +213,7 @@ impl Walker {
     }
 
     fn scan_base(&mut self, fd: &OwnedFd, parent_rel: &[u8]) {
-        for (name, file_type) in read_entries(fd, &mut self.buf) {
+        for (name, file_type) in read_entries(fd, &mut self.buf, true) {
             let text = super::ids::lossy_name(&name);
             let Some((component, compression)) = parse_pkglist_name(&text) else {
                 continue;
@@ -242,7 +257,7 @@ pub(crate) fn walk(root: &Path, rpm: bool, apt_rpm: bool) -> io::Result<WalkOutp
     let root_key =
         dir_key(&root_fd).ok_or_else(|| io::Error::other("cannot stat the scan root"))?;
     let mut buf = vec![MaybeUninit::uninit(); 64 * 1024];
-    let tops: Vec<TopEntry> = read_entries(&root_fd, &mut buf)
+    let tops: Vec<TopEntry> = read_entries(&root_fd, &mut buf, false)
         .into_iter()
         .filter(|(_, t)| {
             matches!(
