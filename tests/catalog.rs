@@ -145,6 +145,7 @@ golden_tests! {
     golden_rpm_summary => "rpm-summary",
     golden_normalised_root => "normalised-root",
     golden_nonutf8 => "nonutf8",
+    golden_crosslinks => "crosslinks",
 }
 
 #[test]
@@ -166,6 +167,7 @@ fn every_golden_case_has_a_test() {
         "rpm-summary",
         "normalised-root",
         "nonutf8",
+        "crosslinks",
     ];
     assert_eq!(names, tested);
 }

@@ -311,7 +311,7 @@ pub struct RpmRepository {
     pub prefix: String,
     /// The directory holding `repodata/` (`.` for the scan root).
     pub base_path: String,
-    /// `base_path/repodata/repomd.xml`.
+    /// `base_path/repodata/repomd.xml`, lexically normalised.
     pub repomd_path: String,
     /// SHA-256 of repomd.xml (absent only when it could not be read).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -123,7 +123,7 @@ fn checksum_child(node: &roxmltree::Node, name: &str) -> (Option<Option<String>>
 fn repository(root: &Path, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
     let base_path = lossy_name(&find.rel);
     let prefix = base_path.split('/').next().unwrap_or("").to_owned();
-    let repomd_path = format!("{base_path}/repodata/repomd.xml");
+    let repomd_path = normpath(&format!("{base_path}/repodata/repomd.xml"));
     let base_dir = join(root, &find.rel);
     let repomd_file = base_dir.join("repodata").join("repomd.xml");
     let (distro, release, repo, arch) = distro_fields(&base_path, &prefix);
