@@ -146,6 +146,7 @@ golden_tests! {
     golden_normalised_root => "normalised-root",
     golden_nonutf8 => "nonutf8",
     golden_crosslinks => "crosslinks",
+    golden_dotdot_root => "dotdot-root",
 }
 
 #[test]
@@ -168,6 +169,7 @@ fn every_golden_case_has_a_test() {
         "normalised-root",
         "nonutf8",
         "crosslinks",
+        "dotdot-root",
     ];
     assert_eq!(names, tested);
 }

@@ -163,6 +163,30 @@ pub fn normpath(path: &str) -> String {
     }
 }
 
+/// Lexical normalisation of a path as Python's `pathlib.PurePosixPath`
+/// renders it: empty and `.` components dropped, `..` kept, no trailing `/`;
+/// exactly two leading slashes stay `//`, one or three-plus become `/`; the
+/// empty result is `.`. Works on raw bytes (file names need not be UTF-8).
+pub fn pathlib_norm(path: &[u8]) -> Vec<u8> {
+    let leading: &[u8] = if path.starts_with(b"//") && !path.starts_with(b"///") {
+        b"//"
+    } else if path.starts_with(b"/") {
+        b"/"
+    } else {
+        b""
+    };
+    let parts: Vec<&[u8]> = path
+        .split(|b| *b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .collect();
+    let mut out = leading.to_vec();
+    out.extend_from_slice(&parts.join(&b'/'));
+    if out.is_empty() {
+        out.push(b'.');
+    }
+    out
+}
+
 /// A file name or path from the file system as text: valid UTF-8 is kept, and
 /// every byte that is not part of valid UTF-8 becomes one U+FFFD (so ids made
 /// from it have one `_` per such byte, as the reference implementation's).
@@ -213,6 +237,16 @@ mod tests {
         assert_eq!(normpath("///a"), "/a");
         assert_eq!(normpath("a/.."), ".");
         assert_eq!(normpath(""), ".");
+    }
+
+    #[test]
+    fn pathlib_norm_keeps_dotdot() {
+        assert_eq!(pathlib_norm(b"./a//b/./c/"), b"a/b/c");
+        assert_eq!(pathlib_norm(b"a/../a"), b"a/../a");
+        assert_eq!(pathlib_norm(b"//a/"), b"//a");
+        assert_eq!(pathlib_norm(b"///a"), b"/a");
+        assert_eq!(pathlib_norm(b"./"), b".");
+        assert_eq!(pathlib_norm(b""), b".");
     }
 
     #[test]

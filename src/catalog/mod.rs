@@ -24,6 +24,7 @@ pub mod rpm;
 mod walk;
 
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub use model::{
@@ -73,6 +74,9 @@ pub fn build_catalog(
     formats: &[Format],
     shard: &str,
 ) -> Result<Catalog, CatalogError> {
+    // The root as the reference shows it (also in warning texts that name files).
+    let normalised = ids::pathlib_norm(root.as_os_str().as_encoded_bytes());
+    let root = Path::new(std::ffi::OsStr::from_bytes(&normalised));
     match std::fs::metadata(root) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(CatalogError::RootMissing {
@@ -145,7 +149,7 @@ pub fn build_catalog(
         formats,
         shard: shard.to_owned(),
         generated_at: generated_at_now(),
-        scan_root: ids::normpath(&ids::lossy_name(root.as_os_str().as_encoded_bytes())),
+        scan_root: ids::lossy_name(&normalised),
         apt_releases,
         repositories,
         warnings,

@@ -100,7 +100,8 @@ pub struct Catalog {
     /// UTC time of generation, ISO 8601 with microseconds and `Z`, the
     /// fraction left out when zero: `2026-06-03T12:00:00.123456Z`.
     pub generated_at: String,
-    /// The scan root as given, lexically normalised.
+    /// The scan root as given, lexically normalised as Python's `pathlib`
+    /// does (no trailing `/`, no `//`, no `.` components; `..` kept).
     pub scan_root: String,
     /// APT releases (suites with at least one index), sorted by (prefix, suite).
     pub apt_releases: Vec<AptRelease>,
@@ -237,7 +238,7 @@ pub struct AptRepository {
     pub base_path: String,
     /// The Release/InRelease file the entry comes from.
     pub release_path: String,
-    /// `<prefix>/dists/<suite>/<path from the Release file>`.
+    /// `<prefix>/dists/<suite>/<path from the Release file>`, lexically normalised.
     pub metadata_path: String,
     /// `xz`, `gz`, `bz2`, `zst` or `plain`.
     pub metadata_compression: &'static str,
