@@ -14,7 +14,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use super::ids::{
-    decode_backslashreplace, lossy_name, normpath, py_int, py_split, py_splitlines, py_strip,
+    decode_backslashreplace, lossy_name, pathlib_join, py_int, py_split, py_splitlines, py_strip,
     safe_id,
 };
 use super::model::{AptRelease, AptRepository, Repository, Warning};
@@ -316,7 +316,7 @@ fn discover_suite(root: &Path, s: &Suite) -> SuiteResult {
         let Some((entry, compression)) = chosen else {
             continue;
         };
-        let metadata_path = normpath(&format!("{suite_rel}/{}", entry.path));
+        let metadata_path = pathlib_join(&suite_rel, &entry.path);
         let file = suite_dir.join(&entry.path);
         let (sha256, size) = match hash_file(&file) {
             Ok(found) => found,

@@ -128,41 +128,6 @@ pub fn safe_path_id(s: &str) -> String {
     safe_chars(s, "__")
 }
 
-/// Lexical path normalisation with the rules of POSIX `os.path.normpath`:
-/// empty and `.` components dropped, `..` folded into a preceding normal
-/// component (dropped right after a leading `/`), no trailing `/`; one or
-/// three-plus leading slashes become `/`, exactly two stay `//`; the empty
-/// result is `.`. Relative paths stay relative.
-pub fn normpath(path: &str) -> String {
-    if path.is_empty() {
-        return ".".to_owned();
-    }
-    let leading = if path.starts_with("//") && !path.starts_with("///") {
-        2
-    } else if path.starts_with('/') {
-        1
-    } else {
-        0
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for comp in path.split('/') {
-        if comp.is_empty() || comp == "." {
-            continue;
-        }
-        if comp != ".." || (leading == 0 && parts.is_empty()) || parts.last() == Some(&"..") {
-            parts.push(comp);
-        } else if !parts.is_empty() {
-            parts.pop();
-        }
-    }
-    let joined = format!("{}{}", "/".repeat(leading), parts.join("/"));
-    if joined.is_empty() {
-        ".".to_owned()
-    } else {
-        joined
-    }
-}
-
 /// Lexical normalisation of a path as Python's `pathlib.PurePosixPath`
 /// renders it: empty and `.` components dropped, `..` kept, no trailing `/`;
 /// exactly two leading slashes stay `//`, one or three-plus become `/`; the
@@ -185,6 +150,19 @@ pub fn pathlib_norm(path: &[u8]) -> Vec<u8> {
         out.push(b'.');
     }
     out
+}
+
+/// `base / rel` as Python's `pathlib` joins and renders paths: an absolute
+/// `rel` replaces `base`; the result is normalised by [`pathlib_norm`] (`.`
+/// and empty components dropped, `..` kept).
+pub fn pathlib_join(base: &str, rel: &str) -> String {
+    let joined = if rel.starts_with('/') {
+        rel.to_owned()
+    } else {
+        format!("{base}/{rel}")
+    };
+    // Only '/' and '.' bytes are touched, so valid UTF-8 stays valid.
+    String::from_utf8_lossy(&pathlib_norm(joined.as_bytes())).into_owned()
 }
 
 /// A file name or path from the file system as text: valid UTF-8 is kept, and
@@ -229,17 +207,6 @@ mod tests {
     }
 
     #[test]
-    fn normpath_matches_posixpath() {
-        assert_eq!(normpath("./a//b/./c/"), "a/b/c");
-        assert_eq!(normpath("a/../../b"), "../b");
-        assert_eq!(normpath("/../a"), "/a");
-        assert_eq!(normpath("//a/b"), "//a/b");
-        assert_eq!(normpath("///a"), "/a");
-        assert_eq!(normpath("a/.."), ".");
-        assert_eq!(normpath(""), ".");
-    }
-
-    #[test]
     fn pathlib_norm_keeps_dotdot() {
         assert_eq!(pathlib_norm(b"./a//b/./c/"), b"a/b/c");
         assert_eq!(pathlib_norm(b"a/../a"), b"a/../a");
@@ -247,6 +214,20 @@ mod tests {
         assert_eq!(pathlib_norm(b"///a"), b"/a");
         assert_eq!(pathlib_norm(b"./"), b".");
         assert_eq!(pathlib_norm(b""), b".");
+    }
+
+    #[test]
+    fn pathlib_join_keeps_dotdot_and_absolute() {
+        assert_eq!(pathlib_join("r/a", "../a/x"), "r/a/../a/x");
+        assert_eq!(pathlib_join("r/a", "/abs/x"), "/abs/x");
+        assert_eq!(
+            pathlib_join(".", "repodata/repomd.xml"),
+            "repodata/repomd.xml"
+        );
+        assert_eq!(
+            pathlib_join("d/dists/s", "./main//binary-amd64/Packages"),
+            "d/dists/s/main/binary-amd64/Packages"
+        );
     }
 
     #[test]

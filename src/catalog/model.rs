@@ -100,7 +100,7 @@ pub struct Catalog {
     /// UTC time of generation, ISO 8601 with microseconds and `Z`, the
     /// fraction left out when zero: `2026-06-03T12:00:00.123456Z`.
     pub generated_at: String,
-    /// The scan root as given, lexically normalised as Python's `pathlib`
+    /// The scan root as given, normalised as Python's `pathlib`
     /// does (no trailing `/`, no `//`, no `.` components; `..` kept).
     pub scan_root: String,
     /// APT releases (suites with at least one index), sorted by (prefix, suite).
@@ -238,7 +238,7 @@ pub struct AptRepository {
     pub base_path: String,
     /// The Release/InRelease file the entry comes from.
     pub release_path: String,
-    /// `<prefix>/dists/<suite>/<path from the Release file>`, lexically normalised.
+    /// `<prefix>/dists/<suite>/<path from the Release file>`, normalised as `pathlib` does (`.` dropped, `..` kept).
     pub metadata_path: String,
     /// `xz`, `gz`, `bz2`, `zst` or `plain`.
     pub metadata_compression: &'static str,
@@ -268,7 +268,7 @@ pub struct RpmMetadata {
     /// `location@href`, trimmed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
-    /// `base_path/href`, lexically normalised.
+    /// `base_path/href`, normalised as `pathlib` does (`.` dropped, `..` kept).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// `checksum@type` (`null` when the element has no type attribute).
@@ -312,7 +312,7 @@ pub struct RpmRepository {
     pub prefix: String,
     /// The directory holding `repodata/` (`.` for the scan root).
     pub base_path: String,
-    /// `base_path/repodata/repomd.xml`, lexically normalised.
+    /// `base_path/repodata/repomd.xml`, normalised as `pathlib` does (`.` dropped, `..` kept).
     pub repomd_path: String,
     /// SHA-256 of repomd.xml (absent only when it could not be read).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::ids::{lossy_name, normpath, py_int, py_strip, safe_path_id};
+use super::ids::{lossy_name, pathlib_join, py_int, py_strip, safe_path_id};
 use super::model::{Repository, RpmMetadata, RpmRepository, Warning};
 use super::walk::{RpmFind, hash_bytes, hash_file, is_file, join, os_error_text};
 
@@ -123,7 +123,7 @@ fn checksum_child(node: &roxmltree::Node, name: &str) -> (Option<Option<String>>
 fn repository(root: &Path, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
     let base_path = lossy_name(&find.rel);
     let prefix = base_path.split('/').next().unwrap_or("").to_owned();
-    let repomd_path = normpath(&format!("{base_path}/repodata/repomd.xml"));
+    let repomd_path = pathlib_join(&base_path, "repodata/repomd.xml");
     let base_dir = join(root, &find.rel);
     let repomd_file = base_dir.join("repodata").join("repomd.xml");
     let (distro, release, repo, arch) = distro_fields(&base_path, &prefix);
@@ -204,7 +204,7 @@ fn repository(root: &Path, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
         let mut item = RpmMetadata {
             kind: kind.to_owned(),
             status: "missing",
-            path: href.as_ref().map(|h| normpath(&format!("{base_path}/{h}"))),
+            path: href.as_ref().map(|h| pathlib_join(&base_path, h)),
             location: href.clone(),
             checksum_type,
             checksum,
