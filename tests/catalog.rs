@@ -415,12 +415,21 @@ fn unreadable_files_and_directories_become_warnings() {
     chmod(&root.join("other/no-primary"), 0);
     chmod(&root.join("alt/Sisyphus"), 0);
 
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mirrorer"));
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let mut binary = assert_cmd::cargo::cargo_bin("mirrorer");
+    if as_root {
+        // The unprivileged user may not reach the target directory: run a copy.
+        let copy = tmp.path().join("mirrorer");
+        fs::copy(&binary, &copy).expect("copy the binary");
+        chmod(&copy, 0o755);
+        binary = copy;
+    }
+    let mut cmd = std::process::Command::new(binary);
     cmd.args(["catalog", "--shard", "s", "--root-dir"])
         .arg(&root);
     cmd.env_remove("DIST_MIRROR_SHARD");
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    if as_root {
         use std::os::unix::process::CommandExt;
         cmd.uid(65534).gid(65534);
     }
