@@ -132,7 +132,7 @@ du -sh "$ROOT" | sed 's/^/size: /'
 
 echo "== warm-up"
 find "$ROOT" >/dev/null
-"$BIN" catalog --root-dir "$ROOT" --shard bench --output "$BENCH_DIR/ours.json"
+"$BIN" catalog --root-dir "$ROOT" --shard bench --output "$BENCH_DIR/ours.json" 2>/dev/null
 "$REF" catalog --root-dir "$ROOT" --shard bench --output "$BENCH_DIR/ref.json" 2>/dev/null
 
 # timed CMD...: prints "wall_seconds peak_rss_kb"

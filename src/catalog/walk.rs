@@ -356,26 +356,32 @@ pub(crate) fn is_dir(path: &Path) -> bool {
 }
 
 /// The SHA-256 (lower-case hex) and size in bytes of a file, read in 1 MiB
-/// blocks (memory does not grow with the file).
+/// blocks into a per-thread buffer (memory does not grow with the file or the
+/// number of files).
 ///
 /// # Errors
 /// The file cannot be opened or read.
 pub(crate) fn hash_file(path: &Path) -> io::Result<(String, u64)> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        size += n as u64;
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 1 << 20]);
     }
-    Ok((hex(&hasher.finalize()), size))
+    let mut file = File::open(path)?;
+    BUFFER.with(|buffer| {
+        let mut buf = buffer.borrow_mut();
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok((hex(&hasher.finalize()), size))
+    })
 }
 
 /// The SHA-256 (lower-case hex) of bytes in memory.
