@@ -32,10 +32,11 @@
 //! `--dry-run`.
 //!
 //! Stages: [`snapshot`], [`replicate`], [`publish_snapshot`],
-//! [`publish_inventory`], [`cleanup_state`].
+//! [`publish_inventory`], [`publish_catalog`], [`cleanup_state`].
 
 pub mod cleanup_state;
 pub mod plan;
+pub mod publish_catalog;
 pub mod publish_inventory;
 pub mod publish_snapshot;
 pub mod replicate;
