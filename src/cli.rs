@@ -98,6 +98,9 @@ pub enum Command {
     PublishSnapshot(stages::publish_snapshot::PublishSnapshotArgs),
     /// Write WORKDIR/metadata/inventory.json from the published tree.
     PublishInventory,
+    /// Write the repository catalog of published snapshots to
+    /// WORKDIR/metadata/snapshots/<snap>/repo_catalog.json.
+    PublishCatalog(stages::publish_catalog::PublishCatalogArgs),
     /// Reset the pipeline state: av_state/, current_snapshot.txt.
     CleanupState,
     /// Scan a snapshot tree and write its repository catalog JSON (no config needed).
@@ -340,6 +343,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::Replicate => stages::replicate::run(cli),
         Command::PublishSnapshot(args) => stages::publish_snapshot::run(cli, args),
         Command::PublishInventory => stages::publish_inventory::run(cli),
+        Command::PublishCatalog(args) => stages::publish_catalog::run(cli, args),
         Command::CleanupState => stages::cleanup_state::run(cli),
         Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
     }

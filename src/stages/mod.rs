@@ -32,7 +32,7 @@
 //! `--dry-run`.
 //!
 //! Stages: [`snapshot`], [`replicate`], [`publish_snapshot`],
-//! [`publish_inventory`], [`cleanup_state`].
+//! [`publish_inventory`], [`publish_catalog`], [`cleanup_state`].
 //!
 //! # Adding a stage
 //!
@@ -68,6 +68,7 @@
 
 pub mod cleanup_state;
 pub mod plan;
+pub mod publish_catalog;
 pub mod publish_inventory;
 pub mod publish_snapshot;
 pub mod replicate;
