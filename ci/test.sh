@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the integration tests run for real (not faked).
-packages=(bash)
+packages=(bash rsync)
 
 missing=()
 for pkg in "${packages[@]}"; do
