@@ -31,7 +31,7 @@
 //! [`StageContext::execute`], which performs it, or only logs it under
 //! `--dry-run`.
 //!
-//! Stages: [`snapshot`], [`replicate`], [`publish_snapshot`],
+//! Stages: [`sync`], [`snapshot`], [`replicate`], [`publish_snapshot`],
 //! [`publish_inventory`], [`cleanup_state`].
 
 pub mod cleanup_state;
@@ -40,6 +40,7 @@ pub mod publish_inventory;
 pub mod publish_snapshot;
 pub mod replicate;
 pub mod snapshot;
+pub mod sync;
 
 use std::time::{Duration, Instant};
 
