@@ -554,13 +554,16 @@ fn attempt_once(
         return AttemptEnd::Interrupted;
     }
     sink.marker(&format!("attempt {attempt}/{MAX_ATTEMPTS} starting"));
-    let end = match run.run() {
-        Err(crate::process::ProcessError::Interrupted { .. }) => AttemptEnd::Interrupted,
-        Err(e) => AttemptEnd::Error(chain(&ContainerError::Process {
-            name: name.clone(),
-            action: "start the container",
-            source: Box::new(e),
-        })),
+    let (end, stopped) = match run.run() {
+        Err(crate::process::ProcessError::Interrupted { .. }) => (AttemptEnd::Interrupted, false),
+        Err(e) => (
+            AttemptEnd::Error(chain(&ContainerError::Process {
+                name: name.clone(),
+                action: "start the container",
+                source: Box::new(e),
+            })),
+            false,
+        ),
         Ok(_) => {
             let _section = sections.then(|| {
                 crate::logging::section(
@@ -585,21 +588,17 @@ fn attempt_once(
                 Err(e) if e.interrupted() => AttemptEnd::Interrupted,
                 Err(e) => AttemptEnd::Error(chain(&e)),
             };
-            if end != AttemptEnd::Interrupted {
-                if let Some(f) = follower.as_mut() {
-                    drain(f, name);
-                }
-            } else {
-                // Stop first, so the container's last words are streamed.
-                stop(tools, name);
-                if let Some(f) = follower.as_mut() {
-                    drain(f, name);
-                }
+            // Stop first (a no-op once it exited), so that after a signal
+            // or a failed `wait` the container's last words are streamed.
+            stop(tools, name);
+            if let Some(f) = follower.as_mut() {
+                drain(f, name);
             }
-            end
+            (end, true)
         }
     };
-    if end != AttemptEnd::Interrupted {
+    if !stopped {
+        // `run` failed or was interrupted: a container may exist anyway.
         stop(tools, name);
     }
     if let Err(e) = container::remove(tools, name) {
