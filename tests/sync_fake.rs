@@ -87,35 +87,52 @@ fn calls_for(env: &Env, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The command lines of one attempt of `name`, except `docker logs
+/// --follow`, which runs alongside `wait` and `stop` (see [`without_logs`]).
 fn one_attempt(name: &str) -> Vec<String> {
     vec![
         format!("docker rm -f {name}"),
         format!(
             "docker run -d --name {name} --user 1000:1000 -v MOUNT:/distpool/mirror:rw -v ROOT/etc/repos.yaml:/app/repos.yaml:ro -e API_TOKEN -e DB_PASSWORD -e MIRROR_NAME registry.example/{name}:1 --verbose --name={name}"
         ),
-        format!("docker logs --follow {name}"),
         format!("docker wait {name}"),
         format!("docker stop -t 30 {name}"),
         format!("docker rm -f {name}"),
     ]
 }
 
-/// Temp paths replaced by `MOUNT` / `ROOT`; `docker logs` and `docker
-/// wait` start at the same time, so a `wait` right before its `logs` is put
-/// after it.
+/// Temp paths replaced by `MOUNT` / `ROOT`.
 fn normalise(env: &Env, lines: Vec<String>) -> Vec<String> {
     let mount = env.mount().display().to_string();
     let root = env.root.display().to_string();
-    let mut lines: Vec<String> = lines
+    lines
         .into_iter()
         .map(|l| l.replace(&mount, "MOUNT").replace(&root, "ROOT"))
-        .collect();
-    for i in 1..lines.len() {
-        if lines[i - 1].starts_with("docker wait ") && lines[i].starts_with("docker logs ") {
-            lines.swap(i - 1, i);
+        .collect()
+}
+
+/// `lines` without the `docker logs --follow <name>` calls, after checking
+/// that each attempt (from `docker run` to the `docker rm -f` after it) has
+/// exactly one. `logs` starts right after `run` but its fake may log its
+/// argv after `wait` or `stop` did.
+fn without_logs(lines: Vec<String>, name: &str) -> Vec<String> {
+    let follow = format!("docker logs --follow {name}");
+    let mut in_attempt = false;
+    let mut seen = 0;
+    for l in &lines {
+        if l.starts_with("docker run ") {
+            assert!(!in_attempt, "{lines:?}");
+            in_attempt = true;
+            seen = 0;
+        } else if *l == follow {
+            assert!(in_attempt, "logs outside an attempt: {lines:?}");
+            seen += 1;
+        } else if l.starts_with("docker rm -f ") && in_attempt {
+            assert_eq!(seen, 1, "one `logs` per attempt: {lines:?}");
+            in_attempt = false;
         }
     }
-    lines
+    lines.into_iter().filter(|l| *l != follow).collect()
 }
 
 #[test]
@@ -150,7 +167,10 @@ fn retries_until_success_and_a_failing_syncer_does_not_stop_the_others() {
     let mut expected = one_attempt("alpha");
     expected.extend(one_attempt("alpha"));
     expected.extend(one_attempt("alpha"));
-    assert_eq!(normalise(&env, calls_for(&env, "alpha")), expected);
+    assert_eq!(
+        without_logs(normalise(&env, calls_for(&env, "alpha")), "alpha"),
+        expected
+    );
     assert!(containers(&env).is_empty(), "{:?}", containers(&env));
 
     for line in [
@@ -447,7 +467,7 @@ fn sigterm_and_sigint_stop_and_remove_every_container() {
         assert_eq!(out.status.code(), Some(code), "{stderr}");
         assert!(containers(&env).is_empty(), "{:?}", containers(&env));
         for name in ["alpha", "beta"] {
-            let calls = calls_for(&env, name);
+            let calls = without_logs(calls_for(&env, name), name);
             assert_eq!(attempts(&env, name), 1, "a new attempt started: {calls:?}");
             assert_eq!(
                 calls[calls.len() - 2..],
