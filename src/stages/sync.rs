@@ -101,7 +101,7 @@ pub struct SyncArgs {
     /// Only the syncers with this name or prefix (repeatable; default: all).
     #[arg(
         long = "syncer",
-        alias = "prefix",
+        visible_alias = "prefix",
         value_name = "NAME_OR_PREFIX",
         allow_hyphen_values = true
     )]
@@ -669,6 +669,38 @@ mod tests {
         assert_eq!(bad.exit_codes(), "error,2");
         let stopped = report(vec![AttemptEnd::Interrupted]);
         assert_eq!(stopped.status(), "interrupted");
+    }
+
+    #[test]
+    fn output_masks_secret_values_longest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let syncer = Syncer {
+            kind: None,
+            name: "debian".into(),
+            prefix: "debian".into(),
+            image: "img".into(),
+            user: "0:0".into(),
+            config: None,
+            repos: None,
+            dest: None,
+            environment: vec![
+                ("API_TOKEN".into(), "abcd".into()),
+                ("DB_PASSWORD".into(), "abcdefgh".into()),
+                ("SHORT_KEY".into(), "xyz".into()),
+                ("MIRROR".into(), "visible".into()),
+            ],
+            command_args: Vec::new(),
+            volumes: Vec::new(),
+            log_file: dir.path().join("a/b/debian.log"),
+        };
+        let sink = OutputSink::open(&syncer).unwrap();
+        assert_eq!(
+            sink.redact("pw=abcdefgh tok=abcd k=xyz m=visible"),
+            "pw=*** tok=*** k=xyz m=visible"
+        );
+        sink.line("tok=abcd");
+        let written = fs::read_to_string(&syncer.log_file).unwrap();
+        assert_eq!(written, "tok=***\n");
     }
 
     #[test]
