@@ -534,3 +534,48 @@ fn syncer_locks_let_other_syncers_run_but_not_the_same_one_or_exclusive_stages()
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert!(containers(&env).is_empty());
 }
+
+#[test]
+fn sigterm_while_docker_run_is_still_busy_removes_the_container_too() {
+    let env = Env::new();
+    env.write_config(&config(&env, &[S("alpha", "pa")]));
+    control(&env, "alpha.runsleep", "30");
+    let child = env
+        .std_cmd()
+        .env("FAKE_DOCKER_DIR", docker_dir(&env))
+        .arg("sync")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mirrorer");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while containers(&env).is_empty() {
+        assert!(Instant::now() < deadline, "docker run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    kill(child.id(), libc::SIGTERM);
+    let out = wait_with_deadline(child, 30);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+    let calls = calls_for(&env, "alpha");
+    assert_eq!(
+        calls[calls.len() - 2..],
+        [
+            "docker stop -t 30 alpha".to_owned(),
+            "docker rm -f alpha".to_owned()
+        ],
+        "{calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|c| c.starts_with("docker wait")),
+        "{calls:?}"
+    );
+    assert!(
+        stderr.contains(
+            "sync_summary container=alpha status=interrupted attempts=1 exit_codes=interrupted"
+        ),
+        "{stderr}"
+    );
+}
