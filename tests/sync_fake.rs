@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, fakes_dir, stderr_of};
+use common::{Env, fakes_dir, stderr};
 
 /// The secret values of the test config: none may appear on a command line
 /// or in a log.
@@ -154,7 +154,7 @@ fn retries_until_success_and_a_failing_syncer_does_not_stop_the_others() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
 
     assert_eq!(
         (
@@ -240,7 +240,7 @@ fn selection_by_name_or_prefix_and_unknown_values() {
         .clone();
     assert_eq!((attempts(&env, "alpha"), attempts(&env, "beta")), (1, 1));
     assert_eq!(attempts(&env, "-gamma"), 0);
-    assert!(stderr_of(&out).contains("sync_start syncers=alpha,beta max_attempts=3"));
+    assert!(stderr(&out).contains("sync_start syncers=alpha,beta max_attempts=3"));
 
     // A value starting with '-' is a value, not an option.
     sync_cmd(&env)
@@ -257,9 +257,9 @@ fn selection_by_name_or_prefix_and_unknown_values() {
         .get_output()
         .clone();
     assert!(
-        stderr_of(&out).contains("no syncer matches name or prefix: nope"),
+        stderr(&out).contains("no syncer matches name or prefix: nope"),
         "{}",
-        stderr_of(&out)
+        stderr(&out)
     );
     assert!(env.log_of("docker").is_empty());
 }
@@ -293,7 +293,7 @@ fn environment_values_appear_on_no_command_line_and_in_no_log() {
     }
     // No secret in the job log, even at DEBUG, nor in the log file, although
     // the "container" printed them.
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     let log = fs::read_to_string(log_file(&env, "alpha")).unwrap();
     for value in [TOKEN, PASSWORD] {
         assert!(!stderr.contains(value), "{value} in the job log:\n{stderr}");
@@ -323,7 +323,7 @@ fn a_log_file_that_cannot_be_opened_fails_only_its_syncer() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     let beta_log = log_file(&env, "beta");
     assert!(
         stderr.contains(&format!(
@@ -351,7 +351,7 @@ fn a_runtime_error_is_a_failed_attempt() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains(
             "sync_summary container=alpha status=failed attempts=3 exit_codes=error,error,error"
@@ -373,7 +373,7 @@ fn ci_wraps_a_single_syncers_output_in_a_section() {
         .success()
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     let start = stderr
         .find(":sync_alpha_attempt_1\r\x1b[0K[alpha] container output, attempt 1/3\n")
         .expect(&stderr);
@@ -394,7 +394,7 @@ fn dry_run_logs_the_commands_and_runs_none() {
         .success()
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(env.log_of("docker").is_empty());
     assert!(!log_file(&env, "alpha").exists());
     assert!(
@@ -463,7 +463,7 @@ fn sigterm_and_sigint_stop_and_remove_every_container() {
         assert_eq!(containers(&env), ["alpha", "beta"]);
         kill(child.id(), signal);
         let out = wait_with_deadline(child, 30);
-        let stderr = stderr_of(&out);
+        let stderr = stderr(&out);
         assert_eq!(out.status.code(), Some(code), "{stderr}");
         assert!(containers(&env).is_empty(), "{:?}", containers(&env));
         for name in ["alpha", "beta"] {
@@ -516,11 +516,7 @@ fn syncer_locks_let_other_syncers_run_but_not_the_same_one_or_exclusive_stages()
         .code(4)
         .get_output()
         .clone();
-    assert!(
-        stderr_of(&out).contains("sync-alpha.lock"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert!(stderr(&out).contains("sync-alpha.lock"), "{}", stderr(&out));
     // ... and so does an exclusive stage.
     sync_cmd(&env)
         .args(["--lock-timeout", "0.5", "cleanup-state"])
@@ -531,7 +527,7 @@ fn syncer_locks_let_other_syncers_run_but_not_the_same_one_or_exclusive_stages()
     // Let the held container exit: the holder finishes normally.
     fs::write(docker_dir(&env).join("containers/alpha"), "exited 0").unwrap();
     let out = wait_with_deadline(holder, 30);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(containers(&env).is_empty());
 }
 
@@ -556,7 +552,7 @@ fn sigterm_while_docker_run_is_still_busy_removes_the_container_too() {
     std::thread::sleep(Duration::from_millis(100));
     kill(child.id(), libc::SIGTERM);
     let out = wait_with_deadline(child, 30);
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert_eq!(out.status.code(), Some(143), "{stderr}");
     assert!(containers(&env).is_empty(), "{:?}", containers(&env));
     let calls = calls_for(&env, "alpha");

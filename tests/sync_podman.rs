@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{Env, fixture, stderr_of};
+use common::{Env, fixture, stderr};
 
 const IMAGE: &str = "localhost/mirrorer-test-busybox:1";
 const TOKEN: &str = "podman-S3CRET-token-991";
@@ -144,7 +144,7 @@ fn real_containers_run_in_parallel_retry_stream_and_are_removed() {
     let started = Instant::now();
     let out = sync_cmd(&env).arg("sync").output().expect("run mirrorer");
     let elapsed = started.elapsed();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     eprintln!("sync with podman took {:.1}s", elapsed.as_secs_f64());
     assert_eq!(out.status.code(), Some(1), "{stderr}");
 
@@ -259,7 +259,7 @@ fn sigterm_stops_and_removes_real_containers() {
     let stopped = Instant::now();
     kill(child.id(), libc::SIGTERM);
     let out = wait_with_deadline(child, 90);
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     eprintln!(
         "mirrorer exited {:.1}s after SIGTERM",
         stopped.elapsed().as_secs_f64()

@@ -252,7 +252,9 @@ fn make_link(root: &Path, link: &Path, target: &Path) -> Result<(), PlanError> {
         }
     }
     let path = root.join(link);
-    std::os::unix::fs::symlink(target, &path).map_err(fs_err("create the symlink", &path))
+    std::os::unix::fs::symlink(target, &path).map_err(fs_err("create the symlink", &path))?;
+    tracing::debug!(target: "mirrorer::stages", link = %path.display(), target = %target.display(), "symlink_created");
+    Ok(())
 }
 
 #[cfg(test)]

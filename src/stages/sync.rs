@@ -340,8 +340,7 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
                 ))
             })?;
             for s in &selected {
-                lock.lock_syncer(&s.name, timeout)
-                    .map_err(super::state_error)?;
+                lock.lock_syncer(&s.name, timeout)?;
             }
             tracing::info!(target: TARGET, syncers = %names(&selected), max_attempts = MAX_ATTEMPTS, "sync_start");
             let sections = selected.len() == 1;
