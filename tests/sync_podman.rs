@@ -3,7 +3,7 @@
 //! mirror directory, fail and retry, print output, and are gone afterwards,
 //! also after SIGTERM.
 //!
-//! Needs the Debian packages `podman runc busybox-static` (ci/test.sh
+//! Needs the Debian packages `podman runc netavark busybox-static` (ci/test.sh
 //! installs them). The test never skips: without podman it fails saying how
 //! to install it. `CONTAINERS_CONF` points at
 //! `tests/fixtures/podman/containers.conf` (runc, modest ulimits; see the
@@ -28,7 +28,7 @@ fn podman() -> PathBuf {
     mirrorer::process::find_program("podman").unwrap_or_else(|| {
         panic!(
             "podman is not installed, but this test needs a real container runtime: \
-             apt-get install -y podman runc busybox-static"
+             apt-get install -y --no-install-recommends podman runc netavark busybox-static"
         )
     })
 }
