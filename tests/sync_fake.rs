@@ -256,11 +256,13 @@ fn selection_by_name_or_prefix_and_unknown_values() {
         .code(2)
         .get_output()
         .clone();
+    let text = stderr(&out);
     assert!(
-        stderr(&out).contains("no syncer matches name or prefix: nope"),
-        "{}",
-        stderr(&out)
+        text.contains("no syncer matches name or prefix: nope"),
+        "{text}"
     );
+    // Rejected before the lock or any program: no stage ran.
+    assert!(!text.contains("stage_start"), "{text}");
     assert!(env.log_of("docker").is_empty());
 }
 

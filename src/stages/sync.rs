@@ -7,7 +7,8 @@
 //! `--syncer` (alias `--prefix`, repeatable) picks the syncers whose name or
 //! prefix equals one of the values ([`crate::pipeline::plan::select_syncers`];
 //! none given: all). A value that matches nothing is a usage error (exit 2,
-//! `no syncer matches name or prefix: X`). The stage holds
+//! `no syncer matches name or prefix: X`), reported before any lock is
+//! waited for ([`super::run_stage_checked`]). The stage holds
 //! `state/pipeline.lock` shared and, for each selected syncer, the exclusive
 //! `state/sync-<name>.lock` (taken in config order, so two runs with
 //! overlapping selections cannot deadlock), so the per-prefix `sync:` jobs of
@@ -70,7 +71,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::{Plan, StageDef, Step, run_stage};
+use super::{Plan, StageDef, Step, run_stage_checked};
 use crate::backends::container::{self, ContainerError};
 use crate::cli::Cli;
 use crate::config::Syncer;
@@ -304,23 +305,28 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
         name: "sync",
         lock: LockMode::Shared,
     };
-    run_stage(
+    let select = |config: &crate::config::Config| -> Result<Vec<Syncer>> {
+        Ok(
+            crate::pipeline::plan::select_syncers(&config.syncers, &args.syncers)
+                .map_err(|e| Error::Usage(e.to_string()))?
+                .into_iter()
+                .cloned()
+                .collect(),
+        )
+    };
+    run_stage_checked(
         cli,
         def,
+        // An unknown --syncer is a usage error before the lock is waited for.
         |ctx| {
-            if ctx.config.syncers.is_empty() {
+            Ok(if select(&ctx.config)?.is_empty() {
                 Vec::new()
             } else {
                 vec![Tool::Docker]
-            }
+            })
         },
         |ctx| {
-            let selected: Vec<Syncer> =
-                crate::pipeline::plan::select_syncers(&ctx.config.syncers, &args.syncers)
-                    .map_err(|e| Error::Usage(e.to_string()))?
-                    .into_iter()
-                    .cloned()
-                    .collect();
+            let selected = select(&ctx.config)?;
             if selected.is_empty() {
                 tracing::info!(target: TARGET, "sync_nothing_to_do");
                 return Ok(());
