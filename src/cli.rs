@@ -103,6 +103,8 @@ pub enum Command {
     PublishInventory,
     /// Reset the pipeline state: av_state/, current_snapshot.txt.
     CleanupState,
+    /// Scan a snapshot tree and write its repository catalog JSON (no config needed).
+    Catalog(crate::catalog::command::CatalogArgs),
 }
 
 /// `mirrorer config ...`
@@ -343,6 +345,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::PublishSnapshot(args) => stages::publish_snapshot::run(cli, args),
         Command::PublishInventory => stages::publish_inventory::run(cli),
         Command::CleanupState => stages::cleanup_state::run(cli),
+        Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
     }
 }
 

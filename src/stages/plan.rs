@@ -147,7 +147,12 @@ impl Plan {
         for step in &self.steps {
             match step {
                 Step::Run(cmd) => {
-                    tracing::info!(target: "mirrorer::stages", purpose = %cmd.purpose(), command = %cmd.display(), env = %cmd.display_env(), "dry_run_command")
+                    let env = cmd.display_env();
+                    if env.is_empty() {
+                        tracing::info!(target: "mirrorer::stages", purpose = %cmd.purpose(), command = %cmd.display(), "dry_run_command")
+                    } else {
+                        tracing::info!(target: "mirrorer::stages", purpose = %cmd.purpose(), command = %cmd.display(), env = %env, "dry_run_command")
+                    }
                 }
                 Step::Write {
                     path,
