@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the integration tests run for real (not faked).
-packages=(bash rsync)
+packages=(bash rsync podman runc netavark busybox-static)
 
 missing=()
 for pkg in "${packages[@]}"; do

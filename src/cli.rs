@@ -87,6 +87,9 @@ pub enum Command {
     /// Generate or trigger the GitLab child pipeline.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// Run the syncer containers (all, or those named by --syncer) in
+    /// parallel, each up to 3 attempts.
+    Sync(stages::sync::SyncArgs),
     /// Take the ZFS snapshot of the mirror dataset and record it as current.
     Snapshot(stages::snapshot::SnapshotArgs),
     /// Replicate the dataset to the replica with syncoid (skipped without
@@ -339,6 +342,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::Pipeline(PipelineCommand::Generate(args)) => generate(cli, args),
         #[cfg(feature = "gitlab")]
         Command::Pipeline(PipelineCommand::Trigger(args)) => trigger(cli, args),
+        Command::Sync(args) => stages::sync::run(cli, args),
         Command::Snapshot(args) => stages::snapshot::run(cli, args),
         Command::Replicate => stages::replicate::run(cli),
         Command::PublishSnapshot(args) => stages::publish_snapshot::run(cli, args),

@@ -5,7 +5,9 @@
 //! - [`zfs`]: snapshots, snapshot listing, `zfs diff` parsing.
 //! - [`rsync`]: publication of a tree, local or over ssh.
 //! - [`syncoid`]: replication of the dataset.
+//! - [`container`]: the syncer containers, through the `docker` CLI.
 
+pub mod container;
 pub mod rsync;
 pub mod syncoid;
 pub mod zfs;

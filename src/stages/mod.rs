@@ -31,7 +31,7 @@
 //! [`StageContext::execute`], which performs it, or only logs it under
 //! `--dry-run`.
 //!
-//! Stages: [`snapshot`], [`replicate`], [`publish_snapshot`],
+//! Stages: [`sync`], [`snapshot`], [`replicate`], [`publish_snapshot`],
 //! [`publish_inventory`], [`publish_catalog`], [`cleanup_state`].
 //!
 //! # Adding a stage
@@ -73,6 +73,7 @@ pub mod publish_inventory;
 pub mod publish_snapshot;
 pub mod replicate;
 pub mod snapshot;
+pub mod sync;
 
 use std::time::{Duration, Instant};
 
@@ -235,8 +236,24 @@ pub fn run_stage(
     needs: impl FnOnce(&StageContext) -> Vec<Tool>,
     body: impl FnOnce(&mut StageContext) -> Result<()>,
 ) -> Result<()> {
+    run_stage_checked(cli, def, |ctx| Ok(needs(ctx)), body)
+}
+
+/// [`run_stage`] whose `needs` may also reject the options against the
+/// loaded config (e.g. `sync --syncer` naming no syncer, exit 2): its error
+/// ends the command before any program is checked, the lock is waited for
+/// or a stage event is logged, like an invalid config does.
+///
+/// # Errors
+/// The error of `needs`; otherwise as [`run_stage`].
+pub fn run_stage_checked(
+    cli: &Cli,
+    def: StageDef,
+    needs: impl FnOnce(&StageContext) -> Result<Vec<Tool>>,
+    body: impl FnOnce(&mut StageContext) -> Result<()>,
+) -> Result<()> {
     let mut ctx = context(cli, def.name)?;
-    let needed = needs(&ctx);
+    let needed = needs(&ctx)?;
     ctx.tools
         .check(&needed)
         .map_err(|e| Error::Failed(anyhow::Error::new(e)))?;
