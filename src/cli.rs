@@ -102,7 +102,7 @@ pub enum Command {
     /// Write WORKDIR/metadata/inventory.json from the published tree.
     PublishInventory,
     /// Write the repository catalog of published snapshots to
-    /// WORKDIR/metadata/snapshots/<snap>/repo_catalog.json.
+    /// WORKDIR/metadata/snapshots/SNAPSHOT/repo_catalog.json.
     PublishCatalog(stages::publish_catalog::PublishCatalogArgs),
     /// Reset the pipeline state: av_state/, current_snapshot.txt.
     CleanupState,
@@ -205,7 +205,7 @@ pub struct GenerateArgs {
 #[cfg(feature = "gitlab")]
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
-    /// GitLab's base URL, e.g. https://gitlab.example.org.
+    /// GitLab's base URL, e.g. `https://gitlab.example.org`.
     #[arg(long, env = "CI_SERVER_URL", value_name = "URL")]
     pub url: String,
 

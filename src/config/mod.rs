@@ -65,7 +65,7 @@ pub struct Mirror {
     pub zfs_mirror_dataset: String,
     /// `zfs_mirror_dir` [/distpool/mirror]: the dataset's mountpoint.
     pub zfs_mirror_dir: PathBuf,
-    /// `kesl_max_workers` [4]: parallel antivirus batches, 1..=64.
+    /// `kesl_max_workers` (default 4): parallel antivirus batches, 1..=64.
     pub kesl_max_workers: u32,
 }
 
@@ -93,7 +93,7 @@ pub struct Replication {
     pub replica_host: Option<String>,
     /// `ssh_user`: required when a remote side is used.
     pub ssh_user: Option<String>,
-    /// `ssh_key` [`<workdir>/.ssh/id_rsa`].
+    /// `ssh_key` (default `<workdir>/.ssh/id_rsa`).
     pub ssh_key: PathBuf,
     /// `skip_remote` [false].
     pub skip_remote: bool,
