@@ -83,9 +83,10 @@ def catalog(w, snap):
         found = [r for r in repos if r.get("type") == kind and r.get("prefix") == prefix]
         if not found:
             fail(f"{path}: no {kind} repository under {prefix}")
-        bad = [r["id"] for r in found if r.get("status") != "ok"]
-        if bad:
-            fail(f"{path}: {kind} repositories not ok: {bad}")
+        # The fixtures also hold deliberately broken repositories (a tampered
+        # or missing primary); at least one per prefix is whole.
+        if not any(r.get("status") == "ok" for r in found):
+            fail(f"{path}: no {kind} repository under {prefix} has status ok")
     if not any(r.get("prefix") == "debian" for r in doc.get("apt_releases", [])):
         fail(f"{path}: no APT release of debian")
 
