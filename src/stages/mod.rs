@@ -31,9 +31,10 @@
 //! [`StageContext::execute`], which performs it, or only logs it under
 //! `--dry-run`.
 //!
-//! Stages: [`snapshot`], [`replicate`], [`publish_snapshot`],
+//! Stages: [`av_scan`], [`snapshot`], [`replicate`], [`publish_snapshot`],
 //! [`publish_inventory`], [`cleanup_state`].
 
+pub mod av_scan;
 pub mod cleanup_state;
 pub mod plan;
 pub mod publish_inventory;
