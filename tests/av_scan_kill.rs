@@ -116,7 +116,6 @@ fn sigkill_then_resume_rescans_only_unjournaled_batches_and_skips_nothing() {
     assert_eq!(names.len(), FILES + 3);
     let counts = scan_counts(&env);
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    eprintln!("files scanned twice: {} (budget {dup_budget})", twice.len());
     for name in &names {
         assert!(counts.contains_key(name), "{name} was never scanned");
     }
@@ -132,5 +131,43 @@ fn sigkill_then_resume_rescans_only_unjournaled_batches_and_skips_nothing() {
         "{} files scanned twice, more than the {} of the batches in flight at the two kills",
         twice.len(),
         dup_budget
+    );
+}
+
+#[test]
+fn sigterm_stops_the_scanners_and_exits_143_and_the_rerun_finishes() {
+    let env = Env::new();
+    env.write_config(&env.av_config(2, 1, ""));
+    let mut child = env
+        .std_cmd()
+        .env("FAKE_KESL_SLEEP", "30")
+        .arg("av-scan")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start av-scan");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while env.log_of("kesl-control").len() < 2 {
+        assert!(Instant::now() < deadline, "the scanners did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stopped = Instant::now();
+    // SAFETY: kill(2) on the pid of the child this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(stopped.elapsed() < Duration::from_secs(15), "{err}");
+    assert!(err.contains("command_stop"), "{err}");
+    assert!(journaled_lines(&env).is_empty());
+    assert!(!env.av_state("done").exists());
+
+    let out = env.std_cmd().arg("av-scan").output().expect("resume");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    // Two batches were stopped and scanned again, the third once.
+    assert_eq!(
+        scan_counts(&env).values().copied().collect::<Vec<_>>(),
+        vec![2, 2, 1]
     );
 }
