@@ -123,15 +123,19 @@ pub enum PipelineCommand {
     /// MIRRORER_CATALOG_REBUILD, MIRRORER_SKIP_REMOTE, MIRRORER_DRY_RUN);
     /// flags win. Two modes at once are a usage error (exit 2).
     Generate(GenerateArgs),
+    /// Start the parent pipeline through the GitLab API, with the run mode
+    /// as pipeline variables; print its id and web URL as JSON on stdout.
+    ///
+    /// Authentication: --trigger-token (env MIRRORER_TRIGGER_TOKEN), or an
+    /// access token in env GITLAB_TOKEN. Tokens are never printed.
+    #[cfg(feature = "gitlab")]
+    Trigger(TriggerArgs),
 }
 
-/// Options of `pipeline generate`.
-#[derive(Debug, Args)]
-pub struct GenerateArgs {
-    /// Write the pipeline to FILE (atomically) instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-
+/// The run-mode options shared by `pipeline generate` and `pipeline trigger`
+/// (spec/pipeline.md, "Run modes").
+#[derive(Debug, Clone, Args)]
+pub struct RunModeArgs {
     /// Only these syncers (name or prefix; repeatable), then the rest of the chain.
     #[arg(
         long = "syncer",
@@ -160,11 +164,79 @@ pub struct GenerateArgs {
     /// Every job gets --dry-run.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+impl RunModeArgs {
+    fn flags(&self) -> mode::ModeFlags {
+        mode::ModeFlags {
+            syncers: self.syncers.clone(),
+            snapshot: self.snapshot.clone(),
+            publish_all: self.publish_all,
+            catalog_rebuild: self.catalog_rebuild,
+            skip_remote: self.skip_remote,
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+/// Options of `pipeline generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Write the pipeline to FILE (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// The run mode.
+    #[command(flatten)]
+    pub mode: RunModeArgs,
 
     /// The MIRRORER_CONFIG the jobs use [default: pipeline.config_path, else
     /// the absolute path of --config].
     #[arg(long, value_name = "PATH")]
     pub job_config: Option<String>,
+}
+
+/// Options of `pipeline trigger`.
+#[cfg(feature = "gitlab")]
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// GitLab's base URL, e.g. https://gitlab.example.org.
+    #[arg(long, env = "CI_SERVER_URL", value_name = "URL")]
+    pub url: String,
+
+    /// The project that holds the parent pipeline: numeric id or full path.
+    #[arg(long, env = "CI_PROJECT_ID", value_name = "ID_OR_PATH")]
+    pub project: String,
+
+    /// Branch or tag to run the pipeline for.
+    #[arg(long = "ref", value_name = "REF")]
+    pub git_ref: String,
+
+    /// Authenticate with a pipeline trigger token (else env GITLAB_TOKEN, an
+    /// access token, is used).
+    #[arg(
+        long,
+        env = "MIRRORER_TRIGGER_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub trigger_token: Option<String>,
+
+    /// The run mode, sent as the pipeline variables `pipeline generate` reads.
+    #[command(flatten)]
+    pub mode: RunModeArgs,
+
+    /// Follow the pipeline to its end; exit 1 unless it succeeds (needs GITLAB_TOKEN).
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Seconds between two status reads with --wait.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub poll_interval: f64,
+
+    /// Give up waiting after SECONDS (exit 1); default: wait until it ends.
+    #[arg(long, value_name = "SECONDS")]
+    pub wait_timeout: Option<f64>,
 }
 
 /// Runs the command line `args` (program name first) and returns the exit
@@ -209,7 +281,7 @@ fn report(err: &Error) {
                 "config_error",
                 &ErrorText(p.message.clone()),
                 &[
-                    ("key", p.key.clone()),
+                    ("setting", p.key.clone()),
                     ("line", p.position.line.to_string()),
                     ("column", p.position.column.to_string()),
                 ],
@@ -246,10 +318,10 @@ pub fn load_config(cli: &Cli) -> Result<Config> {
     for w in &config.warnings {
         tracing::warn!(
             target: "mirrorer::config",
-            key = %w.key,
+            setting = %w.key,
             line = w.position.line,
             column = w.position.column,
-            message = %w.message,
+            warning = %w.message,
             "config_warning"
         );
     }
@@ -263,6 +335,8 @@ fn dispatch(cli: &Cli) -> Result<()> {
             print_stdout(&config_summary(&config))
         }
         Command::Pipeline(PipelineCommand::Generate(args)) => generate(cli, args),
+        #[cfg(feature = "gitlab")]
+        Command::Pipeline(PipelineCommand::Trigger(args)) => trigger(cli, args),
         Command::Snapshot(args) => stages::snapshot::run(cli, args),
         Command::Replicate => stages::replicate::run(cli),
         Command::PublishSnapshot(args) => stages::publish_snapshot::run(cli, args),
@@ -287,14 +361,7 @@ fn absolute(path: &Path) -> String {
 }
 
 fn generate(cli: &Cli, args: &GenerateArgs) -> Result<()> {
-    let flags = mode::ModeFlags {
-        syncers: args.syncers.clone(),
-        snapshot: args.snapshot.clone(),
-        publish_all: args.publish_all,
-        catalog_rebuild: args.catalog_rebuild,
-        skip_remote: args.skip_remote,
-        dry_run: args.dry_run,
-    };
+    let flags = args.mode.flags();
     let run_mode = mode::resolve(&flags, |name| std::env::var(name).ok())
         .map_err(|e| Error::Usage(e.to_string()))?;
     let config = load_config(cli)?;
@@ -332,6 +399,88 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> Result<()> {
         job_names = %generated.jobs.join(","),
         "pipeline_generated"
     );
+    Ok(())
+}
+
+#[cfg(feature = "gitlab")]
+fn seconds(flag: &str, value: f64) -> Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(value)
+        .map_err(|_| Error::Usage(format!("{flag} {value}: expected a number of seconds >= 0")))
+}
+
+#[cfg(feature = "gitlab")]
+fn trigger(cli: &Cli, args: &TriggerArgs) -> Result<()> {
+    use crate::pipeline::trigger::{self as t, Auth, Secret};
+    let run_mode = t::validate_flags(&args.mode.flags()).map_err(Error::Usage)?;
+    let poll = seconds("--poll-interval", args.poll_interval)?;
+    let wait_timeout = args
+        .wait_timeout
+        .map(|s| seconds("--wait-timeout", s))
+        .transpose()?;
+    let access = std::env::var("GITLAB_TOKEN")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(Secret);
+    let auth = match (
+        args.trigger_token.clone().filter(|v| !v.trim().is_empty()),
+        access,
+    ) {
+        (Some(token), read_token) => Auth::TriggerToken {
+            token: Secret(token),
+            read_token,
+        },
+        (None, Some(token)) => Auth::AccessToken(token),
+        (None, None) => {
+            return Err(Error::Usage(
+                "no credentials: pass --trigger-token (or env MIRRORER_TRIGGER_TOKEN), or set GITLAB_TOKEN to an access token".to_owned(),
+            ));
+        }
+    };
+    if args.wait
+        && matches!(
+            auth,
+            Auth::TriggerToken {
+                read_token: None,
+                ..
+            }
+        )
+    {
+        return Err(Error::Usage(t::TriggerError::NoReadToken.to_string()));
+    }
+    let req = t::TriggerRequest {
+        url: args.url.clone(),
+        project: args.project.clone(),
+        git_ref: args.git_ref.clone(),
+        variables: t::mode_variables(&run_mode),
+        auth,
+    };
+    let variables = req
+        .variables
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let how = match req.auth {
+        Auth::TriggerToken { .. } => "trigger_token",
+        Auth::AccessToken(_) => "access_token",
+    };
+    if cli.dry_run {
+        tracing::info!(url = %req.url, project = %req.project, git_ref = %req.git_ref, auth = how, variables = %variables, "pipeline_trigger_skipped_dry_run");
+        return Ok(());
+    }
+    tracing::info!(url = %req.url, project = %req.project, git_ref = %req.git_ref, auth = how, variables = %variables, "pipeline_trigger");
+    let failed = |e: t::TriggerError| Error::Failed(anyhow::Error::new(e));
+    let info = t::trigger(&req).map_err(failed)?;
+    tracing::info!(id = info.id, status = %info.status, web_url = %info.web_url, "pipeline_created");
+    let line = crate::json::to_line_string(&info).map_err(|e| Error::Failed(e.into()))?;
+    print_stdout(&format!("{line}\n"))?;
+    if args.wait {
+        let done = t::wait(&req, info, poll, wait_timeout, |p| {
+            tracing::info!(id = p.id, status = %p.status, web_url = %p.web_url, "pipeline_status");
+        })
+        .map_err(failed)?;
+        tracing::info!(id = done.id, status = %done.status, web_url = %done.web_url, "pipeline_succeeded");
+    }
     Ok(())
 }
 

@@ -343,14 +343,28 @@ pub struct Section {
     name: Option<String>,
 }
 
-/// Opens a collapsible section named after `name` (characters outside
-/// `[A-Za-z0-9_.-]` become `_`) with the visible `header`.
-pub fn section(name: &str, header: &str, collapsed: bool) -> Section {
-    if !sections_enabled() {
-        return Section { name: None };
-    }
-    let name: String = name
-        .chars()
+/// The marker line that opens section `name` with the visible `header`
+/// at `unix_time` (characters of `name` outside `[A-Za-z0-9_.-]` become
+/// `_`; control characters of `header` are dropped).
+pub fn section_start_marker(name: &str, header: &str, collapsed: bool, unix_time: i64) -> String {
+    let options = if collapsed { "[collapsed=true]" } else { "" };
+    let header: String = header.chars().filter(|c| !c.is_control()).collect();
+    format!(
+        "\x1b[0Ksection_start:{unix_time}:{}{options}\r\x1b[0K{header}\n",
+        section_name(name)
+    )
+}
+
+/// The marker line that closes section `name` at `unix_time`.
+pub fn section_end_marker(name: &str, unix_time: i64) -> String {
+    format!(
+        "\x1b[0Ksection_end:{unix_time}:{}\r\x1b[0K\n",
+        section_name(name)
+    )
+}
+
+fn section_name(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
                 c
@@ -358,23 +372,31 @@ pub fn section(name: &str, header: &str, collapsed: bool) -> Section {
                 '_'
             }
         })
-        .collect();
-    let options = if collapsed { "[collapsed=true]" } else { "" };
-    let header: String = header.chars().filter(|c| !c.is_control()).collect();
-    write_stderr(&format!(
-        "\x1b[0Ksection_start:{}:{name}{options}\r\x1b[0K{header}\n",
-        chrono::Utc::now().timestamp()
+        .collect()
+}
+
+/// Opens a collapsible section named after `name` with the visible
+/// `header` (see [`section_start_marker`]); it ends when the returned
+/// value is dropped. Does nothing unless [`sections_enabled`].
+pub fn section(name: &str, header: &str, collapsed: bool) -> Section {
+    if !sections_enabled() {
+        return Section { name: None };
+    }
+    write_stderr(&section_start_marker(
+        name,
+        header,
+        collapsed,
+        chrono::Utc::now().timestamp(),
     ));
-    Section { name: Some(name) }
+    Section {
+        name: Some(name.to_owned()),
+    }
 }
 
 impl Drop for Section {
     fn drop(&mut self) {
         if let Some(name) = &self.name {
-            write_stderr(&format!(
-                "\x1b[0Ksection_end:{}:{name}\r\x1b[0K\n",
-                chrono::Utc::now().timestamp()
-            ));
+            write_stderr(&section_end_marker(name, chrono::Utc::now().timestamp()));
         }
     }
 }
@@ -397,6 +419,40 @@ mod tests {
         assert_eq!(quote_value(""), "\"\"");
         assert_eq!(quote_value("line\nbreak"), "\"line\\nbreak\"");
         assert_eq!(quote_value("it's"), "\"it's\"");
+    }
+
+    #[test]
+    fn plain_lines_redact_secret_fields() {
+        let record = Record {
+            level: Level::Warning,
+            target: "mirrorer::t",
+            event: "evt".to_owned(),
+            fields: vec![
+                ("container".to_owned(), "debian".to_owned()),
+                ("api_token".to_owned(), "s3cret".to_owned()),
+                ("note".to_owned(), "two words".to_owned()),
+            ],
+        };
+        let line = render(&record);
+        assert!(
+            line.ends_with(
+                " WARNING  mirrorer::t: evt container=debian api_token=*** note=\"two words\"\n"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains("s3cret"));
+    }
+
+    #[test]
+    fn gitlab_section_markers() {
+        assert_eq!(
+            section_start_marker("sync debian", "sync: debian\n", true, 1_780_000_000),
+            "\x1b[0Ksection_start:1780000000:sync_debian[collapsed=true]\r\x1b[0Ksync: debian\n"
+        );
+        assert_eq!(
+            section_end_marker("sync debian", 1_780_000_001),
+            "\x1b[0Ksection_end:1780000001:sync_debian\r\x1b[0K\n"
+        );
     }
 
     #[test]

@@ -51,7 +51,9 @@
 //!   [`Cmd::on_line`], every line of both streams goes to the handler (on
 //!   reader threads, in order per stream) and stdout is not collected. The
 //!   last [`TAIL_LINES`] lines of both streams are always kept for errors.
-//!   Stdin is `/dev/null`.
+//!   Stdin is `/dev/null`. Output still written by a grandchild more than
+//!   2 s after the child exited is not waited for
+//!   (`command_output_still_open`).
 //! - **Timeout and signals.** [`Cmd::timeout`] bounds the run
 //!   ([`ProcessError::Timeout`]). While waiting, SIGINT/SIGTERM received by
 //!   this process ([`crate::signals`]) stops the child and yields
@@ -110,6 +112,10 @@ pub const TAIL_LINES: usize = 20;
 
 /// Default grace period between SIGTERM and SIGKILL when a child is stopped.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How long after the child's exit its output readers may take to reach
+/// end of file (a grandchild may still hold the pipes).
+const READER_GRACE: Duration = Duration::from_secs(2);
 
 /// How often a waiting loop checks the child, the timeout and the signal flag.
 const POLL: Duration = Duration::from_millis(25);
@@ -801,6 +807,7 @@ impl Cmd {
             tail,
             stdout: stdout_buf,
             started: Instant::now(),
+            done: None,
         })
     }
 }
@@ -855,6 +862,7 @@ pub struct Running {
     tail: Arc<Mutex<VecDeque<String>>>,
     stdout: Arc<Mutex<String>>,
     started: Instant,
+    done: Option<Finished>,
 }
 
 impl fmt::Debug for Running {
@@ -887,7 +895,8 @@ impl Running {
 
     /// Whether the child has exited, without blocking; once it has, returns
     /// its [`Finished`] (status not checked against the ok codes; use
-    /// [`Running::check`]). Later calls return `Ok(None)`.
+    /// [`Running::check`]). Later calls return `Ok(None)`; [`Running::wait`]
+    /// and [`Running::stop`] still return the result.
     ///
     /// # Errors
     /// [`ProcessError::Wait`].
@@ -906,11 +915,24 @@ impl Running {
     }
 
     fn finish(&mut self, exit: Exit) -> Finished {
+        // A reader ends at EOF, which comes when every process holding the
+        // pipe is gone. A grandchild left running (a daemon the child
+        // started) would block a plain join forever: wait a little, then
+        // leave such readers to finish on their own.
+        let deadline = Instant::now() + READER_GRACE;
         for r in self.readers.drain(..) {
-            // A reader only ends at EOF; a grandchild still holding the pipe
-            // would delay this, which is why children run in their own group
-            // and are stopped as a group.
-            let _ = r.join();
+            while !r.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if r.is_finished() {
+                let _ = r.join();
+            } else {
+                tracing::warn!(
+                    target: "mirrorer::process",
+                    command = %self.cmd.display(),
+                    "command_output_still_open"
+                );
+            }
         }
         let tail = self
             .tail
@@ -923,6 +945,12 @@ impl Running {
             .map(|mut s| std::mem::take(&mut *s))
             .unwrap_or_default();
         let duration = self.started.elapsed();
+        self.done = Some(Finished {
+            exit,
+            stdout: stdout.clone(),
+            tail: tail.clone(),
+            duration,
+        });
         tracing::debug!(
             target: "mirrorer::process",
             command = %self.cmd.display(),
@@ -967,6 +995,9 @@ impl Running {
     /// [`ProcessError::Status`], [`ProcessError::Timeout`],
     /// [`ProcessError::Interrupted`], [`ProcessError::Wait`].
     pub fn wait(mut self) -> Result<Finished, ProcessError> {
+        if let Some(finished) = self.done.take() {
+            return Running::check(&self.cmd, finished);
+        }
         loop {
             if let Some(finished) = self.try_wait()? {
                 let cmd = self.cmd.clone();
@@ -1008,8 +1039,8 @@ impl Running {
     /// # Errors
     /// [`ProcessError::Wait`].
     pub fn stop(&mut self, grace: Duration) -> Result<Finished, ProcessError> {
-        if self.child.is_none() {
-            return Ok(self.finish(Exit::Code(0)));
+        if let Some(finished) = &self.done {
+            return Ok(finished.clone());
         }
         if let Some(f) = self.try_wait()? {
             return Ok(f);
@@ -1235,6 +1266,36 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, ProcessError::Timeout { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_grandchild_holding_the_pipe_does_not_block_the_wait() {
+        let started = Instant::now();
+        let out = Cmd::new("/bin/sh", "leave a daemon")
+            .args(["-c", "sleep 20 & echo started"])
+            .run()
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(out.exit, Exit::Code(0));
+    }
+
+    #[test]
+    fn wait_after_try_wait_returns_the_result() {
+        let mut running = Cmd::new("/bin/sh", "exit 3")
+            .args(["-c", "echo hi; exit 3"])
+            .spawn()
+            .unwrap();
+        let finished = loop {
+            if let Some(f) = running.try_wait().unwrap() {
+                break f;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(finished.exit, Exit::Code(3));
+        assert_eq!(finished.stdout, "hi\n");
+        assert_eq!(running.stop(Duration::ZERO).unwrap().exit, Exit::Code(3));
+        let err = running.wait().unwrap_err();
+        assert_eq!(err.exit(), Some(Exit::Code(3)));
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Env, fixture, stderr_of, temp_files};
+use common::{Env, fixture, stderr, temp_files};
 
 #[test]
 fn inventory_is_byte_identical_to_the_reference() {
@@ -34,7 +34,7 @@ fn inventory_is_byte_identical_to_the_reference() {
         0o644
     );
     assert_eq!(temp_files(&env.workdir()), Vec::<String>::new());
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("inventory_written path="), "{stderr}");
     assert!(stderr.contains("latest=Ångström"), "{stderr}");
 }
@@ -61,7 +61,7 @@ fn inventory_dry_run_writes_nothing() {
         .get_output()
         .clone();
     assert!(!env.workdir().join("metadata").exists());
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("dry_run_write path="), "{stderr}");
     assert!(
         stderr.contains("metadata/inventory.json bytes=91"),

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, stderr_of, temp_files};
+use common::{Env, stderr, temp_files};
 
 /// Starts `snapshot` with the fake zfs sleeping `secs` (pid in `zfs.pid`)
 /// and waits until the fake runs, i.e. the lock is held.
@@ -20,6 +20,7 @@ fn start_slow_snapshot(env: &Env, secs: u32) -> Child {
         .std_cmd()
         .env("FAKE_ZFS_SLEEP", secs.to_string())
         .env("FAKE_ZFS_PIDFILE", &pidfile)
+        .env("CI_JOB_URL", "https://gitlab.example/job/1")
         .arg("snapshot")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -77,7 +78,7 @@ fn a_second_exclusive_stage_waits_then_exits_4_naming_the_holder() {
         .get_output()
         .clone();
     assert!(started.elapsed() >= Duration::from_millis(1500));
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("state_lock_waiting"), "{stderr}");
     assert!(
         stderr.contains(&format!(
@@ -87,9 +88,14 @@ fn a_second_exclusive_stage_waits_then_exits_4_naming_the_holder() {
         "{stderr}"
     );
     assert!(
+        stderr.contains("job_url=https://gitlab.example/job/1; gave up after"),
+        "{stderr}"
+    );
+    assert!(
         stderr.contains("stage_failed stage=cleanup-state"),
         "{stderr}"
     );
+    assert!(!stderr.contains("stage_start"), "{stderr}");
     // The holder is undisturbed; stop it.
     kill(holder.id() as i32, libc::SIGKILL);
     let _ = holder.wait();
@@ -106,11 +112,16 @@ fn sigterm_and_sigint_stop_the_child_and_exit_143_and_130() {
         let started = Instant::now();
         kill(holder.id() as i32, signal);
         let out = holder.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(code), "{}", stderr_of(&out));
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
         assert!(started.elapsed() < Duration::from_secs(15));
-        let stderr = stderr_of(&out);
+        let stderr = stderr(&out);
         assert!(stderr.contains("stage_failed stage=snapshot"), "{stderr}");
         assert!(stderr.contains("command_stop"), "{stderr}");
+        assert!(
+            stderr.contains("stage_interrupted stage=snapshot")
+                && stderr.contains("was stopped because mirrorer received SIG"),
+            "{stderr}"
+        );
         // The fake zfs (the child's process group) was stopped.
         let deadline = Instant::now() + Duration::from_secs(5);
         while alive(zfs) && Instant::now() < deadline {
@@ -153,7 +164,7 @@ fn sigkill_mid_stage_leaves_no_stale_lock_temp_file_or_half_written_state() {
         .success()
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("stale_temp_file_removed"), "{stderr}");
     assert_eq!(temp_files(&env.workdir()), Vec::<String>::new());
     assert_eq!(
@@ -171,4 +182,31 @@ fn a_bad_lock_timeout_is_a_usage_error() {
         .args(["--lock-timeout", "-1", "cleanup-state"])
         .assert()
         .code(2);
+}
+
+#[test]
+fn sigterm_while_waiting_for_the_lock_exits_143() {
+    let env = Env::new();
+    env.write_config(&env.default_config());
+    let mut holder = start_slow_snapshot(&env, 30);
+    let waiter = env
+        .std_cmd()
+        .arg("cleanup-state")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start waiter");
+    std::thread::sleep(Duration::from_millis(500));
+    kill(waiter.id() as i32, libc::SIGTERM);
+    let out = waiter.wait_with_output().unwrap();
+    let stderr = stderr(&out);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("state_lock_waiting"), "{stderr}");
+    assert!(
+        stderr.contains("stage_failed stage=cleanup-state"),
+        "{stderr}"
+    );
+    kill(holder.id() as i32, libc::SIGKILL);
+    let _ = holder.wait();
+    kill(fake_zfs_pid(&env), libc::SIGKILL);
 }

@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::PathBuf;
 
-use common::{DATASET, Entry, Env, stderr_of, tree};
+use common::{DATASET, Entry, Env, stderr, tree};
 
 const S1: &str = "20260101-000000";
 const S2: &str = "20260102-000000";
@@ -84,12 +84,12 @@ fn publish_current_snapshot_locally_and_on_the_replica() {
             .is_file()
     );
     assert_no_scratch_left(&env);
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("--archive --delete --links --chmod=D755,F644"),
         "{stderr}"
     );
-    assert!(stderr.contains("snapshot_published"), "{stderr}");
+    assert!(stderr.contains("publish_snapshots_completed"), "{stderr}");
 }
 
 #[test]
@@ -123,10 +123,11 @@ fn publish_all_mirrors_exactly_the_zfs_snapshots() {
     fs::create_dir_all(replica_repo(&env).join("snapshots/20250101-000000")).unwrap();
     let out = env
         .cmd()
-        // Other datasets' snapshots must be ignored.
+        // Other datasets' snapshots must be ignored, and a snapshot name
+        // that cannot be published is left out.
         .env(
             "FAKE_ZFS_EXTRA_LIST",
-            "tank/mirror2@20990101-000000\ntank/mirror/child@20990101-000000",
+            "tank/mirror2@20990101-000000\ntank/mirror/child@20990101-000000\ntank/mirror@bad%name",
         )
         .args(["publish-snapshot", "--all"])
         .assert()
@@ -148,7 +149,12 @@ fn publish_all_mirrors_exactly_the_zfs_snapshots() {
         "{ssh:?}"
     );
     assert_no_scratch_left(&env);
-    assert!(stderr_of(&out).contains(&format!("snapshots={S1},{S2}")));
+    let stderr = stderr(&out);
+    assert!(stderr.contains(&format!("snapshots={S1},{S2}")), "{stderr}");
+    assert!(
+        stderr.contains("publish_snapshot_name_invalid snapshot=bad%name"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -168,18 +174,18 @@ fn missing_sources_warn_and_are_skipped() {
         .success()
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     // A missing source path: a warning naming it.
     assert!(
         stderr.contains(&format!(
-            "WARNING  mirrorer::stages::publish_snapshot: publish_source_missing snapshot={S1} prefix=rocky path={}",
+            "WARNING  mirrorer::stages::publish_snapshot: publish_source_path_missing snapshot={S1} source={} prefix=rocky",
             env.mount().join(".zfs/snapshot").join(S1).join("dnf/repos/rocky").display()
         )),
         "{stderr}"
     );
     // A snapshot listed by zfs whose directory is missing: a warning.
     assert!(
-        stderr.contains("publish_snapshot_missing snapshot=20260103-000000"),
+        stderr.contains("publish_snapshot_source_missing snapshot=20260103-000000"),
         "{stderr}"
     );
     // A missing source_base: skipped silently (DEBUG only).
@@ -196,23 +202,51 @@ fn missing_sources_warn_and_are_skipped() {
 }
 
 #[test]
-fn a_selected_snapshot_that_does_not_exist_publishes_nothing_and_fails() {
+fn a_selected_snapshot_without_a_directory_warns_and_publishes_nothing() {
     let env = Env::new();
     env.write_config(&env.default_config());
+    env.write_file("work/repo/snapshots/20250101-000000/debian/x", "kept");
+    let before = tree(&repo(&env));
     let out = env
         .cmd()
         .args(["publish-snapshot", "--snapshot", S1])
         .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = stderr(&out);
+    assert!(
+        stderr.contains(&format!("publish_snapshot_source_missing snapshot={S1}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("publish_nothing_staged"), "{stderr}");
+    assert_eq!(tree(&repo(&env)), before);
+    assert!(env.log_of("ssh").is_empty());
+    assert_no_scratch_left(&env);
+}
+
+#[test]
+fn publish_all_refuses_to_empty_the_published_tree() {
+    // zfs lists a snapshot, but its directory is missing (dataset not
+    // mounted): syncing the empty scratch tree would delete everything.
+    let env = Env::new();
+    env.write_config(&env.default_config());
+    env.write_file("work/repo/snapshots/20250101-000000/debian/x", "kept");
+    let before = tree(&repo(&env));
+    let out = env
+        .cmd()
+        .env("FAKE_ZFS_EXTRA_LIST", format!("{DATASET}@{S1}"))
+        .args(["publish-snapshot", "--all"])
+        .assert()
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
-    assert!(stderr.contains("publish_snapshot_missing"), "{stderr}");
+    let stderr = stderr(&out);
     assert!(
-        stderr.contains("none of the selected snapshots"),
+        stderr.contains("refusing to replace the published tree with an empty one"),
         "{stderr}"
     );
-    assert!(!repo(&env).exists());
+    assert_eq!(tree(&repo(&env)), before);
     assert_no_scratch_left(&env);
 }
 
@@ -231,7 +265,7 @@ fn empty_repo_paths_fail() {
         .code(1)
         .get_output()
         .clone();
-    assert!(stderr_of(&out).contains("repo.paths is empty in"));
+    assert!(stderr(&out).contains("repo.paths is empty in"));
     assert!(!repo(&env).exists());
 }
 
@@ -247,7 +281,7 @@ fn an_empty_selection_fails() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("no snapshots selected for publication: no --snapshot given and")
             && stderr.contains("current_snapshot.txt is missing or empty"),
@@ -261,10 +295,10 @@ fn an_empty_selection_fails() {
         .code(1)
         .get_output()
         .clone();
+    let stderr = common::stderr(&out);
     assert!(
-        stderr_of(&out).contains("zfs lists no snapshot of dataset tank/mirror"),
-        "{}",
-        stderr_of(&out)
+        stderr.contains("zfs lists no snapshot of dataset tank/mirror"),
+        "{stderr}"
     );
     assert!(!repo(&env).exists());
 }
@@ -324,7 +358,7 @@ fn remote_publication_requires_ssh_user() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("replication.ssh_user is required to publish to replication.replica_host replica.example"),
         "{stderr}"
@@ -346,7 +380,7 @@ fn an_unreachable_replica_fails_with_the_command_and_its_output() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("publish the snapshot tree on the replica"),
         "{stderr}"
@@ -386,7 +420,7 @@ fn publish_dry_run_changes_nothing_and_prints_the_plan() {
     after.remove("fake.log");
     assert_eq!(after, before);
     assert_eq!(env.log(), vec!["zfs list -t snapshot -o name -H"]);
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     for needle in [
         "dry_run_scratch_dir path=",
         &format!(

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{DATASET, Env, stderr_of};
+use common::{DATASET, Env, stderr};
 
 fn syncoid_line(env: &Env) -> String {
     format!(
@@ -23,7 +23,9 @@ fn replicate_runs_syncoid_to_the_replica() {
         .get_output()
         .clone();
     assert_eq!(env.log(), vec![syncoid_line(&env)]);
-    assert!(stderr_of(&out).contains("replication_done"));
+    assert!(
+        stderr(&out).contains("zfs_replication_completed dataset=tank/mirror host=replica.example")
+    );
 }
 
 #[test]
@@ -57,7 +59,7 @@ fn skip_remote_from_the_flag_or_the_config_skips() {
         .success()
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("replication_skipped_by_flag source=flag"),
         "{stderr}"
@@ -75,7 +77,7 @@ fn skip_remote_from_the_flag_or_the_config_skips() {
         .success()
         .get_output()
         .clone();
-    assert!(stderr_of(&out).contains("replication_skipped_by_flag source=config"));
+    assert!(common::stderr(&out).contains("replication_skipped_by_flag source=config"));
     assert!(env.log().is_empty());
     // --no-skip-remote overrides the config.
     env.cmd()
@@ -100,7 +102,7 @@ fn no_replica_host_skips_without_needing_syncoid() {
         .success()
         .get_output()
         .clone();
-    assert!(stderr_of(&out).contains("replication_skipped_no_host"));
+    assert!(stderr(&out).contains("replication_skipped_no_host"));
 }
 
 #[test]
@@ -114,7 +116,7 @@ fn ssh_user_is_required() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("replication.ssh_user is required"),
         "{stderr}"
@@ -134,7 +136,7 @@ fn syncoid_failure_fails_the_stage() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("exited with 2"), "{stderr}");
     assert!(stderr.contains("stage_failed stage=replicate"), "{stderr}");
 }
@@ -151,7 +153,7 @@ fn replicate_dry_run_prints_the_command_only() {
         .get_output()
         .clone();
     assert!(env.log().is_empty());
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("dry_run_command"), "{stderr}");
     assert!(stderr.contains("--no-sync-snap --recursive --force-delete tank/mirror mirror@replica.example:tank/mirror"), "{stderr}");
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::fs;
 
-use common::{DATASET, Env, stderr_of, tree};
+use common::{DATASET, Env, stderr, tree};
 
 fn snapshot_name_of(env: &Env) -> String {
     let text =
@@ -42,7 +42,7 @@ fn snapshot_runs_zfs_and_records_the_current_snapshot() {
             .join("apt/mirror/deb.debian.org/debian/dists/bookworm/Release")
             .is_file()
     );
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("stage_start stage=snapshot"), "{stderr}");
     assert!(
         stderr.contains("stage_ok stage=snapshot duration_s="),
@@ -101,12 +101,36 @@ fn in_ci_the_dotenv_file_is_written_by_default_and_the_stage_is_a_section() {
         fs::read_to_string(env.root.join("mirrorer-snapshot.env")).unwrap(),
         format!("MIRRORER_SNAPSHOT={name}\n")
     );
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains("section_start:") && stderr.contains(":stage_snapshot\r"),
         "{stderr}"
     );
     assert!(stderr.contains("section_end:"), "{stderr}");
+}
+
+#[test]
+fn json_logs_have_no_sections_even_in_ci() {
+    let env = Env::new();
+    env.write_config(&env.default_config());
+    let out = env
+        .cmd()
+        .env("CI", "true")
+        .args(["--json-logs", "cleanup-state"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = stderr(&out);
+    assert!(!stderr.contains("section_start"), "{stderr}");
+    for line in stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        assert!(v["event"].is_string(), "{line}");
+    }
+    assert!(
+        stderr.contains(r#""event":"stage_ok","fields":{"duration_s":"#),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -125,7 +149,7 @@ fn snapshot_dry_run_changes_nothing_but_prints_the_plan_and_the_dotenv() {
         .success()
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert_eq!(tree(&env.workdir()), before_work);
     assert_eq!(tree(&env.mount()), before_mount);
     assert!(env.log_of("zfs").is_empty(), "{:?}", env.log());
@@ -155,7 +179,7 @@ fn dry_run_on_a_fresh_host_creates_no_state_directory() {
         .get_output()
         .clone();
     assert!(!env.state().exists(), "{:?}", tree(&env.workdir()));
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("state_lock_skipped_dry_run"), "{stderr}");
     assert!(stderr.contains("dry_run_remove path="), "{stderr}");
 }
@@ -172,7 +196,7 @@ fn zfs_failure_fails_the_stage_with_the_command_and_its_output() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(stderr.contains("stage_failed stage=snapshot"), "{stderr}");
     assert!(stderr.contains("exited with 1"), "{stderr}");
     assert!(
@@ -194,7 +218,7 @@ fn missing_programs_are_reported_together_before_anything_runs() {
         .code(1)
         .get_output()
         .clone();
-    let stderr = stderr_of(&out);
+    let stderr = stderr(&out);
     assert!(
         stderr.contains(&format!(
             "missing external program: zfs ({}/nope/zfs: does not exist; from MIRRORER_TOOL_ZFS)",

@@ -6,6 +6,8 @@
 pub mod mode;
 pub mod plan;
 pub mod render;
+#[cfg(feature = "gitlab")]
+pub mod trigger;
 
 use crate::config::Config;
 

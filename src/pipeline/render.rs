@@ -199,6 +199,7 @@ pub fn check_rendered(text: &str, plan: &Plan) -> Result<(), RenderError> {
     let config = top
         .get("variables")
         .and_then(|v| v.get("MIRRORER_CONFIG"))
+        .and_then(|v| v.get("value"))
         .and_then(Y::as_str);
     if config != Some(plan.config_path.as_str()) {
         return bad(format!("MIRRORER_CONFIG read back as {config:?}"));

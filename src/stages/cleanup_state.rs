@@ -30,7 +30,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             plan.push(Step::RemoveFile(state.current_snapshot_path()));
             plan.push(Step::RemoveFile(state.path().join(LEGACY_RUN_STATE_FILE)));
             ctx.execute(&plan)?;
-            tracing::info!(state_dir = %state.path().display(), dry_run = ctx.dry_run, "state_cleaned");
+            tracing::info!(state_root = %state.path().display(), dry_run = ctx.dry_run, "state_cleaned");
             Ok(())
         },
     )

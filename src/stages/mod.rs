@@ -33,6 +33,38 @@
 //!
 //! Stages: [`av_scan`], [`snapshot`], [`replicate`], [`publish_snapshot`],
 //! [`publish_inventory`], [`cleanup_state`].
+//!
+//! # Adding a stage
+//!
+//! A new stage is a module here with a `run` function, a clap variant in
+//! `cli::Command` and one dispatch line. Its shape (this is how `sync` fits:
+//! the shared lock, then its per-syncer locks):
+//!
+//! ```ignore
+//! pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
+//!     let def = StageDef { name: "sync", lock: LockMode::Shared };
+//!     run_stage(cli, def, |_ctx| vec![Tool::Docker], |ctx| {
+//!         let timeout = ctx.lock_timeout;
+//!         if let Some(lock) = ctx.lock_mut() {      // None only in --dry-run
+//!             lock.lock_syncer("debian", timeout)?;      // StateError -> Error (exit 4 ...)
+//!         }
+//!         let cmd = ctx.tools.cmd(Tool::Docker, "remove a leftover container")
+//!             .args(["rm", "-f", "debian"]);
+//!         if ctx.dry_run { /* log cmd.display() as dry_run_command */ } else { cmd.run()?; }
+//!         crate::signals::check()?;                  // between attempts/batches
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
+//! Prefer a [`Plan`] for sequential changes; run commands directly (as
+//! above) only where the work is dynamic (retries, parallel containers),
+//! and then honour `ctx.dry_run` by logging `dry_run_command
+//! purpose=... command=...` instead of running. `?` converts
+//! [`crate::process::ProcessError`], [`StateError`] and
+//! [`crate::signals::Interrupted`] into [`Error`] (crate::error). Return
+//! [`Error::Threats`] for exit 5; any error after a signal becomes
+//! [`Error::Signal`] by itself.
 
 pub mod av_scan;
 pub mod cleanup_state;
@@ -154,11 +186,7 @@ fn lock_timeout(cli: &Cli) -> Result<Option<Duration>> {
 }
 
 fn state_error(e: StateError) -> Error {
-    match e {
-        StateError::LockTimeout { .. } => Error::LockTimeout(e.to_string()),
-        StateError::Interrupted { signal, .. } => Error::Signal(signal),
-        other => Error::Failed(anyhow::Error::new(other)),
-    }
+    Error::from(e)
 }
 
 /// Builds the context (config, options, tools) without taking the lock or
@@ -227,8 +255,13 @@ pub fn run_stage(
     });
     let result = match (result, crate::signals::received()) {
         (Ok(()), None) => Ok(()),
-        (Err(Error::Signal(n)), _) | (_, Some(n)) => Err(Error::Signal(n)),
         (Err(e), None) => Err(e),
+        (Err(Error::Signal(n)), _) | (Ok(()), Some(n)) => Err(Error::Signal(n)),
+        (Err(e), Some(n)) => {
+            // What the signal interrupted, before it becomes exit 128 + n.
+            tracing::warn!(target: TARGET, stage = def.name, signal = %crate::signals::name(n), error = %e, "stage_interrupted");
+            Err(Error::Signal(n))
+        }
     };
     // Release the lock before the final event, so a waiter can proceed.
     drop(ctx.lock.take());

@@ -147,7 +147,12 @@ impl Plan {
         for step in &self.steps {
             match step {
                 Step::Run(cmd) => {
-                    tracing::info!(target: "mirrorer::stages", purpose = %cmd.purpose(), command = %cmd.display(), env = %cmd.display_env(), "dry_run_command")
+                    let env = cmd.display_env();
+                    if env.is_empty() {
+                        tracing::info!(target: "mirrorer::stages", purpose = %cmd.purpose(), command = %cmd.display(), "dry_run_command")
+                    } else {
+                        tracing::info!(target: "mirrorer::stages", purpose = %cmd.purpose(), command = %cmd.display(), env = %env, "dry_run_command")
+                    }
                 }
                 Step::Write {
                     path,
@@ -252,7 +257,9 @@ fn make_link(root: &Path, link: &Path, target: &Path) -> Result<(), PlanError> {
         }
     }
     let path = root.join(link);
-    std::os::unix::fs::symlink(target, &path).map_err(fs_err("create the symlink", &path))
+    std::os::unix::fs::symlink(target, &path).map_err(fs_err("create the symlink", &path))?;
+    tracing::debug!(target: "mirrorer::stages", link = %path.display(), target = %target.display(), "symlink_created");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             ctx.execute(&plan)?;
             tracing::info!(
                 path = %path.display(),
-                snapshots = inv.prefixes_by_snapshot.len(),
+                snapshots_count = inv.prefixes_by_snapshot.len(),
                 latest = %inv.latest.as_deref().unwrap_or(""),
                 dry_run = ctx.dry_run,
                 "inventory_written"

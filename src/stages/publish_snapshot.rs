@@ -4,7 +4,10 @@
 //! Selection: `--all`: every ZFS snapshot of the dataset (`zfs list -t
 //! snapshot -o name -H`, lines starting `<dataset>@`; runs under `--dry-run`
 //! too); `--snapshot NAME`; else `state/current_snapshot.txt`. Every name is
-//! checked like a `--snapshot` value ([`validate_snapshot_name`]). An empty
+//! checked like a `--snapshot` value ([`validate_snapshot_name`]): a bad
+//! `--snapshot` is a usage error (exit 2), a bad current snapshot an error,
+//! and a ZFS snapshot with such a name (made by another tool) is left out
+//! of `--all` with a warning `publish_snapshot_name_invalid`. An empty
 //! selection and an empty `repo.paths` are errors.
 //!
 //! Plan:
@@ -12,12 +15,14 @@
 //!    the end, holding `snapshots/<snap>/<public_prefix>` symlinks to
 //!    `<zfs_mirror_dir>/.zfs/snapshot/<snap>/<source_base>/<source_name>`
 //!    for every mapping whose source exists. A snapshot whose directory is
-//!    missing is a warning (`publish_snapshot_missing`) and is skipped; a
-//!    missing `source_base` is skipped silently (DEBUG
+//!    missing is a warning (`publish_snapshot_source_missing`) and is
+//!    skipped; a missing `source_base` is skipped silently (DEBUG
 //!    `publish_source_base_missing`); a missing source is a warning
-//!    (`publish_source_missing`). If no selected snapshot is left, the
-//!    stage fails rather than publish nothing (with `--all` that would
-//!    delete the whole published tree). Links are never created outside
+//!    (`publish_source_path_missing`). If no selected snapshot is left,
+//!    nothing is published: a warning `publish_nothing_staged` and success,
+//!    as mirrorer 0.1.0 does; except with `--all`, which then fails instead
+//!    of syncing an empty tree over `<workdir>/repo` (mirrorer 0.1.0 wipes
+//!    the published tree there, e.g. when the dataset is not mounted). Links are never created outside
 //!    the scratch directory; a public prefix nested in another (`a` and
 //!    `a/b`) is an error naming both.
 //! 2. `rsync --archive --delete --links --chmod=D755,F644`: `--all`: the
@@ -100,24 +105,36 @@ fn scratch_dir() -> PathBuf {
 
 fn select(ctx: &StageContext, args: &PublishSnapshotArgs) -> Result<Vec<String>> {
     let names = if args.all {
-        zfs::list_snapshots(&ctx.tools, &ctx.config.mirror.zfs_mirror_dataset)
-            .map_err(|e| Error::Failed(e.into()))?
+        let dataset = &ctx.config.mirror.zfs_mirror_dataset;
+        let names = zfs::list_snapshots(&ctx.tools, dataset)?;
+        tracing::info!(dataset = %dataset, count = names.len(), "zfs_snapshots_listed");
+        names
     } else if let Some(name) = &args.snapshot {
         vec![name.clone()]
     } else {
-        let state = ctx.state();
-        state
-            .current_snapshot()
-            .map_err(|e| Error::Failed(e.into()))?
-            .into_iter()
-            .collect()
+        ctx.state().current_snapshot()?.into_iter().collect()
     };
+    let mut names = names;
+    if args.all {
+        // Snapshots made by other tools may have names we cannot publish
+        // safely; they are left out, not fatal.
+        names.retain(|name| match validate_snapshot_name(name) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(snapshot = %name, error = %e, "publish_snapshot_name_invalid");
+                false
+            }
+        });
+    }
     for name in &names {
         validate_snapshot_name(name).map_err(|e| {
             if args.snapshot.is_some() {
                 Error::Usage(format!("--snapshot: {e}"))
             } else {
-                failed(format!("invalid snapshot name: {e}"))
+                failed(format!(
+                    "invalid snapshot name in {}: {e}",
+                    ctx.state().current_snapshot_path().display()
+                ))
             }
         })?;
     }
@@ -203,7 +220,7 @@ fn body(ctx: &mut StageContext, args: &PublishSnapshotArgs) -> Result<()> {
             .join(".zfs/snapshot")
             .join(snap);
         if !snap_root.is_dir() {
-            tracing::warn!(snapshot = %snap, path = %snap_root.display(), "publish_snapshot_missing");
+            tracing::warn!(snapshot = %snap, path = %snap_root.display(), "publish_snapshot_source_missing");
             continue;
         }
         plan.push(Step::CreateDir(scratch.join("snapshots").join(snap)));
@@ -216,7 +233,7 @@ fn body(ctx: &mut StageContext, args: &PublishSnapshotArgs) -> Result<()> {
             }
             let source = base.join(&m.source_name);
             if std::fs::symlink_metadata(&source).is_err() {
-                tracing::warn!(snapshot = %snap, prefix = %m.public_prefix, path = %source.display(), "publish_source_missing");
+                tracing::warn!(snapshot = %snap, source = %source.display(), prefix = %m.public_prefix, "publish_source_path_missing");
                 continue;
             }
             plan.push(Step::Symlink {
@@ -230,11 +247,16 @@ fn body(ctx: &mut StageContext, args: &PublishSnapshotArgs) -> Result<()> {
         staged.push(snap.clone());
     }
     if staged.is_empty() {
-        return Err(failed(format!(
-            "none of the selected snapshots ({}) exists under {}; nothing published",
-            names.join(", "),
-            config.mirror.zfs_mirror_dir.join(".zfs/snapshot").display()
-        )));
+        let root = config.mirror.zfs_mirror_dir.join(".zfs/snapshot");
+        if args.all {
+            return Err(failed(format!(
+                "none of the ZFS snapshots ({}) has a directory under {}; refusing to replace the published tree with an empty one (is the dataset mounted?)",
+                names.join(", "),
+                root.display()
+            )));
+        }
+        tracing::warn!(snapshots = %names.join(","), path = %root.display(), "publish_nothing_staged");
+        return Ok(());
     }
 
     // Subtrees of the scratch tree to send (None: all of it) to `repo`.
@@ -264,13 +286,24 @@ fn body(ctx: &mut StageContext, args: &PublishSnapshotArgs) -> Result<()> {
             )));
         }
     }
+    if remote.is_none() {
+        tracing::info!(
+            reason = if ctx.skip_remote {
+                "skip_remote"
+            } else {
+                "no replica_host"
+            },
+            "publish_remote_skipped"
+        );
+    }
     ctx.execute(&plan)?;
     tracing::info!(
         snapshots = %staged.join(","),
-        all = args.all,
+        publication_root = %repo.display(),
         remote = remote.as_ref().map(|(_, h)| h.as_str()).unwrap_or(""),
+        all = args.all,
         dry_run = ctx.dry_run,
-        "snapshot_published"
+        "publish_snapshots_completed"
     );
     Ok(())
 }

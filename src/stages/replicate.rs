@@ -58,7 +58,7 @@ pub fn run(cli: &Cli) -> Result<()> {
                 &ctx.tools, &r.ssh_key, dataset, user, host,
             )));
             ctx.execute(&plan)?;
-            tracing::info!(dataset = %dataset, replica_host = host, dry_run = ctx.dry_run, "replication_done");
+            tracing::info!(dataset = %dataset, host = host, dry_run = ctx.dry_run, "zfs_replication_completed");
             Ok(())
         },
     )

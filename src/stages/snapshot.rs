@@ -67,13 +67,14 @@ pub fn run(cli: &Cli, args: &SnapshotArgs) -> Result<()> {
                 mode: 0o644,
             });
             ctx.execute(&plan)?;
+            tracing::info!(snapshot = %format!("{dataset}@{name}"), dry_run = ctx.dry_run, "zfs_snapshot_created");
+            tracing::info!(snapshot = %name, path = %ctx.state().current_snapshot_path().display(), dry_run = ctx.dry_run, "current_snapshot_written");
             if let Some(path) = dotenv {
                 let text = format!("MIRRORER_SNAPSHOT={name}\n");
                 crate::state::write_atomic(&path, text.as_bytes(), 0o644)
                     .map_err(|e| Error::Failed(e.into()))?;
                 tracing::info!(path = %path.display(), snapshot = %name, dry_run = ctx.dry_run, "snapshot_dotenv_written");
             }
-            tracing::info!(dataset = %dataset, snapshot = %name, dry_run = ctx.dry_run, "snapshot_created");
             Ok(())
         },
     )
