@@ -138,7 +138,7 @@ fn sigkill_then_resume_rescans_only_unjournaled_batches_and_skips_nothing() {
 fn sigterm_stops_the_scanners_and_exits_143_and_the_rerun_finishes() {
     let env = Env::new();
     env.write_config(&env.av_config(2, 1, ""));
-    let mut child = env
+    let child = env
         .std_cmd()
         .env("FAKE_KESL_SLEEP", "30")
         .arg("av-scan")
