@@ -49,8 +49,15 @@
 //! while others run are written together: one append and one `fdatasync`
 //! per poll of the running scanners (a checkpoint), so its cost does not
 //! depend on the length of the list ([`crate::state::StateLock::append`]).
-//! On resume a last line without its newline is dropped (the journal is
-//! rewritten once without it); a malformed line is ignored with a warning.
+//! On resume everything after the last accepted `B` line (a line cut by a
+//! crash, finding lines whose `B` line was cut) is dropped — the journal is
+//! rewritten once without it — so a later append cannot attach stale
+//! findings to another batch; a malformed line is ignored with a warning.
+//!
+//! `scan_start_time.txt` is written for every new list (a stale journal is
+//! removed first) and reused on resume; a list without a valid
+//! start time (written by the previous tool, or by hand) gets the list's
+//! modification time, recorded then.
 //!
 //! Crash safety: a batch is in the journal only after its scanner ended
 //! with an accepted status, and the journal is fsynced before new batches
@@ -90,10 +97,10 @@
 //!
 //! `av_scan_start` (files, done, batches, workers, engine),
 //! `av_checkpoint_saved scanned=<lines done> remaining=<lines left>
-//! rate_files_s=<files per second this run> eta_s=<seconds>` at INFO for the
-//! first checkpoint, then at most every 10 s, and for the last (DEBUG
-//! otherwise), and `av_scan_finished` with the number of checkpoints and the
-//! time spent writing them.
+//! percent=<done, 0.1 %> rate_files_s=<files per second this run>
+//! eta_s=<seconds>` at INFO for the first checkpoint, then at most every
+//! 10 s, and for the last (DEBUG otherwise), and `av_scan_finished` with the
+//! number of checkpoints and the time spent writing them.
 
 use std::collections::{HashSet, VecDeque};
 use std::ffi::OsString;
@@ -858,14 +865,15 @@ impl Scan<'_> {
         } else {
             0.0
         };
+        let percent = (scanned as f64 * 1000.0 / self.list.len().max(1) as f64).round() / 10.0;
         let info = last || last_info.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
         let rate = (rate * 10.0).round() / 10.0;
         let eta = eta.round();
         if info {
             *last_info = Some(Instant::now());
-            tracing::info!(target: TARGET, scanned = scanned, remaining = remaining, rate_files_s = rate, eta_s = eta, "av_checkpoint_saved");
+            tracing::info!(target: TARGET, scanned = scanned, remaining = remaining, percent = percent, rate_files_s = rate, eta_s = eta, "av_checkpoint_saved");
         } else {
-            tracing::debug!(target: TARGET, scanned = scanned, remaining = remaining, rate_files_s = rate, eta_s = eta, "av_checkpoint_saved");
+            tracing::debug!(target: TARGET, scanned = scanned, remaining = remaining, percent = percent, rate_files_s = rate, eta_s = eta, "av_checkpoint_saved");
         }
     }
 }
