@@ -98,11 +98,16 @@ pub enum Command {
     PublishSnapshot(stages::publish_snapshot::PublishSnapshotArgs),
     /// Write WORKDIR/metadata/inventory.json from the published tree.
     PublishInventory,
+    /// Write the repository catalog of published snapshots to
+    /// WORKDIR/metadata/snapshots/<snap>/repo_catalog.json.
+    PublishCatalog(stages::publish_catalog::PublishCatalogArgs),
     /// Scan the files changed since the newest ZFS snapshot with the
     /// antivirus engine (resumable; exit 5 on threats with fail_on_threats).
     AvScan,
     /// Reset the pipeline state: av_state/, current_snapshot.txt.
     CleanupState,
+    /// Scan a snapshot tree and write its repository catalog JSON (no config needed).
+    Catalog(crate::catalog::command::CatalogArgs),
 }
 
 /// `mirrorer config ...`
@@ -341,8 +346,10 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::Replicate => stages::replicate::run(cli),
         Command::PublishSnapshot(args) => stages::publish_snapshot::run(cli, args),
         Command::PublishInventory => stages::publish_inventory::run(cli),
+        Command::PublishCatalog(args) => stages::publish_catalog::run(cli, args),
         Command::AvScan => stages::av_scan::run(cli),
         Command::CleanupState => stages::cleanup_state::run(cli),
+        Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
     }
 }
 

@@ -4,6 +4,8 @@
 //!
 //! The binary is a thin shell around [`cli::run`]. Modules:
 //!
+//! - [`catalog`]: APT, RPM and ALT apt-rpm repository discovery and
+//!   `repo_catalog.json` (spec/metadata.md); a public library.
 //! - [`config`]: loads and validates `dist-mirror.yaml` (spec/config.md).
 //! - [`pipeline`]: run modes, the job plan and the rendered child pipeline
 //!   (spec/pipeline.md).
@@ -18,6 +20,7 @@
 //! - [`error`]: error kinds and the exit-code table.
 
 pub mod backends;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod error;

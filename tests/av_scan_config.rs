@@ -42,20 +42,16 @@ fn bad_engine_values_are_config_errors() {
     let out = env.cmd().args(["config", "check"]).output().expect("run");
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
-    // (The `key=` field of config_error is redacted by the logger as a
-    // secret-looking name; the positions identify the keys.)
     assert!(
-        err.contains(r#"line=22 column=11 error="must be one of kesl, clamav, found \"sophos\"""#),
+        err.contains(r#"setting=antivirus.engine line=22 column=11 error="must be one of kesl, clamav, found \"sophos\"""#),
         "{err}"
     );
     assert!(
-        err.contains(
-            r#"line=23 column=19 error="must be one of clamdscan, clamscan, found \"clamd\"""#
-        ),
+        err.contains(r#"setting=antivirus.clamav_command line=23 column=19 error="must be one of clamdscan, clamscan, found \"clamd\"""#),
         "{err}"
     );
     assert!(
-        err.contains(r#"line=24 column=16 error="must be a list, found a mapping""#),
+        err.contains(r#"setting=antivirus.clamav_args line=24 column=16 error="must be a list, found a mapping""#),
         "{err}"
     );
     assert!(err.contains("3 problems"), "{err}");

@@ -64,7 +64,8 @@ fn publish_current_snapshot_locally_and_on_the_replica() {
     want.extend(expected_snapshot(&env, S1));
     let local = tree(&repo(&env));
     assert_eq!(local.clone().into_iter().collect::<Vec<_>>(), want);
-    // The replica got the same tree, file by file.
+    // The replica got the same tree, file by file, although its workdir
+    // did not exist before (a fresh replica).
     assert_eq!(tree(&replica_repo(&env)), local);
     // rsync reached the replica through the configured ssh as ssh_user.
     let ssh = env.log_of("ssh");

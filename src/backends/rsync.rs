@@ -2,16 +2,18 @@
 //! remote directory.
 //!
 //! Options (spec/stages.md, "publish-snapshot"): `--archive --delete --links
-//! --chmod=D755,F644`. A remote destination is `<user>@<host>:<path>` with
-//! `-e <ssh>` (`tools.ssh`; rsync splits that string on blanks, so the path
-//! must not contain any), the remote shell rsync starts.
+//! --chmod=D755,F644`, plus `--mkpath`, so that a destination whose parents
+//! are missing (`<workdir>/repo` on a fresh replica) is created like `mkdir
+//! -p` (rsync >= 3.2.3 on both ends: Debian 11 and later). A remote
+//! destination is `<user>@<host>:<path>` with `-e <ssh>` (`tools.ssh`;
+//! rsync splits that string on blanks, so the path must not contain any),
+//! the remote shell rsync starts.
 //!
 //! One subtree of the tree (`snapshots/<snap>/`) is sent with `--relative`
 //! and a `/./` marker: `rsync ... --relative <root>/./snapshots/<snap>/
 //! <dest>/`. That updates `<dest>/snapshots/<snap>/` exactly (deleting
-//! extraneous files only there), creates `<dest>/snapshots/` when missing
-//! (a fresh replica), and leaves the other snapshots alone; it works with
-//! any rsync since 2.6.7 on either end, where `--mkpath` would need 3.2.3.
+//! extraneous files only there), creates `<dest>/snapshots/` when missing,
+//! and leaves the other snapshots alone.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -42,7 +44,8 @@ fn with_slash(path: &Path) -> OsString {
     s
 }
 
-/// `rsync --archive --delete --links --chmod=D755,F644 [-e <ssh>]`, then:
+/// `rsync --archive --delete --links --chmod=D755,F644 --mkpath [-e <ssh>]`,
+/// then:
 /// - `subtree` `None`: `<root>/ <dest>/`: `dest` becomes an exact copy of
 ///   the content of `root`;
 /// - `subtree` `Some(rel)`: `--relative <root>/./<rel>/ <dest>/`:
@@ -60,6 +63,7 @@ pub fn publish_cmd(tools: &Tools, root: &Path, subtree: Option<&Path>, dest: &De
         "--delete",
         "--links",
         "--chmod=D755,F644",
+        "--mkpath",
     ]);
     let src = match subtree {
         None => with_slash(root),
@@ -100,7 +104,7 @@ mod tests {
         );
         assert_eq!(
             cmd.display(),
-            "rsync --archive --delete --links --chmod=D755,F644 --relative -e /usr/bin/ssh /tmp/x/./snapshots/S1/ u@h:/w/repo/"
+            "rsync --archive --delete --links --chmod=D755,F644 --mkpath --relative -e /usr/bin/ssh /tmp/x/./snapshots/S1/ u@h:/w/repo/"
         );
         let cmd = publish_cmd(
             &tools,
@@ -110,7 +114,7 @@ mod tests {
         );
         assert_eq!(
             cmd.display(),
-            "rsync --archive --delete --links --chmod=D755,F644 /tmp/x/ /w/repo/"
+            "rsync --archive --delete --links --chmod=D755,F644 --mkpath /tmp/x/ /w/repo/"
         );
     }
 }

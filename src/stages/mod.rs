@@ -32,7 +32,7 @@
 //! `--dry-run`.
 //!
 //! Stages: [`av_scan`], [`snapshot`], [`replicate`], [`publish_snapshot`],
-//! [`publish_inventory`], [`cleanup_state`].
+//! [`publish_inventory`], [`publish_catalog`], [`cleanup_state`].
 //!
 //! # Adding a stage
 //!
@@ -69,6 +69,7 @@
 pub mod av_scan;
 pub mod cleanup_state;
 pub mod plan;
+pub mod publish_catalog;
 pub mod publish_inventory;
 pub mod publish_snapshot;
 pub mod replicate;

@@ -25,7 +25,7 @@
 //!    the published tree there, e.g. when the dataset is not mounted). Links are never created outside
 //!    the scratch directory; a public prefix nested in another (`a` and
 //!    `a/b`) is an error naming both.
-//! 2. `rsync --archive --delete --links --chmod=D755,F644`: `--all`: the
+//! 2. `rsync --archive --delete --links --chmod=D755,F644 --mkpath`: `--all`: the
 //!    scratch root to `<workdir>/repo/`; else each `snapshots/<snap>/` to
 //!    `<workdir>/repo/snapshots/<snap>/` (sent as `--relative
 //!    <scratch>/./snapshots/<snap>/ <workdir>/repo/`, see
@@ -33,8 +33,7 @@
 //! 3. When remote is in effect (not skip_remote, `replica_host` set;
 //!    `ssh_user` required) the same trees to
 //!    `<ssh_user>@<replica_host>:<workdir>/repo...` with `-e <tools.ssh>`.
-//!    `<workdir>` must exist on the replica (rsync creates `repo/` and
-//!    `repo/snapshots/` below it, not more).
+//!    Missing directories on either side are created (`--mkpath`).
 
 use std::path::{Path, PathBuf};
 

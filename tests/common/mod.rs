@@ -1,195 +1,37 @@
-//! The one harness of the integration tests: a temp work directory, files
-//! and fake programs in it, and the real `mirrorer` binary run with a clean
-//! environment (no CI=true, no MIRRORER_* variables from the caller).
+//! The one integration-test harness (DESIGN practice 8): the real binary
+//! run through `assert_cmd` with a clean environment, in a temp directory
+//! with fakes of the programs that cannot run here.
 //!
-//! Two entry points:
+//! Two entry points share it:
+//! - [`Env`]: a stage environment: a workdir, a plain directory standing in
+//!   for the ZFS dataset, a config, the fake programs of `tests/fakes/`;
+//! - [`Work`] and [`mirrorer`]: a bare temp directory and the binary, for
+//!   commands that need no dataset (`config`, `pipeline`), plus GitLab's CI
+//!   schema ([`schema_validator`], [`check_pipeline`]).
 //!
-//! - [`Work`] / [`mirrorer`]: a temp directory and the binary, for commands
-//!   that need no state (config, pipeline, catalog).
-//! - [`Env`]: a whole shard host for the stages: a workdir, a plain
-//!   directory standing in for the ZFS dataset, a config, the fake programs
-//!   of `tests/fakes/` (zfs, syncoid, an ssh stand-in; README there), the
-//!   real rsync, and a "replica" directory the ssh stand-in writes into.
+//! Layout under [`Env::root`]:
+//!
+//! ```text
+//! work/          mirror.workdir (state/, repo/, metadata/)
+//! mirror/        mirror.zfs_mirror_dir, the "dataset" tank/mirror
+//! replica/       where the ssh stand-in puts the replica's files
+//!                (replica/<root>/work/repo/...)
+//! tmp/           TMPDIR of the binary (scratch trees)
+//! fake.log       argv of every fake call, one line each
+//! config.yaml    written by Env::write_config
+//! ```
+//!
+//! Use: `let env = Env::new(); env.write_config(&env.default_config());
+//! env.cmd().arg("snapshot").assert().success();`
 
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// The repository root (where Cargo.toml is).
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A temp work directory that is removed at the end of the test.
-pub struct Work {
-    pub dir: tempfile::TempDir,
-}
-
-impl Work {
-    pub fn new() -> Work {
-        Work {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    /// `rel` inside the work directory.
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    /// Writes `content` to `rel` (parents created) and returns its path.
-    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
-        let path = self.path(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).expect("create parent");
-        }
-        std::fs::write(&path, content).expect("write file");
-        path
-    }
-
-    /// Writes an executable script to `rel` and returns its path.
-    pub fn write_executable(&self, rel: &str, content: &str) -> PathBuf {
-        let path = self.write(rel, content);
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        path
-    }
-
-    /// The real binary, started in the work directory with a clean environment.
-    pub fn mirrorer(&self) -> assert_cmd::Command {
-        let mut cmd = mirrorer();
-        cmd.current_dir(self.dir.path());
-        cmd
-    }
-}
-
-/// Variables the binary reads that a caller's environment must not leak in.
-pub const CLEARED_VARIABLES: &[&str] = &[
-    "CI",
-    "CI_JOB_URL",
-    "GITLAB_CI",
-    "MIRRORER_CONFIG",
-    "MIRRORER_SYNCERS",
-    "MIRRORER_SNAPSHOT",
-    "MIRRORER_PUBLISH_ALL",
-    "MIRRORER_CATALOG_REBUILD",
-    "MIRRORER_SKIP_REMOTE",
-    "MIRRORER_DRY_RUN",
-    "DIST_MIRROR_SHARD",
-    "DIST_MIRROR_REPO_CATALOG_SHARD",
-];
-
-/// The real binary with a clean environment, started in the repository root.
-pub fn mirrorer() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("mirrorer").expect("binary");
-    for var in CLEARED_VARIABLES {
-        cmd.env_remove(var);
-    }
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MIRRORER_TOOL_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.current_dir(repo_root());
-    cmd
-}
-
-/// stdout of a finished command as text.
-pub fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// stderr of a finished command as text.
-pub fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Names of the entries of `dir`, sorted.
-pub fn list_dir(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// GitLab's CI JSON schema (tests/schema/gitlab-ci.json), compiled.
-pub fn schema_validator() -> jsonschema::Validator {
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("tests/schema/gitlab-ci.json")).unwrap(),
-    )
-    .unwrap();
-    jsonschema::validator_for(&schema).expect("GitLab CI schema compiles")
-}
-
-/// A child pipeline that is schema-valid, every job's stage declared, every `needs` a job of the
-/// same pipeline, every job with one script line. Returns the parsed doc.
-pub fn check_pipeline(text: &str) -> Value {
-    let doc: Value = serde_yaml::from_str(text).unwrap_or_else(|e| panic!("not YAML: {e}\n{text}"));
-    let validator = schema_validator();
-    let errors: Vec<String> = validator
-        .iter_errors(&doc)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "schema errors: {errors:#?}\n{text}");
-    let top = doc.as_object().unwrap();
-    let stages: Vec<&str> = top["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
-    assert_eq!(
-        stages,
-        [
-            "sync",
-            "scan",
-            "snapshot",
-            "replicate",
-            "publish",
-            "cleanup"
-        ]
-    );
-    let reserved = ["stages", "workflow", "default", "variables"];
-    let jobs: BTreeSet<&str> = top
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !reserved.contains(k))
-        .collect();
-    assert!(!jobs.is_empty(), "GitLab refuses an empty child pipeline");
-    for job in &jobs {
-        let j = &top[*job];
-        let stage = j["stage"].as_str().unwrap();
-        assert!(stages.contains(&stage), "{job}: undeclared stage {stage}");
-        for need in j["needs"].as_array().unwrap() {
-            let need = need.as_str().unwrap();
-            assert!(
-                jobs.contains(need),
-                "{job} needs {need}, not in the pipeline"
-            );
-            let need_stage = top[need]["stage"].as_str().unwrap();
-            let pos = |s: &str| stages.iter().position(|x| *x == s).unwrap();
-            assert!(
-                pos(need_stage) <= pos(stage),
-                "{job} needs the later job {need}"
-            );
-        }
-        assert_eq!(j["script"].as_array().map(Vec::len), Some(1), "{job}");
-    }
-    assert_eq!(top["workflow"]["rules"][0]["when"], "always");
-    assert_eq!(top["default"]["interruptible"], false);
-    assert_eq!(top["variables"]["GIT_STRATEGY"], "none");
-    assert_eq!(top["variables"]["MIRRORER_CONFIG"]["expand"], false);
-    doc
-}
-
-// ---------------------------------------------------------------------
-// Env: a shard host for the stage tests.
+use serde_json::Value;
 
 /// The dataset name the fake zfs emulates.
 pub const DATASET: &str = "tank/mirror";
@@ -223,9 +65,9 @@ impl Env {
         for d in ["work", "mirror", "replica", "tmp"] {
             fs::create_dir_all(root.join(d)).expect("create dir");
         }
+        // Nothing exists below replica/: publication must cope with a fresh
+        // replica.
         let env = Env { _dir: dir, root };
-        // The replica is provisioned like the shard: its workdir exists.
-        fs::create_dir_all(env.replica_path(&env.workdir())).expect("replica workdir");
         env.write_file(
             "mirror/apt/mirror/deb.debian.org/debian/dists/bookworm/Release",
             "Suite: stable\n",
@@ -449,8 +291,175 @@ pub fn temp_files(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// [`stderr`] under the name the first stage tests used (kept for branches
-/// made from that commit).
+/// Stderr of an assert_cmd output as text.
 pub fn stderr_of(output: &std::process::Output) -> String {
-    stderr(output)
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The repository root (where Cargo.toml is).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temp work directory that is removed at the end of the test.
+pub struct Work {
+    pub dir: tempfile::TempDir,
+}
+
+impl Work {
+    pub fn new() -> Work {
+        Work {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// `rel` inside the work directory.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes `content` to `rel` (parents created) and returns its path.
+    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent");
+        }
+        std::fs::write(&path, content).expect("write file");
+        path
+    }
+
+    /// Writes an executable script to `rel` and returns its path.
+    pub fn write_executable(&self, rel: &str, content: &str) -> PathBuf {
+        let path = self.write(rel, content);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    /// The real binary, started in the work directory with a clean environment.
+    pub fn mirrorer(&self) -> assert_cmd::Command {
+        let mut cmd = mirrorer();
+        cmd.current_dir(self.dir.path());
+        cmd
+    }
+}
+
+/// Variables the binary reads that a caller's environment must not leak in.
+pub const CLEARED_VARIABLES: &[&str] = &[
+    "CI",
+    "CI_JOB_URL",
+    "GITLAB_CI",
+    "MIRRORER_CONFIG",
+    "MIRRORER_SYNCERS",
+    "MIRRORER_SNAPSHOT",
+    "MIRRORER_PUBLISH_ALL",
+    "MIRRORER_CATALOG_REBUILD",
+    "MIRRORER_SKIP_REMOTE",
+    "MIRRORER_DRY_RUN",
+    "DIST_MIRROR_SHARD",
+    "DIST_MIRROR_REPO_CATALOG_SHARD",
+];
+
+/// The real binary with a clean environment, started in the repository root.
+pub fn mirrorer() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("mirrorer").expect("binary");
+    for var in CLEARED_VARIABLES {
+        cmd.env_remove(var);
+    }
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MIRRORER_TOOL_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(repo_root());
+    cmd
+}
+
+/// stdout of a finished command as text.
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// stderr of a finished command as text.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Names of the entries of `dir`, sorted.
+pub fn list_dir(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// GitLab's CI JSON schema (tests/schema/gitlab-ci.json), compiled.
+pub fn schema_validator() -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("tests/schema/gitlab-ci.json")).unwrap(),
+    )
+    .unwrap();
+    jsonschema::validator_for(&schema).expect("GitLab CI schema compiles")
+}
+
+/// A child pipeline that is schema-valid, every job's stage declared, every `needs` a job of the
+/// same pipeline, every job with one script line. Returns the parsed doc.
+pub fn check_pipeline(text: &str) -> Value {
+    let doc: Value = serde_yaml::from_str(text).unwrap_or_else(|e| panic!("not YAML: {e}\n{text}"));
+    let validator = schema_validator();
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "schema errors: {errors:#?}\n{text}");
+    let top = doc.as_object().unwrap();
+    let stages: Vec<&str> = top["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "sync",
+            "scan",
+            "snapshot",
+            "replicate",
+            "publish",
+            "cleanup"
+        ]
+    );
+    let reserved = ["stages", "workflow", "default", "variables"];
+    let jobs: BTreeSet<&str> = top
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !reserved.contains(k))
+        .collect();
+    assert!(!jobs.is_empty(), "GitLab refuses an empty child pipeline");
+    for job in &jobs {
+        let j = &top[*job];
+        let stage = j["stage"].as_str().unwrap();
+        assert!(stages.contains(&stage), "{job}: undeclared stage {stage}");
+        for need in j["needs"].as_array().unwrap() {
+            let need = need.as_str().unwrap();
+            assert!(
+                jobs.contains(need),
+                "{job} needs {need}, not in the pipeline"
+            );
+            let need_stage = top[need]["stage"].as_str().unwrap();
+            let pos = |s: &str| stages.iter().position(|x| *x == s).unwrap();
+            assert!(
+                pos(need_stage) <= pos(stage),
+                "{job} needs the later job {need}"
+            );
+        }
+        assert_eq!(j["script"].as_array().map(Vec::len), Some(1), "{job}");
+    }
+    assert_eq!(top["workflow"]["rules"][0]["when"], "always");
+    assert_eq!(top["default"]["interruptible"], false);
+    assert_eq!(top["variables"]["GIT_STRATEGY"], "none");
+    assert_eq!(top["variables"]["MIRRORER_CONFIG"]["expand"], false);
+    doc
 }
