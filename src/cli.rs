@@ -104,6 +104,9 @@ pub enum Command {
     /// Write the repository catalog of published snapshots to
     /// WORKDIR/metadata/snapshots/SNAPSHOT/repo_catalog.json.
     PublishCatalog(stages::publish_catalog::PublishCatalogArgs),
+    /// Scan the files changed since the newest ZFS snapshot with the
+    /// antivirus engine (resumable; exit 5 on threats with fail_on_threats).
+    AvScan,
     /// Reset the pipeline state: av_state/, current_snapshot.txt.
     CleanupState,
     /// Scan a snapshot tree and write its repository catalog JSON (no config needed).
@@ -348,6 +351,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::PublishSnapshot(args) => stages::publish_snapshot::run(cli, args),
         Command::PublishInventory => stages::publish_inventory::run(cli),
         Command::PublishCatalog(args) => stages::publish_catalog::run(cli, args),
+        Command::AvScan => stages::av_scan::run(cli),
         Command::CleanupState => stages::cleanup_state::run(cli),
         Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
     }
@@ -517,6 +521,15 @@ pub fn config_summary(config: &Config) -> String {
     let _ = writeln!(s, "antivirus:");
     let _ = writeln!(s, "  fail_on_threats: {}", config.antivirus.fail_on_threats);
     let _ = writeln!(s, "  batch_size: {}", config.antivirus.batch_size);
+    let _ = writeln!(s, "  engine: {}", config.antivirus.engine.name());
+    if config.antivirus.engine == config::AvEngine::Clamav {
+        let _ = writeln!(
+            s,
+            "  clamav_command: {}",
+            config.antivirus.clamav_command.name()
+        );
+        let _ = writeln!(s, "  clamav_args: {:?}", config.antivirus.clamav_args);
+    }
     let _ = writeln!(s, "  kesl_max_workers: {}", m.kesl_max_workers);
     let _ = writeln!(
         s,

@@ -31,8 +31,9 @@
 //! [`StageContext::execute`], which performs it, or only logs it under
 //! `--dry-run`.
 //!
-//! Stages: [`sync`], [`snapshot`], [`replicate`], [`publish_snapshot`],
-//! [`publish_inventory`], [`publish_catalog`], [`cleanup_state`].
+//! Stages: [`sync`], [`av_scan`], [`snapshot`], [`replicate`],
+//! [`publish_snapshot`], [`publish_inventory`], [`publish_catalog`],
+//! [`cleanup_state`].
 //!
 //! # Adding a stage
 //!
@@ -66,6 +67,7 @@
 //! [`Error::Threats`] for exit 5; any error after a signal becomes
 //! [`Error::Signal`] by itself.
 
+pub mod av_scan;
 pub mod cleanup_state;
 pub mod plan;
 pub mod publish_catalog;

@@ -109,10 +109,10 @@ impl Env {
         self.root.join("fake.log")
     }
 
-    /// The lines of `fake.log` (empty if no fake ran).
+    /// The lines of `fake.log` (empty if no fake ran); bytes that are not
+    /// UTF-8 (paths of odd files) are read lossily.
     pub fn log(&self) -> Vec<String> {
-        fs::read_to_string(self.log_path())
-            .unwrap_or_default()
+        String::from_utf8_lossy(&fs::read(self.log_path()).unwrap_or_default())
             .lines()
             .map(str::to_owned)
             .collect()
@@ -157,6 +157,33 @@ impl Env {
             mount = self.mount().display(),
             fakes = fakes_dir().display(),
         )
+    }
+
+    /// [`Env::default_config`] for `av-scan`: `mirror.kesl_max_workers:
+    /// workers`, `antivirus.batch_size: batch_size` plus the lines of
+    /// `antivirus_extra` (each `  key: value\n`), and the fake
+    /// `kesl-control` as `tools.kesl_control`.
+    pub fn av_config(&self, workers: u32, batch_size: u64, antivirus_extra: &str) -> String {
+        let mount_line = format!("  zfs_mirror_dir: {}\n", self.mount().display());
+        self.default_config()
+            .replacen(
+                &mount_line,
+                &format!("{mount_line}  kesl_max_workers: {workers}\n"),
+                1,
+            )
+            .replacen(
+                "tools:\n",
+                &format!(
+                    "antivirus:\n  batch_size: {batch_size}\n{antivirus_extra}tools:\n  kesl_control: {}/kesl-control\n",
+                    fakes_dir().display()
+                ),
+                1,
+            )
+    }
+
+    /// `work/state/av_state/<name>`.
+    pub fn av_state(&self, name: &str) -> PathBuf {
+        self.state().join("av_state").join(name)
     }
 
     /// Writes `config.yaml`.
