@@ -57,13 +57,13 @@ pub struct Config {
 /// `mirror`: where the mirror and this tool's files live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mirror {
-    /// `workdir` [/opt/dist-mirror]: holds `state/`, `repo/` and `metadata/`.
+    /// `workdir` (default `/opt/dist-mirror`): holds `state/`, `repo/` and `metadata/`.
     pub workdir: PathBuf,
-    /// `syncer_dir` [/etc/dist-mirror]: the syncers' config files.
+    /// `syncer_dir` (default `/etc/dist-mirror`): the syncers' config files.
     pub syncer_dir: PathBuf,
-    /// `zfs_mirror_dataset` [distpool/mirror]: a ZFS dataset name (no `@`).
+    /// `zfs_mirror_dataset` (default `distpool/mirror`): a ZFS dataset name (no `@`).
     pub zfs_mirror_dataset: String,
-    /// `zfs_mirror_dir` [/distpool/mirror]: the dataset's mountpoint.
+    /// `zfs_mirror_dir` (default `/distpool/mirror`): the dataset's mountpoint.
     pub zfs_mirror_dir: PathBuf,
     /// `kesl_max_workers` (default 4): parallel antivirus batches, 1..=64.
     pub kesl_max_workers: u32,
@@ -95,22 +95,22 @@ pub struct Replication {
     pub ssh_user: Option<String>,
     /// `ssh_key` (default `<workdir>/.ssh/id_rsa`).
     pub ssh_key: PathBuf,
-    /// `skip_remote` [false].
+    /// `skip_remote` (default `false`).
     pub skip_remote: bool,
 }
 
 /// `antivirus`: the scan of changed files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Antivirus {
-    /// `fail_on_threats` [false]: exit 5 when threats are found.
+    /// `fail_on_threats` (default `false`): exit 5 when threats are found.
     pub fail_on_threats: bool,
-    /// `batch_size` [100]: files per scanner call, >= 1.
+    /// `batch_size` (default `100`): files per scanner call, >= 1.
     pub batch_size: u64,
-    /// `engine` [kesl]: which scanner `av-scan` drives.
+    /// `engine` (default `kesl`): which scanner `av-scan` drives.
     pub engine: AvEngine,
-    /// `clamav_command` [clamdscan]: the ClamAV program (engine `clamav`).
+    /// `clamav_command` (default `clamdscan`): the ClamAV program (engine `clamav`).
     pub clamav_command: ClamavCommand,
-    /// `clamav_args` [none]: extra arguments put before the files of every
+    /// `clamav_args` (default: none): extra arguments put before the files of every
     /// ClamAV call (`--config-file=...`, `--max-filesize=...`), as written.
     pub clamav_args: Vec<String>,
 }
