@@ -393,3 +393,73 @@ fn missing_scanner_is_reported_before_anything_runs() {
     );
     assert!(env.log().is_empty());
 }
+
+/// `sync` with the fake docker (one rsync syncer), as in tests/sync_fake.rs.
+fn sync(env: &Env) {
+    let docker = env.root.join("docker");
+    fs::create_dir_all(&docker).expect("docker dir");
+    env.cmd()
+        .env("FAKE_DOCKER_DIR", &docker)
+        .arg("sync")
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_sync_outdates_a_finished_or_unfinished_scan() {
+    let env = Env::new();
+    env.write_file("etc/repos.yaml", "repos: []\n");
+    let config = env.av_config(2, 2, "").replacen(
+        "tools:\n",
+        &format!(
+            "syncer:\n  - {{type: rsync, name: epel, repos: repos.yaml, image: e2e/rsync, log_file: {}/epel.log}}\ntools:\n  docker: {}/docker\n",
+            env.root.display(),
+            fakes_dir().display()
+        ),
+        1,
+    );
+    env.write_config(&config);
+    env.cmd().arg("av-scan").assert().success();
+    let first = scan_counts(&env);
+    assert!(!first.is_empty());
+    assert!(env.av_state("done").is_file());
+
+    // Rerun without a sync: nothing is scanned again.
+    env.cmd().arg("av-scan").assert().success();
+    assert_eq!(scan_counts(&env), first);
+
+    // A sync (a failed pipeline's next night) marks the mirror changed; the
+    // finished scan is not trusted and a new list is made.
+    sync(&env);
+    assert!(env.av_state("mirror_changed").is_file());
+    env.write_file("mirror/new/after-sync.rpm", "rpm");
+    let out = env
+        .cmd()
+        .arg("av-scan")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let err = stderr_of(&out);
+    assert!(err.contains("av_scan_list_outdated"), "{err}");
+    assert!(!err.contains("av_scan_already_done"), "{err}");
+    let counts = scan_counts(&env);
+    let new_file = env.mount().join("new/after-sync.rpm").display().to_string();
+    assert_eq!(counts.get(&new_file), Some(&1), "the new file was scanned");
+    assert!(
+        first.keys().all(|f| counts[f] == 2),
+        "every file was scanned again"
+    );
+    assert!(
+        !env.av_state("mirror_changed").exists(),
+        "the marker is consumed"
+    );
+    assert!(env.av_state("done").is_file());
+
+    // An unfinished list is outdated by a sync too.
+    fs::remove_file(env.av_state("done")).expect("remove done");
+    sync(&env);
+    env.cmd().arg("av-scan").assert().success();
+    let again = scan_counts(&env);
+    assert!(counts.iter().all(|(f, n)| again[f] == n + 1), "{again:?}");
+}

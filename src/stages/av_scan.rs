@@ -21,6 +21,18 @@
 //! | `files_to_scan.txt` | once, atomically | one path per line, [escaped](escape_path) |
 //! | `journal` | header atomically, then appended and fsynced per checkpoint | see below |
 //! | `done` | atomically when the scan is complete | `finished=<time> files=<n> threats=<true\|false> report=<path\|->` |
+//! | `mirror_changed` | by `sync`, atomically, before its containers run | `syncers=<names> at=<time>` |
+//!
+//! **A sync outdates the list.** `sync` writes `mirror_changed` before it
+//! changes the mirror ([`mark_mirror_changed`]). A list (finished or not)
+//! found together with that marker was made before the mirror changed, so
+//! it no longer holds every changed file: `av-scan` logs
+//! `av_scan_list_outdated`, drops the list, its journal and `done`, and makes
+//! a new list; the marker is removed once the new list is written. Without
+//! this a pipeline that failed after `av-scan` would leave a finished scan
+//! behind, and the next night's `sync` could add files that no scan ever
+//! saw. Within one pipeline (a retried `av-scan` job) no sync runs, so the
+//! scan resumes.
 //!
 //! **Path escaping** ([`escape_path`] / [`unescape_path`]): a path is
 //! written as its raw bytes (it need not be UTF-8), except that `\`, every
@@ -116,7 +128,7 @@ use crate::backends::zfs;
 use crate::cli::Cli;
 use crate::error::{Error, Result};
 use crate::process::{Cmd, Running, Tool};
-use crate::state::{LockMode, StateError, StateLock};
+use crate::state::{LockMode, StateDir, StateError, StateLock};
 
 const TARGET: &str = "mirrorer::stages::av_scan";
 
@@ -128,6 +140,8 @@ pub const START_TIME_FILE: &str = "scan_start_time.txt";
 pub const JOURNAL_FILE: &str = "journal";
 /// The marker of a complete scan, in `state/av_state/`.
 pub const DONE_FILE: &str = "done";
+/// The marker `sync` leaves when it changes the mirror, in `state/av_state/`.
+pub const MIRROR_CHANGED_FILE: &str = "mirror_changed";
 /// The format of [`JOURNAL_FILE`] ("mirrorer-av-journal 1 ...").
 pub const JOURNAL_MAGIC: &str = "mirrorer-av-journal 1";
 /// The format of `scan_start_time.txt` (local time).
@@ -373,6 +387,7 @@ struct Paths {
     start_time: PathBuf,
     journal: PathBuf,
     done: PathBuf,
+    changed: PathBuf,
     results: PathBuf,
 }
 
@@ -385,6 +400,7 @@ impl Paths {
             start_time: dir.join(START_TIME_FILE),
             journal: dir.join(JOURNAL_FILE),
             done: dir.join(DONE_FILE),
+            changed: dir.join(MIRROR_CHANGED_FILE),
             results: state.av_results_dir(),
         }
     }
@@ -392,6 +408,27 @@ impl Paths {
 
 fn failed(e: impl Into<anyhow::Error>) -> Error {
     Error::Failed(e.into())
+}
+
+/// Records that the mirror is about to change (called by `sync`, through
+/// its held lock, before any container runs): writes
+/// `state/av_state/mirror_changed`, which makes the next `av-scan` start a
+/// new list (see the module docs).
+///
+/// # Errors
+/// [`StateError`] when the marker cannot be written.
+pub fn mark_mirror_changed(
+    lock: &StateLock,
+    state: &StateDir,
+    syncers: &str,
+) -> Result<(), StateError> {
+    let at = chrono::Local::now().format(START_TIME_FORMAT);
+    let text = format!("syncers={syncers} at={at}\n");
+    lock.write_file(
+        &state.av_state_dir().join(MIRROR_CHANGED_FILE),
+        text.as_bytes(),
+        0o644,
+    )
 }
 
 fn read_state(path: &Path) -> Result<Option<Vec<u8>>> {
@@ -435,10 +472,36 @@ pub fn run(cli: &Cli) -> Result<()> {
 fn body(ctx: &mut StageContext) -> Result<()> {
     let engine = Engine::from_config(&ctx.config.antivirus);
     let paths = Paths::of(ctx);
-    if let Some(done) = read_state(&paths.done)? {
+    let changed = read_state(&paths.changed)?;
+    let outdated = changed.is_some() && (paths.done.exists() || paths.list.exists());
+    if let Some(marker) = changed.as_deref().filter(|_| outdated) {
+        tracing::warn!(
+            target: TARGET,
+            marker = %String::from_utf8_lossy(marker).trim(),
+            reason = "the mirror was synced after this list was made",
+            dry_run = ctx.dry_run,
+            "av_scan_list_outdated"
+        );
+        let mut plan = Plan::new();
+        for file in [&paths.done, &paths.journal, &paths.list, &paths.start_time] {
+            plan.push(Step::RemoveFile(file.clone()));
+        }
+        ctx.execute(&plan)?;
+    }
+    let done = if outdated {
+        None
+    } else {
+        read_state(&paths.done)?
+    };
+    if let Some(done) = done {
         return already_done(ctx, &paths, &String::from_utf8_lossy(&done));
     }
-    let (list, start_time) = match read_state(&paths.list)? {
+    let existing = if outdated {
+        None
+    } else {
+        read_state(&paths.list)?
+    };
+    let (list, start_time) = match existing {
         Some(bytes) => {
             let list = FileList::from_bytes(bytes);
             let start_time = resume_start_time(ctx, &paths)?;
@@ -449,6 +512,11 @@ fn body(ctx: &mut StageContext) -> Result<()> {
             let start_time = chrono::Local::now().format(START_TIME_FORMAT).to_string();
             let files = build_list(ctx)?;
             if files.is_empty() {
+                if changed.is_some() {
+                    let mut plan = Plan::new();
+                    plan.push(Step::RemoveFile(paths.changed.clone()));
+                    ctx.execute(&plan)?;
+                }
                 tracing::info!(target: TARGET, "av_scan_skipped_no_files");
                 return Ok(());
             }
@@ -471,6 +539,8 @@ fn body(ctx: &mut StageContext) -> Result<()> {
                 contents: list.journal_header().into_bytes(),
                 mode: 0o644,
             });
+            // The new list holds every change so far.
+            plan.push(Step::RemoveFile(paths.changed.clone()));
             ctx.execute(&plan)?;
             tracing::info!(target: TARGET, path = %paths.list.display(), files = list.len(), scan_start_time = %start_time, dry_run = ctx.dry_run, "av_scan_list_written");
             (list, start_time)

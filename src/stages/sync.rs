@@ -340,6 +340,7 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
                 return ctx.execute(&plan);
             }
             let timeout = ctx.lock_timeout;
+            let state = ctx.state();
             let lock = ctx.lock_mut().ok_or_else(|| {
                 Error::Failed(anyhow::anyhow!(
                     "internal error: stage sync has no state lock"
@@ -348,6 +349,9 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
             for s in &selected {
                 lock.lock_syncer(&s.name, timeout)?;
             }
+            // The mirror is about to change: a scan list made before is no
+            // longer complete (av-scan starts a new one).
+            super::av_scan::mark_mirror_changed(lock, &state, &names(&selected))?;
             tracing::info!(target: TARGET, syncers = %names(&selected), max_attempts = MAX_ATTEMPTS, "sync_start");
             let sections = selected.len() == 1;
             let tools = &ctx.tools;
