@@ -447,15 +447,20 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// A path as catalog text (one U+FFFD per byte that is not UTF-8).
+pub(crate) fn path_text(path: &Path) -> String {
+    super::ids::lossy_name(path.as_os_str().as_encoded_bytes())
+}
+
 /// Renders an I/O error as Python's `OSError` does: `[Errno N] text: 'path'`.
 pub(crate) fn os_error_text(err: &io::Error, path: &Path) -> String {
     match err.raw_os_error() {
         Some(code) => {
             let text = io::Error::from_raw_os_error(code).to_string();
             let text = text.split(" (os error").next().unwrap_or(&text).to_owned();
-            format!("[Errno {code}] {text}: '{}'", path.display())
+            format!("[Errno {code}] {text}: '{}'", path_text(path))
         }
-        None => format!("{err}: '{}'", path.display()),
+        None => format!("{err}: '{}'", path_text(path)),
     }
 }
 
