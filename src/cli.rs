@@ -12,6 +12,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::error::{EXIT_CODE_TABLE, Error, Result};
 use crate::logging::{self, Level};
 use crate::pipeline::{self, mode};
+use crate::stages;
 
 fn exit_code_help() -> String {
     let mut text = String::from("Exit codes:\n");
@@ -86,6 +87,28 @@ pub enum Command {
     /// Generate or trigger the GitLab child pipeline.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// Run the syncer containers (all, or those named by --syncer) in
+    /// parallel, each up to 3 attempts.
+    Sync(stages::sync::SyncArgs),
+    /// Take the ZFS snapshot of the mirror dataset and record it as current.
+    Snapshot(stages::snapshot::SnapshotArgs),
+    /// Replicate the dataset to the replica with syncoid (skipped without
+    /// replica_host or with skip_remote).
+    #[command(alias = "replication")]
+    Replicate,
+    /// Publish snapshots as a tree of symlinks under WORKDIR/repo (and on
+    /// the replica).
+    PublishSnapshot(stages::publish_snapshot::PublishSnapshotArgs),
+    /// Write WORKDIR/metadata/inventory.json from the published tree.
+    PublishInventory,
+    /// Write the repository catalog of published snapshots to
+    /// WORKDIR/metadata/snapshots/SNAPSHOT/repo_catalog.json.
+    PublishCatalog(stages::publish_catalog::PublishCatalogArgs),
+    /// Scan the files changed since the newest ZFS snapshot with the
+    /// antivirus engine (resumable; exit 5 on threats with fail_on_threats).
+    AvScan,
+    /// Reset the pipeline state: av_state/, current_snapshot.txt.
+    CleanupState,
     /// Scan a snapshot tree and write its repository catalog JSON (no config needed).
     Catalog(crate::catalog::command::CatalogArgs),
 }
@@ -185,7 +208,7 @@ pub struct GenerateArgs {
 #[cfg(feature = "gitlab")]
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
-    /// GitLab's base URL, e.g. https://gitlab.example.org.
+    /// GitLab's base URL, e.g. `https://gitlab.example.org`.
     #[arg(long, env = "CI_SERVER_URL", value_name = "URL")]
     pub url: String,
 
@@ -322,6 +345,14 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::Pipeline(PipelineCommand::Generate(args)) => generate(cli, args),
         #[cfg(feature = "gitlab")]
         Command::Pipeline(PipelineCommand::Trigger(args)) => trigger(cli, args),
+        Command::Sync(args) => stages::sync::run(cli, args),
+        Command::Snapshot(args) => stages::snapshot::run(cli, args),
+        Command::Replicate => stages::replicate::run(cli),
+        Command::PublishSnapshot(args) => stages::publish_snapshot::run(cli, args),
+        Command::PublishInventory => stages::publish_inventory::run(cli),
+        Command::PublishCatalog(args) => stages::publish_catalog::run(cli, args),
+        Command::AvScan => stages::av_scan::run(cli),
+        Command::CleanupState => stages::cleanup_state::run(cli),
         Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
     }
 }
@@ -490,6 +521,15 @@ pub fn config_summary(config: &Config) -> String {
     let _ = writeln!(s, "antivirus:");
     let _ = writeln!(s, "  fail_on_threats: {}", config.antivirus.fail_on_threats);
     let _ = writeln!(s, "  batch_size: {}", config.antivirus.batch_size);
+    let _ = writeln!(s, "  engine: {}", config.antivirus.engine.name());
+    if config.antivirus.engine == config::AvEngine::Clamav {
+        let _ = writeln!(
+            s,
+            "  clamav_command: {}",
+            config.antivirus.clamav_command.name()
+        );
+        let _ = writeln!(s, "  clamav_args: {:?}", config.antivirus.clamav_args);
+    }
     let _ = writeln!(s, "  kesl_max_workers: {}", m.kesl_max_workers);
     let _ = writeln!(
         s,

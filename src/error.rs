@@ -113,3 +113,33 @@ impl Error {
 
 /// Result of a CLI command.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A failed external program: exit 1, except [`crate::process::ProcessError::Interrupted`]
+/// (the process received SIGINT/SIGTERM), which is [`Error::Signal`].
+impl From<crate::process::ProcessError> for Error {
+    fn from(e: crate::process::ProcessError) -> Error {
+        match e {
+            crate::process::ProcessError::Interrupted { signal, .. } => Error::Signal(signal),
+            other => Error::Failed(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// A state-lock or state-file failure: a lock timeout is exit 4, an
+/// interrupted wait [`Error::Signal`], anything else exit 1.
+impl From<crate::state::StateError> for Error {
+    fn from(e: crate::state::StateError) -> Error {
+        match e {
+            crate::state::StateError::LockTimeout { .. } => Error::LockTimeout(e.to_string()),
+            crate::state::StateError::Interrupted { signal, .. } => Error::Signal(signal),
+            other => Error::Failed(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// SIGINT/SIGTERM seen between units of work: [`Error::Signal`].
+impl From<crate::signals::Interrupted> for Error {
+    fn from(e: crate::signals::Interrupted) -> Error {
+        Error::Signal(e.signal)
+    }
+}

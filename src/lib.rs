@@ -10,15 +10,25 @@
 //! - [`pipeline`]: run modes, the job plan and the rendered child pipeline
 //!   (spec/pipeline.md).
 //! - [`logging`]: plain-text and JSON log events, GitLab sections, redaction.
-//! - [`state`]: atomic file writes.
+//! - [`state`]: the state directory, its lock guard, atomic file writes.
+//! - [`process`]: the one wrapper every external program goes through.
+//! - [`signals`]: SIGINT/SIGTERM as a flag checked by long-running work.
+//! - [`stages`]: the shared stage runner, plans, and the stage executors.
+//! - [`backends`]: command builders for zfs, syncoid, rsync.
+//! - [`inventory`]: `inventory.json` of the published tree.
 //! - [`json`]: the canonical JSON rendering of every document written.
 //! - [`error`]: error kinds and the exit-code table.
 
+pub mod backends;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod inventory;
 pub mod json;
 pub mod logging;
 pub mod pipeline;
+pub mod process;
+pub mod signals;
+pub mod stages;
 pub mod state;

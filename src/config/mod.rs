@@ -57,15 +57,15 @@ pub struct Config {
 /// `mirror`: where the mirror and this tool's files live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mirror {
-    /// `workdir` [/opt/dist-mirror]: holds `state/`, `repo/` and `metadata/`.
+    /// `workdir` (default `/opt/dist-mirror`): holds `state/`, `repo/` and `metadata/`.
     pub workdir: PathBuf,
-    /// `syncer_dir` [/etc/dist-mirror]: the syncers' config files.
+    /// `syncer_dir` (default `/etc/dist-mirror`): the syncers' config files.
     pub syncer_dir: PathBuf,
-    /// `zfs_mirror_dataset` [distpool/mirror]: a ZFS dataset name (no `@`).
+    /// `zfs_mirror_dataset` (default `distpool/mirror`): a ZFS dataset name (no `@`).
     pub zfs_mirror_dataset: String,
-    /// `zfs_mirror_dir` [/distpool/mirror]: the dataset's mountpoint.
+    /// `zfs_mirror_dir` (default `/distpool/mirror`): the dataset's mountpoint.
     pub zfs_mirror_dir: PathBuf,
-    /// `kesl_max_workers` [4]: parallel antivirus batches, 1..=64.
+    /// `kesl_max_workers` (default 4): parallel antivirus batches, 1..=64.
     pub kesl_max_workers: u32,
 }
 
@@ -93,19 +93,65 @@ pub struct Replication {
     pub replica_host: Option<String>,
     /// `ssh_user`: required when a remote side is used.
     pub ssh_user: Option<String>,
-    /// `ssh_key` [`<workdir>/.ssh/id_rsa`].
+    /// `ssh_key` (default `<workdir>/.ssh/id_rsa`).
     pub ssh_key: PathBuf,
-    /// `skip_remote` [false].
+    /// `skip_remote` (default `false`).
     pub skip_remote: bool,
 }
 
 /// `antivirus`: the scan of changed files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Antivirus {
-    /// `fail_on_threats` [false]: exit 5 when threats are found.
+    /// `fail_on_threats` (default `false`): exit 5 when threats are found.
     pub fail_on_threats: bool,
-    /// `batch_size` [100]: files per scanner call, >= 1.
+    /// `batch_size` (default `100`): files per scanner call, >= 1.
     pub batch_size: u64,
+    /// `engine` (default `kesl`): which scanner `av-scan` drives.
+    pub engine: AvEngine,
+    /// `clamav_command` (default `clamdscan`): the ClamAV program (engine `clamav`).
+    pub clamav_command: ClamavCommand,
+    /// `clamav_args` (default: none): extra arguments put before the files of every
+    /// ClamAV call (`--config-file=...`, `--max-filesize=...`), as written.
+    pub clamav_args: Vec<String>,
+}
+
+/// `antivirus.engine`: the antivirus engine of `av-scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AvEngine {
+    /// Kaspersky Endpoint Security for Linux through `kesl-control`.
+    Kesl,
+    /// ClamAV through `clamdscan` or `clamscan` ([`ClamavCommand`]).
+    Clamav,
+}
+
+impl AvEngine {
+    /// The config value: `kesl` or `clamav`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AvEngine::Kesl => "kesl",
+            AvEngine::Clamav => "clamav",
+        }
+    }
+}
+
+/// `antivirus.clamav_command`: which ClamAV scanner runs the batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClamavCommand {
+    /// `clamdscan`: the client of a running `clamd` (signatures loaded once;
+    /// the production choice).
+    Clamdscan,
+    /// `clamscan`: standalone; loads the signature database on every call.
+    Clamscan,
+}
+
+impl ClamavCommand {
+    /// The config value: `clamdscan` or `clamscan`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClamavCommand::Clamdscan => "clamdscan",
+            ClamavCommand::Clamscan => "clamscan",
+        }
+    }
 }
 
 /// One mapping of `repo.paths`: `<source_base>/<source_name>` of a snapshot
@@ -232,15 +278,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
     let mirror = read_mirror(&mut r, get("mirror"));
     let replication = read_replication(&mut r, get("replication"), &mirror);
-    let av = r.section(
-        get("antivirus"),
-        "antivirus",
-        &["fail_on_threats", "batch_size"],
-    );
-    let antivirus = Antivirus {
-        fail_on_threats: r.boolean(av, "fail_on_threats", "antivirus", false),
-        batch_size: r.integer(av, "batch_size", "antivirus", 100, (1, u64::MAX)),
-    };
+    let antivirus = read_antivirus(&mut r, get("antivirus"));
     let repo = r.section(get("repo"), "repo", &["paths"]);
     let repo_paths = read_repo_paths(&mut r, repo.and_then(|m| m.get_node("paths")));
     let syncers = syncer::read_syncers(&mut r, get("syncer"), get("containers"), &mirror);
@@ -349,6 +387,57 @@ fn read_mirror(r: &mut Reader, node: Option<&Node>) -> Mirror {
         zfs_mirror_dir: PathBuf::from(r.string(m, "zfs_mirror_dir", "mirror", "/distpool/mirror")),
         kesl_max_workers: u32::try_from(r.integer(m, "kesl_max_workers", "mirror", 4, (1, 64)))
             .unwrap_or(4),
+    }
+}
+
+fn read_antivirus(r: &mut Reader, node: Option<&Node>) -> Antivirus {
+    let av = r.section(
+        node,
+        "antivirus",
+        &[
+            "fail_on_threats",
+            "batch_size",
+            "engine",
+            "clamav_command",
+            "clamav_args",
+        ],
+    );
+    let engine = match r.opt_str(av, "engine", "antivirus") {
+        None => AvEngine::Kesl,
+        Some((text, span)) => match text.to_ascii_lowercase().as_str() {
+            "kesl" => AvEngine::Kesl,
+            "clamav" => AvEngine::Clamav,
+            _ => {
+                r.error(
+                    "antivirus.engine",
+                    &span,
+                    format!("must be one of kesl, clamav, found {text:?}"),
+                );
+                AvEngine::Kesl
+            }
+        },
+    };
+    let clamav_command = match r.opt_str(av, "clamav_command", "antivirus") {
+        None => ClamavCommand::Clamdscan,
+        Some((text, span)) => match text.to_ascii_lowercase().as_str() {
+            "clamdscan" => ClamavCommand::Clamdscan,
+            "clamscan" => ClamavCommand::Clamscan,
+            _ => {
+                r.error(
+                    "antivirus.clamav_command",
+                    &span,
+                    format!("must be one of clamdscan, clamscan, found {text:?}"),
+                );
+                ClamavCommand::Clamdscan
+            }
+        },
+    };
+    Antivirus {
+        fail_on_threats: r.boolean(av, "fail_on_threats", "antivirus", false),
+        batch_size: r.integer(av, "batch_size", "antivirus", 100, (1, u64::MAX)),
+        engine,
+        clamav_command,
+        clamav_args: r.string_list(av, "clamav_args", "antivirus"),
     }
 }
 

@@ -213,14 +213,14 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> PipelineSettings {
         .into_iter()
         .map(|t| t.trim().to_owned())
         .collect();
-    if let Some(node) = p.and_then(|m| m.get_node("runner_tags")) {
-        if runner_tags.iter().any(String::is_empty) {
-            r.error(
-                "pipeline.runner_tags",
-                node.span(),
-                "runner tags must not be empty",
-            );
-        }
+    if let Some(node) = p.and_then(|m| m.get_node("runner_tags"))
+        && runner_tags.iter().any(String::is_empty)
+    {
+        r.error(
+            "pipeline.runner_tags",
+            node.span(),
+            "runner tags must not be empty",
+        );
     }
     let command = match p.and_then(|m| m.get_node("command")) {
         None => vec!["mirrorer".to_owned()],

@@ -93,7 +93,10 @@ fn empty_file_gives_every_default() {
         c.antivirus,
         Antivirus {
             fail_on_threats: false,
-            batch_size: 100
+            batch_size: 100,
+            engine: AvEngine::Kesl,
+            clamav_command: ClamavCommand::Clamdscan,
+            clamav_args: Vec::new(),
         }
     );
     assert_eq!(c.replication.replica_host, None);
@@ -148,6 +151,28 @@ fn boolean_strings_become_booleans() {
             column: 16
         }
     );
+}
+
+#[test]
+fn antivirus_engine_and_clamav_settings() {
+    let c = load(
+        "antivirus:\n  engine: ' ClamAV '\n  clamav_command: CLAMSCAN\n  clamav_args: [-d, /db, 1]\n",
+    );
+    assert_eq!(c.antivirus.engine, AvEngine::Clamav);
+    assert_eq!(c.antivirus.clamav_command, ClamavCommand::Clamscan);
+    assert_eq!(c.antivirus.clamav_args, vec!["-d", "/db", "1"]);
+    let c = load("antivirus:\n  engine: none\n  clamav_command: ''\n");
+    assert_eq!(c.antivirus.engine, AvEngine::Kesl);
+    assert_eq!(c.antivirus.clamav_command, ClamavCommand::Clamdscan);
+    let p = problems("antivirus:\n  engine: sophos\n  clamav_command: clamd\n");
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert_eq!(p[0].key, "antivirus.engine");
+    assert_eq!((p[0].position.line, p[0].position.column), (2, 11));
+    assert!(p[0].message.contains("kesl, clamav"), "{}", p[0].message);
+    assert_eq!(p[1].key, "antivirus.clamav_command");
+    let p = one_problem("antivirus:\n  clamav_args: -d\n");
+    assert_eq!(p.key, "antivirus.clamav_args");
+    assert!(p.message.contains("must be a list"), "{}", p.message);
 }
 
 #[test]

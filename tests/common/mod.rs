@@ -1,14 +1,300 @@
-//! The one harness of the integration tests: a temp work directory, files
-//! and fake programs in it, and the real `mirrorer` binary run with a clean
-//! environment (no CI=true, no MIRRORER_* variables from the caller).
+//! The one integration-test harness (DESIGN practice 8): the real binary
+//! run through `assert_cmd` with a clean environment, in a temp directory
+//! with fakes of the programs that cannot run here.
+//!
+//! Two entry points share it:
+//! - [`Env`]: a stage environment: a workdir, a plain directory standing in
+//!   for the ZFS dataset, a config, the fake programs of `tests/fakes/`;
+//! - [`Work`] and [`mirrorer`]: a bare temp directory and the binary, for
+//!   commands that need no dataset (`config`, `pipeline`), plus GitLab's CI
+//!   schema ([`schema_validator`], [`check_pipeline`]).
+//!
+//! Layout under [`Env::root`]:
+//!
+//! ```text
+//! work/          mirror.workdir (state/, repo/, metadata/)
+//! mirror/        mirror.zfs_mirror_dir, the "dataset" tank/mirror
+//! replica/       where the ssh stand-in puts the replica's files
+//!                (replica/<root>/work/repo/...)
+//! tmp/           TMPDIR of the binary (scratch trees)
+//! fake.log       argv of every fake call, one line each
+//! config.yaml    written by Env::write_config
+//! ```
+//!
+//! Use: `let env = Env::new(); env.write_config(&env.default_config());
+//! env.cmd().arg("snapshot").assert().success();`
 
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+
+/// The dataset name the fake zfs emulates.
+pub const DATASET: &str = "tank/mirror";
+
+/// A test environment in a fresh temp directory.
+pub struct Env {
+    _dir: tempfile::TempDir,
+    /// The temp directory.
+    pub root: PathBuf,
+}
+
+/// The directory of the reusable fake programs (`tests/fakes/`).
+pub fn fakes_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes")
+}
+
+/// `tests/fixtures/<rel>`.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+impl Env {
+    /// A new environment with the directories above and a small mirror
+    /// tree (apt and dnf content) in `mirror/`.
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Canonical: the binary's paths and the ssh remapping must agree.
+        let root = dir.path().canonicalize().expect("canonical temp dir");
+        for d in ["work", "mirror", "replica", "tmp"] {
+            fs::create_dir_all(root.join(d)).expect("create dir");
+        }
+        // Nothing exists below replica/: publication must cope with a fresh
+        // replica.
+        let env = Env { _dir: dir, root };
+        env.write_file(
+            "mirror/apt/mirror/deb.debian.org/debian/dists/bookworm/Release",
+            "Suite: stable\n",
+        );
+        env.write_file(
+            "mirror/apt/mirror/deb.debian.org/debian/pool/main/h/hello.deb",
+            "deb",
+        );
+        env.write_file(
+            "mirror/dnf/repos/centos/9/BaseOS/x86_64/os/repodata/repomd.xml",
+            "<repomd/>\n",
+        );
+        env
+    }
+
+    /// `work/`: mirror.workdir.
+    pub fn workdir(&self) -> PathBuf {
+        self.root.join("work")
+    }
+
+    /// `work/state/`.
+    pub fn state(&self) -> PathBuf {
+        self.workdir().join("state")
+    }
+
+    /// `mirror/`: the plain directory standing in for the dataset.
+    pub fn mount(&self) -> PathBuf {
+        self.root.join("mirror")
+    }
+
+    /// Where the ssh stand-in writes the replica's copy of `path`.
+    pub fn replica_path(&self, path: &Path) -> PathBuf {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        self.root.join("replica").join(rel)
+    }
+
+    /// `fake.log`.
+    pub fn log_path(&self) -> PathBuf {
+        self.root.join("fake.log")
+    }
+
+    /// The lines of `fake.log` (empty if no fake ran); bytes that are not
+    /// UTF-8 (paths of odd files) are read lossily.
+    pub fn log(&self) -> Vec<String> {
+        String::from_utf8_lossy(&fs::read(self.log_path()).unwrap_or_default())
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The lines of `fake.log` made by `program` (`zfs`, `syncoid`, `ssh`).
+    pub fn log_of(&self, program: &str) -> Vec<String> {
+        let prefix = format!("{program} ");
+        self.log()
+            .into_iter()
+            .filter(|l| l.starts_with(&prefix))
+            .collect()
+    }
+
+    /// Writes `content` to `<root>/<rel>`, creating parents.
+    pub fn write_file(&self, rel: &str, content: &str) -> PathBuf {
+        let path = self.root.join(rel);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(&path, content).expect("write");
+        path
+    }
+
+    /// Writes an executable shell script `<root>/bin/<name>` and returns its path.
+    pub fn write_executable(&self, name: &str, script: &str) -> PathBuf {
+        let path = self.write_file(&format!("bin/{name}"), script);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    /// The default config: remote publication to `replica.example` as
+    /// `mirror`, two repo.paths mappings (debian, centos), the fakes as
+    /// tools (rsync is the real one).
+    pub fn default_config(&self) -> String {
+        format!(
+            "log:\n  log_level: DEBUG\n\
+             mirror:\n  workdir: {work}\n  syncer_dir: {root}/etc\n  zfs_mirror_dataset: {DATASET}\n  zfs_mirror_dir: {mount}\n\
+             replication:\n  replica_host: replica.example\n  ssh_user: mirror\n  ssh_key: {root}/id_rsa\n  skip_remote: false\n\
+             repo:\n  paths:\n    apt/mirror:\n      deb.debian.org/debian: debian\n    dnf/repos:\n      centos: centos\n\
+             tools:\n  zfs: {fakes}/zfs\n  syncoid: {fakes}/syncoid\n  ssh: {fakes}/ssh\n",
+            work = self.workdir().display(),
+            root = self.root.display(),
+            mount = self.mount().display(),
+            fakes = fakes_dir().display(),
+        )
+    }
+
+    /// [`Env::default_config`] for `av-scan`: `mirror.kesl_max_workers:
+    /// workers`, `antivirus.batch_size: batch_size` plus the lines of
+    /// `antivirus_extra` (each `  key: value\n`), and the fake
+    /// `kesl-control` as `tools.kesl_control`.
+    pub fn av_config(&self, workers: u32, batch_size: u64, antivirus_extra: &str) -> String {
+        let mount_line = format!("  zfs_mirror_dir: {}\n", self.mount().display());
+        self.default_config()
+            .replacen(
+                &mount_line,
+                &format!("{mount_line}  kesl_max_workers: {workers}\n"),
+                1,
+            )
+            .replacen(
+                "tools:\n",
+                &format!(
+                    "antivirus:\n  batch_size: {batch_size}\n{antivirus_extra}tools:\n  kesl_control: {}/kesl-control\n",
+                    fakes_dir().display()
+                ),
+                1,
+            )
+    }
+
+    /// `work/state/av_state/<name>`.
+    pub fn av_state(&self, name: &str) -> PathBuf {
+        self.state().join("av_state").join(name)
+    }
+
+    /// Writes `config.yaml`.
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        self.write_file("config.yaml", text)
+    }
+
+    /// The binary (`CARGO_BIN_EXE_mirrorer`, what `Command::cargo_bin`
+    /// finds) with `--config <root>/config.yaml`, a clean environment for
+    /// the fakes (FAKE_*), TMPDIR=`tmp/`, the temp root as working
+    /// directory, and no CI variables or tool overrides inherited from the
+    /// test runner.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mirrorer"));
+        for var in CLEARED_VARIABLES {
+            cmd.env_remove(var);
+        }
+        for (key, _) in std::env::vars() {
+            if key.starts_with("MIRRORER_") || key.starts_with("CI") || key.starts_with("FAKE_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("FAKE_LOG", self.log_path())
+            .env("FAKE_ZFS_DATASET", DATASET)
+            .env("FAKE_ZFS_MOUNT", self.mount())
+            .env("FAKE_SSH_REMAP_FROM", &self.root)
+            .env("FAKE_SSH_REMAP_TO", self.replica_path(&self.root))
+            .env("TMPDIR", self.root.join("tmp"))
+            .current_dir(&self.root)
+            .arg("--config")
+            .arg(self.root.join("config.yaml"));
+        cmd
+    }
+
+    /// [`Env::std_cmd`] wrapped for assertions (`assert_cmd`).
+    pub fn cmd(&self) -> assert_cmd::Command {
+        assert_cmd::Command::from_std(self.std_cmd())
+    }
+
+    /// Creates the snapshot `name` the way the fake zfs does: a copy of the
+    /// mount under `.zfs/snapshot/<name>`.
+    pub fn make_snapshot(&self, name: &str) {
+        let status = std::process::Command::new(fakes_dir().join("zfs"))
+            .args(["snapshot", &format!("{DATASET}@{name}")])
+            .env("FAKE_ZFS_DATASET", DATASET)
+            .env("FAKE_ZFS_MOUNT", self.mount())
+            .status()
+            .expect("run fake zfs");
+        assert!(status.success(), "fake zfs snapshot {name}");
+    }
+}
+
+/// One entry of a tree listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A directory, with its permission bits.
+    Dir(u32),
+    /// A regular file, with its permission bits and content.
+    File(u32, String),
+    /// A symlink and its target.
+    Link(PathBuf),
+}
+
+/// Every entry under `dir` (not following symlinks), by path relative to
+/// `dir`. Empty if `dir` does not exist.
+pub fn tree(dir: &Path) -> BTreeMap<String, Entry> {
+    let mut out = BTreeMap::new();
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries {
+            let e = e.expect("entry");
+            let path = e.path();
+            let rel = path
+                .strip_prefix(base)
+                .expect("below base")
+                .to_string_lossy()
+                .into_owned();
+            let meta = fs::symlink_metadata(&path).expect("metadata");
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.file_type().is_symlink() {
+                out.insert(rel, Entry::Link(fs::read_link(&path).expect("readlink")));
+            } else if meta.is_dir() {
+                out.insert(rel, Entry::Dir(mode));
+                walk(base, &path, out);
+            } else {
+                let content = fs::read_to_string(&path).unwrap_or_else(|_| "<binary>".to_owned());
+                out.insert(rel, Entry::File(mode, content));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The names of `.*.tmp` files anywhere under `dir`.
+pub fn temp_files(dir: &Path) -> Vec<String> {
+    tree(dir)
+        .into_keys()
+        .filter(|p| {
+            let name = p.rsplit('/').next().unwrap_or(p);
+            name.starts_with('.') && name.ends_with(".tmp")
+        })
+        .collect()
+}
+
+/// Stderr of an assert_cmd output as text.
+pub fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
 
 /// The repository root (where Cargo.toml is).
 pub fn repo_root() -> PathBuf {

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# End-to-end run of the real pipelines on a GitLab CI runner emulator
+# (README.md, "Running the pipelines locally").
+#
+# gitlab-ci-local runs, with its shell executor, a scratch project whose
+# .gitlab-ci.yml includes ci/mirrorer.gitlab-ci.yml with its inputs:
+# mirrorer:generate writes the child pipeline, mirrorer:run triggers it, and
+# every child job runs the real binary against a temp workdir. zfs, syncoid,
+# kesl-control and docker are fakes (tests/fakes/, ci/e2e/fake-docker: the
+# syncers copy fixture repositories into the mirror); rsync is real, and the
+# "replica" is reached through the ssh stand-in. After each run the script
+# checks every child job's result itself (gitlab-ci-local reports a bridge
+# job as passed even when its child failed) and the files: the published
+# tree, its replica, inventory.json and repo_catalog.json.
+#
+# Runs: the nightly full chain, one syncer only, republish one snapshot,
+# publish all, rebuild catalogs.
+#
+# Environment: MIRRORER_BIN (default: cargo build, target/debug/mirrorer),
+# MIRRORER_E2E_TOOLS (where gitlab-ci-local is installed, default
+# target/e2e-tools), MIRRORER_E2E_KEEP=1 keeps the scratch directory.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+gcl_version=4.73.0
+tools=${MIRRORER_E2E_TOOLS:-$repo/target/e2e-tools}
+gcl="$tools/node_modules/.bin/gitlab-ci-local"
+
+say() { printf 'e2e: %s\n' "$*" >&2; }
+fail() { printf 'e2e: FAILED: %s\n' "$*" >&2; exit 1; }
+
+if [ ! -x "$gcl" ] || [ "$("$gcl" --version 2>/dev/null)" != "$gcl_version" ]; then
+  say "installing gitlab-ci-local $gcl_version into $tools"
+  command -v npm >/dev/null || fail "npm is needed to install gitlab-ci-local (Debian: apt-get install npm)"
+  npm install --prefix "$tools" --no-audit --no-fund --loglevel=error "gitlab-ci-local@$gcl_version" >&2
+fi
+
+if [ -z "${MIRRORER_BIN:-}" ]; then
+  (cd "$repo" && cargo build --locked --quiet)
+  MIRRORER_BIN="$repo/target/debug/mirrorer"
+fi
+bin=$MIRRORER_BIN
+[ -x "$bin" ] || fail "no mirrorer binary at $bin"
+
+W=$(mktemp -d /tmp/mirrorer-e2e.XXXXXX)
+if [ "${MIRRORER_E2E_KEEP:-}" != 1 ]; then
+  trap 'rm -rf "$W"' EXIT
+else
+  say "keeping $W"
+fi
+mkdir -p "$W"/{bin,etc,mirror,work,replica,project/ci,log,docker-state}
+: > "$W/etc/syncer.yaml"
+: > "$W/etc/syncer_repos.yaml"
+: > "$W/id_rsa"
+
+# Fakes, with their settings baked in: the child jobs' environment comes
+# from the emulator, not from this script.
+fake() { # name target [VAR=value...]
+  local name=$1 target=$2; shift 2
+  {
+    echo '#!/bin/sh'
+    for kv in "$@"; do printf 'export %q\n' "$kv"; done
+    printf 'export FAKE_LOG=%q\n' "$W/fake.log"
+    printf 'exec %q "$@"\n' "$target"
+  } > "$W/bin/$name"
+  chmod +x "$W/bin/$name"
+}
+fake zfs "$repo/tests/fakes/zfs" FAKE_ZFS_DATASET=distpool/mirror "FAKE_ZFS_MOUNT=$W/mirror"
+fake syncoid "$repo/tests/fakes/syncoid"
+fake ssh "$repo/tests/fakes/ssh" "FAKE_SSH_REMAP_FROM=$W/work" "FAKE_SSH_REMAP_TO=$W/replica/work"
+fake kesl-control "$repo/tests/fakes/kesl-control"
+fake docker "$repo/ci/e2e/fake-docker" "E2E_FIXTURES=$repo/tests/fixtures/catalog/trees" "E2E_DOCKER_STATE=$W/docker-state"
+
+cat > "$W/dist-mirror.yaml" <<YAML
+log:
+  log_level: INFO
+mirror:
+  workdir: $W/work
+  syncer_dir: $W/etc
+  zfs_mirror_dataset: distpool/mirror
+  zfs_mirror_dir: $W/mirror
+  kesl_max_workers: 2
+replication:
+  replica_host: replica.example.org
+  ssh_user: tech_dist-mirror
+  ssh_key: $W/id_rsa
+  skip_remote: false
+antivirus:
+  fail_on_threats: true
+  batch_size: 7
+repo:
+  paths:
+    apt/mirror:
+      debian.mirror.example: debian
+    dnf/repos:
+      centos: centos
+    rsync:
+      epel: epel
+syncer:
+  - {type: apt, name: debian, prefix: debian, config: syncer.yaml, image: e2e/apt, log_file: $W/log/debian.log}
+  - {type: rsync, name: epel, prefix: epel, repos: syncer_repos.yaml, image: e2e/rsync, log_file: $W/log/epel.log}
+  - {type: dnf, name: rpm, prefix: rpm, config: syncer.yaml, repos: syncer_repos.yaml, dest: dnf/repos, image: e2e/dnf, log_file: $W/log/rpm.log}
+pipeline:
+  runner_tags: [dist-mirror-e2e]
+  command: [$bin]
+  config_path: $W/dist-mirror.yaml
+tools:
+  zfs: $W/bin/zfs
+  syncoid: $W/bin/syncoid
+  ssh: $W/bin/ssh
+  kesl_control: $W/bin/kesl-control
+  docker: $W/bin/docker
+YAML
+
+proj=$W/project
+cp "$repo/ci/mirrorer.gitlab-ci.yml" "$proj/ci/"
+git -C "$proj" init -q -b main
+git -C "$proj" remote add origin https://gitlab.example.org/infra/dist-mirror-e2e.git
+# gitlab-ci-local 4.73.0 looks for `trigger: include: artifact` of job
+# `mirrorer:generate` under artifacts/mirrorer:generate, but stores it under
+# a name with the `:` encoded; this link lets the child pipeline start.
+mkdir -p "$proj/.gitlab-ci-local/artifacts"
+ln -s mirrorerOggenerate "$proj/.gitlab-ci-local/artifacts/mirrorer:generate"
+
+run_pipeline() { # label [input: value]...
+  local label=$1; shift
+  {
+    echo "include:"
+    echo "  - local: ci/mirrorer.gitlab-ci.yml"
+    echo "    inputs:"
+    echo "      shard: e2e"
+    echo "      runner_tag: dist-mirror-e2e"
+    echo "      config: $W/dist-mirror.yaml"
+    echo "      mirrorer: $bin"
+    for kv in "$@"; do echo "      $kv"; done
+  } > "$proj/.gitlab-ci.yml"
+  git -C "$proj" add -A >/dev/null
+  git -C "$proj" -c user.email=e2e@example.org -c user.name=e2e commit -q -m "$label" --allow-empty
+  say "run: $label"
+  local out="$W/log/gcl-$label.txt"
+  # The emulator sets CI_PIPELINE_SOURCE for child pipelines itself and
+  # then warns about it.
+  if ! (cd "$proj" && GCL_IGNORE_PREDEFINED_VARS=CI_PIPELINE_SOURCE \
+        "$gcl" --shell-executor-no-image --color=false >"$out" 2>&1); then
+    cat "$out" >&2
+    fail "$label: gitlab-ci-local failed"
+  fi
+  sed -i 's/\x1b\[[0-9;]*m//g' "$out"
+}
+
+# Every child job of the run must have passed, and exactly these ran.
+expect_jobs() { # label job...
+  local label=$1; shift
+  local out="$W/log/gcl-$label.txt"
+  grep -q '^ PASS  mirrorer:generate' "$out" || { cat "$out" >&2; fail "$label: mirrorer:generate did not pass"; }
+  if grep -q '^ FAIL ' "$out"; then
+    cat "$out" >&2
+    fail "$label: failed jobs: $(grep '^ FAIL ' "$out" | tr -s ' ' | tr '\n' ';')"
+  fi
+  local ran
+  ran=$(grep -oE '^	\[mirrorer:run\] -> [^ ]+ +starting' "$out" | awk '{print $3}' | sort | tr '\n' ' ')
+  local want
+  want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
+  [ "$ran" = "$want" ] || { cat "$out" >&2; fail "$label: child jobs were [$ran], expected [$want]"; }
+  for job in "$@"; do
+    grep -qE "^ PASS  (\[mirrorer:run\] -> )?$job( |$)" "$out" || { cat "$out" >&2; fail "$label: $job did not pass"; }
+  done
+}
+
+snapshots() { ls -1 "$W/mirror/.zfs/snapshot" 2>/dev/null | sort; }
+
+check() { python3 "$repo/ci/e2e/check.py" "$W" "$@" || fail "check $*"; }
+
+nightly_jobs=(sync:debian sync:epel sync:rpm av-scan snapshot replicate publish-snapshot publish-inventory publish-catalog cleanup-state)
+
+# 1. The nightly run: the full chain.
+run_pipeline nightly
+expect_jobs nightly "${nightly_jobs[@]}"
+snap1=$(snapshots | tail -n 1)
+[ -n "$snap1" ] || fail "nightly: no snapshot taken"
+check published "$snap1"
+check inventory "$snap1"
+check catalog "$snap1"
+check state-cleaned
+grep -q "^syncoid .* distpool/mirror tech_dist-mirror@replica.example.org:distpool/mirror$" "$W/fake.log" \
+  || fail "nightly: syncoid was not run as expected"
+grep -q "^kesl-control --scan-file" "$W/fake.log" || fail "nightly: nothing was scanned"
+sleep 1
+
+# 2. One syncer only.
+run_pipeline sync-one 'syncers: epel'
+expect_jobs sync-one sync:epel av-scan snapshot replicate publish-snapshot publish-inventory publish-catalog cleanup-state
+snap2=$(snapshots | tail -n 1)
+[ "$snap2" != "$snap1" ] || fail "sync-one: no new snapshot"
+check published "$snap2"
+check inventory "$snap2" "$snap1"
+check catalog "$snap2"
+
+# 3. Republish one snapshot after its published tree and catalog were lost.
+rm -rf "$W/work/repo/snapshots/$snap1" "$W/replica/work/repo/snapshots/$snap1" "$W/work/metadata/snapshots/$snap1"
+run_pipeline republish "snapshot: $snap1"
+expect_jobs republish publish-snapshot publish-inventory publish-catalog
+check published "$snap1"
+check catalog "$snap1"
+check inventory "$snap2" "$snap1"
+
+# 4. Publish all: the whole public tree is rebuilt from the ZFS snapshots.
+rm -rf "$W/work/repo" "$W/work/metadata"
+run_pipeline publish-all 'publish_all: true'
+expect_jobs publish-all publish-snapshot publish-inventory publish-catalog
+check published "$snap1"
+check published "$snap2"
+check inventory "$snap2" "$snap1"
+check catalog "$snap1"
+check catalog "$snap2"
+
+# 5. Rebuild catalogs: inventory and every catalog from what is published.
+rm -rf "$W/work/metadata"
+run_pipeline catalog-rebuild 'catalog_rebuild: true'
+expect_jobs catalog-rebuild publish-inventory publish-catalog
+check inventory "$snap2" "$snap1"
+check catalog "$snap1"
+check catalog "$snap2"
+
+say "all runs passed: nightly, sync-one, republish, publish-all, catalog-rebuild"
+echo "e2e: 5 passed, 0 failed"

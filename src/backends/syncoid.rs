@@ -1,0 +1,19 @@
+//! `syncoid` (from sanoid; `tools.syncoid`, default `/sbin/syncoid`):
+//! replication of the mirror dataset to the replica.
+
+use std::path::Path;
+
+use crate::process::{Cmd, Tool, Tools};
+
+/// `syncoid --sshkey <ssh_key> --no-sync-snap --recursive --force-delete
+/// <dataset> <ssh_user>@<replica_host>:<dataset>` (spec/stages.md,
+/// "replicate").
+pub fn replicate_cmd(tools: &Tools, ssh_key: &Path, dataset: &str, user: &str, host: &str) -> Cmd {
+    tools
+        .cmd(Tool::Syncoid, "replicate the mirror dataset to the replica")
+        .arg("--sshkey")
+        .arg(ssh_key)
+        .args(["--no-sync-snap", "--recursive", "--force-delete"])
+        .arg(dataset)
+        .arg(format!("{user}@{host}:{dataset}"))
+}

@@ -1,0 +1,321 @@
+//! The stage executors and the runner they share (spec/stages.md, "Shared
+//! behaviour of every stage").
+//!
+//! Every stage (all commands except `catalog`, `config` and `pipeline`) is a
+//! function `run(cli, args) -> Result<()>` that calls [`run_stage`] with a
+//! [`StageDef`] (name, lock mode), a function listing the external programs
+//! it will run, and its body. [`run_stage`]:
+//!
+//! 1. loads and validates the config (exit 3 on failure) and resolves the
+//!    effective options ([`StageContext`]: `--skip-remote`/`--no-skip-remote`
+//!    over `replication.skip_remote`, `--fail-on-threats`/`--allow-threats`
+//!    over `antivirus.fail_on_threats`, `--dry-run`, `--lock-timeout`);
+//! 2. resolves [`Tools`] and checks every program the stage needs, reporting
+//!    all missing ones in one error (exit 1);
+//! 3. installs the SIGINT/SIGTERM handlers ([`crate::signals`]);
+//! 4. opens a GitLab collapsible section `stage_<name>` (only with `CI=true`);
+//! 5. takes the state lock `<workdir>/state/pipeline.lock` in the stage's
+//!    mode (exit 4 after `--lock-timeout`, naming the holder); an exclusive
+//!    holder removes stale `.*.tmp` files under `state/` and `metadata/`.
+//!    Under `--dry-run` the lock is taken only if the lock file exists, and
+//!    nothing is created or cleaned;
+//! 6. logs `stage_start stage=<name>` and runs the body with a
+//!    [`StageContext`];
+//! 7. logs `stage_ok stage=<name> duration_s=<f>` (seconds since
+//!    `stage_start`, 3 decimals), or `stage_failed stage=<name> error="..."
+//!    exit_code=<n>` (also for a lock timeout) and returns the error. Any failure after
+//!    SIGINT/SIGTERM becomes [`Error::Signal`] (exit 130/143); a signal that
+//!    arrives while the body succeeds still ends the stage with that code.
+//!
+//! A body computes a [`plan::Plan`] and passes it to
+//! [`StageContext::execute`], which performs it, or only logs it under
+//! `--dry-run`.
+//!
+//! Stages: [`sync`], [`av_scan`], [`snapshot`], [`replicate`],
+//! [`publish_snapshot`], [`publish_inventory`], [`publish_catalog`],
+//! [`cleanup_state`].
+//!
+//! # Adding a stage
+//!
+//! A new stage is a module here with a `run` function, a clap variant in
+//! `cli::Command` and one dispatch line. Its shape (this is how `sync` fits:
+//! the shared lock, then its per-syncer locks):
+//!
+//! ```ignore
+//! pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
+//!     let def = StageDef { name: "sync", lock: LockMode::Shared };
+//!     run_stage(cli, def, |_ctx| vec![Tool::Docker], |ctx| {
+//!         let timeout = ctx.lock_timeout;
+//!         if let Some(lock) = ctx.lock_mut() {      // None only in --dry-run
+//!             lock.lock_syncer("debian", timeout)?;      // StateError -> Error (exit 4 ...)
+//!         }
+//!         let cmd = ctx.tools.cmd(Tool::Docker, "remove a leftover container")
+//!             .args(["rm", "-f", "debian"]);
+//!         if ctx.dry_run { /* log cmd.display() as dry_run_command */ } else { cmd.run()?; }
+//!         crate::signals::check()?;                  // between attempts/batches
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
+//! Prefer a [`Plan`] for sequential changes; run commands directly (as
+//! above) only where the work is dynamic (retries, parallel containers),
+//! and then honour `ctx.dry_run` by logging `dry_run_command
+//! purpose=... command=...` instead of running. `?` converts
+//! [`crate::process::ProcessError`], [`StateError`] and
+//! [`crate::signals::Interrupted`] into [`Error`] (crate::error). Return
+//! [`Error::Threats`] for exit 5; any error after a signal becomes
+//! [`Error::Signal`] by itself.
+
+pub mod av_scan;
+pub mod cleanup_state;
+pub mod plan;
+pub mod publish_catalog;
+pub mod publish_inventory;
+pub mod publish_snapshot;
+pub mod replicate;
+pub mod snapshot;
+pub mod sync;
+
+use std::time::{Duration, Instant};
+
+use crate::cli::{Cli, load_config};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::process::{Tool, Tools};
+use crate::state::{LockMode, LockRequest, StateDir, StateError, StateLock};
+
+pub use plan::{Plan, PlanError, Step};
+
+const TARGET: &str = "mirrorer::stages";
+
+/// What the runner needs to know about a stage.
+#[derive(Debug, Clone, Copy)]
+pub struct StageDef {
+    /// The stage name as on the command line (`publish-snapshot`).
+    pub name: &'static str,
+    /// How it takes `pipeline.lock`: `sync` shared, every other exclusive.
+    pub lock: LockMode,
+}
+
+/// Everything a stage body gets: the config, the resolved tools, the
+/// effective options and the state lock.
+#[derive(Debug)]
+pub struct StageContext {
+    /// The stage name.
+    pub stage: &'static str,
+    /// The validated config.
+    pub config: Config,
+    /// The resolved external programs.
+    pub tools: Tools,
+    /// `--dry-run`: log the plan, change nothing.
+    pub dry_run: bool,
+    /// Effective skip_remote (flag over config).
+    pub skip_remote: bool,
+    /// Whether skip_remote came from the command line (`flag`) or the config.
+    pub skip_remote_source: &'static str,
+    /// Effective fail_on_threats (flag over config).
+    pub fail_on_threats: bool,
+    /// `--lock-timeout`, also for the per-syncer locks of `sync`.
+    pub lock_timeout: Option<Duration>,
+    /// `CI=true` in the environment (GitLab).
+    pub ci: bool,
+    lock: Option<StateLock>,
+}
+
+impl StageContext {
+    /// The state directory `<workdir>/state`.
+    pub fn state(&self) -> StateDir {
+        StateDir::new(self.config.mirror.state_dir())
+    }
+
+    /// The held state lock; `None` only under `--dry-run` when there was no
+    /// lock file to take.
+    pub fn lock(&self) -> Option<&StateLock> {
+        self.lock.as_ref()
+    }
+
+    /// The held state lock, mutable (e.g. for [`StateLock::lock_syncer`]).
+    pub fn lock_mut(&mut self) -> Option<&mut StateLock> {
+        self.lock.as_mut()
+    }
+
+    /// Whether the remote side is used: not skip_remote and a
+    /// `replica_host` set.
+    pub fn remote_in_effect(&self) -> bool {
+        !self.skip_remote && self.config.replication.replica_host.is_some()
+    }
+
+    /// Performs `plan` through the lock, or under `--dry-run` logs it.
+    ///
+    /// # Errors
+    /// [`Error::Failed`] with the failing step's [`PlanError`]; if the lock
+    /// is missing outside dry-run (a bug), an error saying so.
+    pub fn execute(&self, plan: &Plan) -> Result<()> {
+        if self.dry_run {
+            plan.log_dry_run(self.stage);
+            return Ok(());
+        }
+        let lock = self.lock.as_ref().ok_or_else(|| {
+            Error::Failed(anyhow::anyhow!(
+                "internal error: stage {} has no state lock",
+                self.stage
+            ))
+        })?;
+        plan.execute(lock)
+            .map_err(|e| Error::Failed(anyhow::Error::new(e)))
+    }
+}
+
+fn resolve_flag(on: bool, off: bool, config: bool) -> (bool, &'static str) {
+    if on {
+        (true, "flag")
+    } else if off {
+        (false, "flag")
+    } else {
+        (config, "config")
+    }
+}
+
+/// `--lock-timeout` as a duration.
+fn lock_timeout(cli: &Cli) -> Result<Option<Duration>> {
+    match cli.lock_timeout {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => Err(Error::Usage(format!(
+            "--lock-timeout must be a number of seconds >= 0, got {s}"
+        ))),
+    }
+}
+
+fn state_error(e: StateError) -> Error {
+    Error::from(e)
+}
+
+/// Builds the context (config, options, tools) without taking the lock or
+/// checking tools. Used by [`run_stage`]; public for stage unit tests.
+///
+/// # Errors
+/// [`Error::Config`] (exit 3), [`Error::Usage`] for a bad `--lock-timeout`.
+pub fn context(cli: &Cli, stage: &'static str) -> Result<StageContext> {
+    let config = load_config(cli)?;
+    let (skip_remote, skip_remote_source) = resolve_flag(
+        cli.skip_remote,
+        cli.no_skip_remote,
+        config.replication.skip_remote,
+    );
+    let (fail_on_threats, _) = resolve_flag(
+        cli.fail_on_threats,
+        cli.allow_threats,
+        config.antivirus.fail_on_threats,
+    );
+    let tools = Tools::from_env(&config.tools);
+    Ok(StageContext {
+        stage,
+        tools,
+        dry_run: cli.dry_run,
+        skip_remote,
+        skip_remote_source,
+        fail_on_threats,
+        lock_timeout: lock_timeout(cli)?,
+        ci: std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true")),
+        config,
+        lock: None,
+    })
+}
+
+/// Runs a stage with the shared behaviour described in the module docs.
+///
+/// `needs` lists the external programs the stage will run with these
+/// options (checked before the lock is taken); `body` does the work.
+///
+/// # Errors
+/// Whatever the steps return, mapped to the exit-code kinds of
+/// [`crate::error::Error`].
+pub fn run_stage(
+    cli: &Cli,
+    def: StageDef,
+    needs: impl FnOnce(&StageContext) -> Vec<Tool>,
+    body: impl FnOnce(&mut StageContext) -> Result<()>,
+) -> Result<()> {
+    run_stage_checked(cli, def, |ctx| Ok(needs(ctx)), body)
+}
+
+/// [`run_stage`] whose `needs` may also reject the options against the
+/// loaded config (e.g. `sync --syncer` naming no syncer, exit 2): its error
+/// ends the command before any program is checked, the lock is waited for
+/// or a stage event is logged, like an invalid config does.
+///
+/// # Errors
+/// The error of `needs`; otherwise as [`run_stage`].
+pub fn run_stage_checked(
+    cli: &Cli,
+    def: StageDef,
+    needs: impl FnOnce(&StageContext) -> Result<Vec<Tool>>,
+    body: impl FnOnce(&mut StageContext) -> Result<()>,
+) -> Result<()> {
+    let mut ctx = context(cli, def.name)?;
+    let needed = needs(&ctx)?;
+    ctx.tools
+        .check(&needed)
+        .map_err(|e| Error::Failed(anyhow::Error::new(e)))?;
+    crate::signals::install().map_err(|e| Error::Failed(anyhow::anyhow!(e)))?;
+
+    let _section = crate::logging::section(
+        &format!("stage_{}", def.name),
+        &format!("mirrorer {}", def.name),
+        false,
+    );
+    let mut started = Instant::now();
+    let result = take_lock(&mut ctx, def).and_then(|()| {
+        started = Instant::now();
+        tracing::info!(target: TARGET, stage = def.name, dry_run = ctx.dry_run, "stage_start");
+        body(&mut ctx)
+    });
+    let result = match (result, crate::signals::received()) {
+        (Ok(()), None) => Ok(()),
+        (Err(e), None) => Err(e),
+        (Err(Error::Signal(n)), _) | (Ok(()), Some(n)) => Err(Error::Signal(n)),
+        (Err(e), Some(n)) => {
+            // What the signal interrupted, before it becomes exit 128 + n.
+            tracing::warn!(target: TARGET, stage = def.name, signal = %crate::signals::name(n), error = %e, "stage_interrupted");
+            Err(Error::Signal(n))
+        }
+    };
+    // Release the lock before the final event, so a waiter can proceed.
+    drop(ctx.lock.take());
+    match &result {
+        Ok(()) => tracing::info!(
+            target: TARGET,
+            stage = def.name,
+            duration_s = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            "stage_ok"
+        ),
+        Err(e) => tracing::error!(
+            target: TARGET,
+            stage = def.name,
+            error = %e,
+            exit_code = e.exit_code(),
+            "stage_failed"
+        ),
+    }
+    result
+}
+
+fn take_lock(ctx: &mut StageContext, def: StageDef) -> Result<()> {
+    let state = ctx.state();
+    let mut request = LockRequest::new(def.lock, def.name);
+    request.timeout = ctx.lock_timeout;
+    request.read_only = ctx.dry_run;
+    if ctx.dry_run && !state.lock_path().exists() {
+        tracing::info!(target: TARGET, path = %state.lock_path().display(), "state_lock_skipped_dry_run");
+        return Ok(());
+    }
+    let lock = state.lock(&request).map_err(state_error)?;
+    if def.lock == LockMode::Exclusive && !ctx.dry_run {
+        lock.remove_stale_temp_files(&ctx.config.mirror.metadata_dir())
+            .map_err(state_error)?;
+    }
+    ctx.lock = Some(lock);
+    Ok(())
+}

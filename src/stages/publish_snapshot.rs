@@ -1,0 +1,333 @@
+//! `mirrorer publish-snapshot [--snapshot NAME | --all]` (spec/stages.md,
+//! "publish-snapshot").
+//!
+//! Selection: `--all`: every ZFS snapshot of the dataset (`zfs list -t
+//! snapshot -o name -H`, lines starting `<dataset>@`; runs under `--dry-run`
+//! too); `--snapshot NAME`; else `state/current_snapshot.txt`. Every name is
+//! checked like a `--snapshot` value ([`validate_snapshot_name`]): a bad
+//! `--snapshot` is a usage error (exit 2), a bad current snapshot an error,
+//! and a ZFS snapshot with such a name (made by another tool) is left out
+//! of `--all` with a warning `publish_snapshot_name_invalid`. An empty
+//! selection and an empty `repo.paths` are errors.
+//!
+//! Plan:
+//! 1. a scratch directory `<tmp>/mirrorer-publish-<pid>-<n>/`, removed at
+//!    the end, holding `snapshots/<snap>/<public_prefix>` symlinks to
+//!    `<zfs_mirror_dir>/.zfs/snapshot/<snap>/<source_base>/<source_name>`
+//!    for every mapping whose source exists. A snapshot whose directory is
+//!    missing is a warning (`publish_snapshot_source_missing`) and is
+//!    skipped; a missing `source_base` is skipped silently (DEBUG
+//!    `publish_source_base_missing`); a missing source is a warning
+//!    (`publish_source_path_missing`). If no selected snapshot is left,
+//!    nothing is published: a warning `publish_nothing_staged` and success,
+//!    as mirrorer 0.1.0 does; except with `--all`, which then fails instead
+//!    of syncing an empty tree over `<workdir>/repo` (mirrorer 0.1.0 wipes
+//!    the published tree there, e.g. when the dataset is not mounted). Links are never created outside
+//!    the scratch directory; a public prefix nested in another (`a` and
+//!    `a/b`) is an error naming both.
+//! 2. `rsync --archive --delete --links --chmod=D755,F644 --mkpath`: `--all`: the
+//!    scratch root to `<workdir>/repo/`; else each `snapshots/<snap>/` to
+//!    `<workdir>/repo/snapshots/<snap>/` (sent as `--relative
+//!    <scratch>/./snapshots/<snap>/ <workdir>/repo/`, see
+//!    [`crate::backends::rsync`]).
+//! 3. When remote is in effect (not skip_remote, `replica_host` set;
+//!    `ssh_user` required) the same trees to
+//!    `<ssh_user>@<replica_host>:<workdir>/repo...` with `-e <tools.ssh>`.
+//!    Missing directories on either side are created (`--mkpath`).
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::{Plan, StageContext, StageDef, Step, run_stage};
+use crate::backends::{rsync, zfs};
+use crate::cli::Cli;
+use crate::config::RepoPath;
+use crate::error::{Error, Result};
+use crate::pipeline::mode::validate_snapshot_name;
+use crate::process::Tool;
+use crate::state::LockMode;
+
+/// Options of `publish-snapshot`.
+#[derive(Debug, Clone, Args)]
+pub struct PublishSnapshotArgs {
+    /// Publish snapshot NAME [default: the one in state/current_snapshot.txt].
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "all",
+        allow_hyphen_values = true
+    )]
+    pub snapshot: Option<String>,
+    /// Publish every ZFS snapshot of the dataset (the published tree becomes
+    /// exactly that set).
+    #[arg(long)]
+    pub all: bool,
+}
+
+fn failed(message: String) -> Error {
+    Error::Failed(anyhow::anyhow!(message))
+}
+
+/// Checks that no public prefix equals or lies inside another (`a`, `a/b`):
+/// the inner link would have to be created through the outer one.
+///
+/// # Errors
+/// A message naming both mappings.
+pub fn check_prefixes(paths: &[RepoPath]) -> std::result::Result<(), String> {
+    for (i, a) in paths.iter().enumerate() {
+        for b in &paths[i + 1..] {
+            let (pa, pb) = (Path::new(&a.public_prefix), Path::new(&b.public_prefix));
+            if pa.starts_with(pb) || pb.starts_with(pa) {
+                return Err(format!(
+                    "repo.paths: public prefix {:?} ({}/{}) and {:?} ({}/{}) are nested or equal; each public prefix must be its own entry",
+                    a.public_prefix,
+                    a.source_base,
+                    a.source_name,
+                    b.public_prefix,
+                    b.source_base,
+                    b.source_name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn scratch_dir() -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("mirrorer-publish-{}-{nanos}", std::process::id()))
+}
+
+fn select(ctx: &StageContext, args: &PublishSnapshotArgs) -> Result<Vec<String>> {
+    let names = if args.all {
+        let dataset = &ctx.config.mirror.zfs_mirror_dataset;
+        let names = zfs::list_snapshots(&ctx.tools, dataset)?;
+        tracing::info!(dataset = %dataset, count = names.len(), "zfs_snapshots_listed");
+        names
+    } else if let Some(name) = &args.snapshot {
+        vec![name.clone()]
+    } else {
+        ctx.state().current_snapshot()?.into_iter().collect()
+    };
+    let mut names = names;
+    if args.all {
+        // Snapshots made by other tools may have names we cannot publish
+        // safely; they are left out, not fatal.
+        names.retain(|name| match validate_snapshot_name(name) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(snapshot = %name, error = %e, "publish_snapshot_name_invalid");
+                false
+            }
+        });
+    }
+    for name in &names {
+        validate_snapshot_name(name).map_err(|e| {
+            if args.snapshot.is_some() {
+                Error::Usage(format!("--snapshot: {e}"))
+            } else {
+                failed(format!(
+                    "invalid snapshot name in {}: {e}",
+                    ctx.state().current_snapshot_path().display()
+                ))
+            }
+        })?;
+    }
+    if names.is_empty() {
+        let why = if args.all {
+            format!(
+                "zfs lists no snapshot of dataset {}",
+                ctx.config.mirror.zfs_mirror_dataset
+            )
+        } else {
+            format!(
+                "no --snapshot given and {} is missing or empty",
+                ctx.state().current_snapshot_path().display()
+            )
+        };
+        return Err(failed(format!(
+            "no snapshots selected for publication: {why}"
+        )));
+    }
+    Ok(names)
+}
+
+/// Runs the stage.
+///
+/// # Errors
+/// Empty `repo.paths` or selection, nested prefixes, missing `ssh_user`,
+/// rsync failing (exit 1); a bad `--snapshot` (exit 2); the runner's errors.
+pub fn run(cli: &Cli, args: &PublishSnapshotArgs) -> Result<()> {
+    let def = StageDef {
+        name: "publish-snapshot",
+        lock: LockMode::Exclusive,
+    };
+    run_stage(
+        cli,
+        def,
+        |ctx| {
+            let mut tools = vec![Tool::Rsync];
+            if args.all {
+                tools.push(Tool::Zfs);
+            }
+            if ctx.remote_in_effect() {
+                tools.push(Tool::Ssh);
+            }
+            tools
+        },
+        |ctx| body(ctx, args),
+    )
+}
+
+fn body(ctx: &mut StageContext, args: &PublishSnapshotArgs) -> Result<()> {
+    let config = &ctx.config;
+    if config.repo_paths.is_empty() {
+        return Err(failed(format!(
+            "repo.paths is empty in {}: nothing to publish",
+            config.path.display()
+        )));
+    }
+    check_prefixes(&config.repo_paths).map_err(failed)?;
+    let remote = if ctx.remote_in_effect() {
+        let host = config.replication.replica_host.clone().unwrap_or_default();
+        let user = config.replication.ssh_user.clone().ok_or_else(|| {
+            failed(format!(
+                "replication.ssh_user is required to publish to replication.replica_host {host} (config {}); or use --skip-remote",
+                config.path.display()
+            ))
+        })?;
+        Some((user, host))
+    } else {
+        None
+    };
+    let names = select(ctx, args)?;
+
+    let scratch = scratch_dir();
+    let repo = config.mirror.repo_dir();
+    let mut plan = Plan::new();
+    plan.push(Step::ScratchDir(scratch.clone()));
+    plan.push(Step::CreateDir(scratch.join("snapshots")));
+    let mut staged = Vec::new();
+    for snap in &names {
+        let snap_root = config
+            .mirror
+            .zfs_mirror_dir
+            .join(".zfs/snapshot")
+            .join(snap);
+        if !snap_root.is_dir() {
+            tracing::warn!(snapshot = %snap, path = %snap_root.display(), "publish_snapshot_source_missing");
+            continue;
+        }
+        plan.push(Step::CreateDir(scratch.join("snapshots").join(snap)));
+        let mut prefixes = Vec::new();
+        for m in &config.repo_paths {
+            let base = snap_root.join(&m.source_base);
+            if !base.is_dir() {
+                tracing::debug!(snapshot = %snap, path = %base.display(), "publish_source_base_missing");
+                continue;
+            }
+            let source = base.join(&m.source_name);
+            if std::fs::symlink_metadata(&source).is_err() {
+                tracing::warn!(snapshot = %snap, source = %source.display(), prefix = %m.public_prefix, "publish_source_path_missing");
+                continue;
+            }
+            plan.push(Step::Symlink {
+                root: scratch.clone(),
+                link: Path::new("snapshots").join(snap).join(&m.public_prefix),
+                target: source,
+            });
+            prefixes.push(m.public_prefix.clone());
+        }
+        tracing::info!(snapshot = %snap, prefixes = %prefixes.join(","), "publish_snapshot_staged");
+        staged.push(snap.clone());
+    }
+    if staged.is_empty() {
+        let root = config.mirror.zfs_mirror_dir.join(".zfs/snapshot");
+        if args.all {
+            return Err(failed(format!(
+                "none of the ZFS snapshots ({}) has a directory under {}; refusing to replace the published tree with an empty one (is the dataset mounted?)",
+                names.join(", "),
+                root.display()
+            )));
+        }
+        tracing::warn!(snapshots = %names.join(","), path = %root.display(), "publish_nothing_staged");
+        return Ok(());
+    }
+
+    // Subtrees of the scratch tree to send (None: all of it) to `repo`.
+    let subtrees: Vec<Option<PathBuf>> = if args.all {
+        vec![None]
+    } else {
+        staged
+            .iter()
+            .map(|s| Some(Path::new("snapshots").join(s)))
+            .collect()
+    };
+    let mut dests = vec![rsync::Dest::Local(&repo)];
+    if let Some((user, host)) = &remote {
+        dests.push(rsync::Dest::Remote {
+            user,
+            host,
+            path: &repo,
+        });
+    }
+    for dest in &dests {
+        for subtree in &subtrees {
+            plan.push(Step::Run(rsync::publish_cmd(
+                &ctx.tools,
+                &scratch,
+                subtree.as_deref(),
+                dest,
+            )));
+        }
+    }
+    if remote.is_none() {
+        tracing::info!(
+            reason = if ctx.skip_remote {
+                "skip_remote"
+            } else {
+                "no replica_host"
+            },
+            "publish_remote_skipped"
+        );
+    }
+    ctx.execute(&plan)?;
+    tracing::info!(
+        snapshots = %staged.join(","),
+        publication_root = %repo.display(),
+        remote = remote.as_ref().map(|(_, h)| h.as_str()).unwrap_or(""),
+        all = args.all,
+        dry_run = ctx.dry_run,
+        "publish_snapshots_completed"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rp(prefix: &str) -> RepoPath {
+        RepoPath {
+            source_base: "b".to_owned(),
+            source_name: prefix.replace('/', "_"),
+            public_prefix: prefix.to_owned(),
+        }
+    }
+
+    #[test]
+    fn nested_prefixes_are_refused() {
+        assert!(check_prefixes(&[rp("debian"), rp("ubuntu")]).is_ok());
+        assert!(check_prefixes(&[rp("apt/debian"), rp("apt/ubuntu")]).is_ok());
+        let err = check_prefixes(&[rp("debian"), rp("debian/security")]).unwrap_err();
+        assert!(
+            err.contains("\"debian\"") && err.contains("\"debian/security\""),
+            "{err}"
+        );
+        assert!(check_prefixes(&[rp("debian-x"), rp("debian")]).is_ok());
+    }
+}

@@ -1,0 +1,721 @@
+//! `mirrorer sync [--syncer NAME_OR_PREFIX]...` (spec/stages.md, "sync"):
+//! every selected syncer runs as a container, all at the same time, each up
+//! to [`MAX_ATTEMPTS`] attempts.
+//!
+//! # Selection and locks
+//!
+//! `--syncer` (alias `--prefix`, repeatable) picks the syncers whose name or
+//! prefix equals one of the values ([`crate::pipeline::plan::select_syncers`];
+//! none given: all). A value that matches nothing is a usage error (exit 2,
+//! `no syncer matches name or prefix: X`), reported before any lock is
+//! waited for ([`super::run_stage_checked`]). The stage holds
+//! `state/pipeline.lock` shared and, for each selected syncer, the exclusive
+//! `state/sync-<name>.lock` (taken in config order, so two runs with
+//! overlapping selections cannot deadlock), so the per-prefix `sync:` jobs of
+//! one child pipeline run together while `snapshot` and the publish stages,
+//! which take `pipeline.lock` exclusive, wait for all of them.
+//!
+//! # One syncer
+//!
+//! Its `log_file` is opened for appending first (parent directories
+//! created); if that fails, the syncer fails at once with an error naming
+//! the file, and the others still run. Then, per attempt (each step through
+//! [`crate::backends::container`]):
+//!
+//! 1. `docker rm -f NAME` removes a stale container of the same name;
+//! 2. `sync_container_start container= image= attempt= max_attempts=
+//!    env_vars=` (the keys only), then `docker run -d --name NAME --user U -v H:B:M ... -e KEY
+//!    ... IMAGE ARGS...` (values hidden, see the backend);
+//! 3. `docker logs --follow NAME` streams the output: each line of both
+//!    streams is logged as `[<name>] <line>` (INFO) and appended, without
+//!    the prefix, to the log file, which also gets one `--- mirrorer: ...`
+//!    line when an attempt starts and ends. The values of environment keys
+//!    that look secret ([`crate::logging::is_secret_key`]) and have at least
+//!    [`MIN_REDACTED_LEN`] characters are replaced by `***` in both. With
+//!    `CI=true` and one selected syncer (the child pipeline's case), the
+//!    output of each attempt is wrapped in a GitLab collapsible section;
+//!    the interleaved output of several syncers in one job is not;
+//! 4. `docker wait NAME` gives the exit code;
+//! 5. `docker stop -t 30 NAME` and `docker rm -f NAME`, whatever happened.
+//!
+//! Exit code 0 ends the syncer; anything else (or a runtime failure, e.g.
+//! an image that cannot be pulled) is logged as `sync_container_retry
+//! container= attempt= exit_code= next_attempt=` and retried, or after the
+//! last attempt as `sync_container_failed`. At the end every syncer gets a
+//! `sync_summary container= status=ok|failed|interrupted attempts=
+//! exit_codes=` line (exit codes comma-separated in attempt order, `error`
+//! where the runtime failed before the container exited), and the stage
+//! fails (exit 1) naming the syncers that failed all attempts, once all
+//! others have finished. A container that could not be removed also fails
+//! the stage.
+//!
+//! # Signals
+//!
+//! On SIGTERM/SIGINT no new attempt starts; each running attempt stops its
+//! `docker wait`, stops the container with a 30 s grace period
+//! ([`CONTAINER_STOP_GRACE`]) and removes it; the stage then exits 143/130.
+//! The cleanup commands are not interrupted by the signal.
+//!
+//! # Dry run
+//!
+//! `--dry-run` logs, per selected syncer, the commands of one attempt and
+//! runs nothing, takes no per-syncer lock and opens no log file.
+
+use std::fs::{self, File};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::{Plan, StageDef, Step, run_stage_checked};
+use crate::backends::container::{self, ContainerError};
+use crate::cli::Cli;
+use crate::config::Syncer;
+use crate::error::{Error, Result};
+use crate::process::{Running, Stream, Tool, Tools};
+use crate::state::LockMode;
+
+const TARGET: &str = "mirrorer::stages::sync";
+
+/// Attempts per syncer.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// How long a container gets between SIGTERM and SIGKILL when it is stopped
+/// (`docker stop -t 30`).
+pub const CONTAINER_STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// How long `docker logs --follow` may take to deliver the rest of the
+/// output after the container has exited, before it is stopped.
+pub const LOGS_DRAIN: Duration = Duration::from_secs(10);
+
+/// Secret environment values shorter than this are not masked in the
+/// container output (masking `1` or `yes` would garble every line).
+pub const MIN_REDACTED_LEN: usize = 4;
+
+/// Options of `sync`.
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// Only the syncers with this name or prefix (repeatable; default: all).
+    #[arg(
+        long = "syncer",
+        visible_alias = "prefix",
+        value_name = "NAME_OR_PREFIX",
+        allow_hyphen_values = true
+    )]
+    pub syncers: Vec<String>,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptEnd {
+    /// The container ran and exited with this code.
+    Exited(i32),
+    /// The runtime failed before the container's exit code was known; the
+    /// message holds the error and its causes.
+    Error(String),
+    /// SIGINT/SIGTERM arrived; the container was stopped.
+    Interrupted,
+}
+
+impl AttemptEnd {
+    /// The code for summaries: the exit code, `error` or `interrupted`.
+    pub fn code_text(&self) -> String {
+        match self {
+            AttemptEnd::Exited(c) => c.to_string(),
+            AttemptEnd::Error(_) => "error".to_owned(),
+            AttemptEnd::Interrupted => "interrupted".to_owned(),
+        }
+    }
+}
+
+/// What happened to one syncer.
+#[derive(Debug, Clone)]
+pub struct SyncerReport {
+    /// The syncer (container) name.
+    pub name: String,
+    /// How each attempt ended, in order.
+    pub attempts: Vec<AttemptEnd>,
+    /// Why no attempt could be made (log file, bad volume), if so.
+    pub setup_error: Option<String>,
+    /// Containers that could not be stopped or removed.
+    pub cleanup_errors: Vec<String>,
+}
+
+impl SyncerReport {
+    /// Whether the last attempt exited 0.
+    pub fn succeeded(&self) -> bool {
+        self.setup_error.is_none() && self.attempts.last() == Some(&AttemptEnd::Exited(0))
+    }
+
+    /// `ok`, `interrupted` or `failed`.
+    pub fn status(&self) -> &'static str {
+        if self.succeeded() {
+            "ok"
+        } else if self.attempts.last() == Some(&AttemptEnd::Interrupted) {
+            "interrupted"
+        } else {
+            "failed"
+        }
+    }
+
+    /// The exit codes in attempt order, comma-separated (`1,1,0`).
+    pub fn exit_codes(&self) -> String {
+        self.attempts
+            .iter()
+            .map(AttemptEnd::code_text)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The log file of a syncer could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("syncer {name}: could not {action} {}", path.display())]
+pub struct LogFileError {
+    /// The syncer.
+    pub name: String,
+    /// What was being done.
+    pub action: &'static str,
+    /// The path.
+    pub path: PathBuf,
+    /// The I/O error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// The error and its causes on one line.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Where a syncer's output goes: the job log (prefixed) and its log file,
+/// with secret values masked.
+struct OutputSink {
+    name: String,
+    path: PathBuf,
+    file: Mutex<File>,
+    secrets: Vec<String>,
+    write_failed: AtomicBool,
+}
+
+impl OutputSink {
+    fn open(syncer: &Syncer) -> std::result::Result<OutputSink, LogFileError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = syncer.log_file.clone();
+        let err = |action| {
+            let name = syncer.name.clone();
+            let path = path.clone();
+            move |source| LogFileError {
+                name,
+                action,
+                path,
+                source,
+            }
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(err("create the directory of the log file"))?;
+        }
+        let file = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(err("open the log file"))?;
+        let mut secrets: Vec<String> = syncer
+            .environment
+            .iter()
+            .filter(|(k, v)| crate::logging::is_secret_key(k) && v.len() >= MIN_REDACTED_LEN)
+            .map(|(_, v)| v.clone())
+            .collect();
+        // Longest first, so a secret containing another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Ok(OutputSink {
+            name: syncer.name.clone(),
+            path,
+            file: Mutex::new(file),
+            secrets,
+            write_failed: AtomicBool::new(false),
+        })
+    }
+
+    fn redact(&self, line: &str) -> String {
+        let mut line = line.to_owned();
+        for s in &self.secrets {
+            if line.contains(s.as_str()) {
+                line = line.replace(s.as_str(), "***");
+            }
+        }
+        line
+    }
+
+    fn write_file(&self, text: &str) {
+        let result = match self.file.lock() {
+            Ok(mut f) => writeln!(f, "{text}"),
+            Err(_) => Ok(()),
+        };
+        if let Err(e) = result
+            && !self.write_failed.swap(true, Ordering::SeqCst)
+        {
+            tracing::warn!(
+                target: TARGET,
+                container = %self.name,
+                path = %self.path.display(),
+                error = %e,
+                "sync_log_file_write_failed"
+            );
+        }
+    }
+
+    /// One line of container output.
+    fn line(&self, line: &str) {
+        let line = self.redact(line);
+        tracing::info!(target: TARGET, "[{}] {}", self.name, line);
+        self.write_file(&line);
+    }
+
+    /// A marker line in the log file only.
+    fn marker(&self, what: &str) {
+        self.write_file(&format!(
+            "--- mirrorer: {} container {} {what} ---",
+            chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%:z"),
+            self.name
+        ));
+    }
+}
+
+/// Runs the stage.
+///
+/// # Errors
+/// An unknown `--syncer` value (exit 2); syncers that failed all attempts
+/// or could not be started or removed (exit 1); a signal (exit 130/143);
+/// the runner's errors.
+pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
+    let def = StageDef {
+        name: "sync",
+        lock: LockMode::Shared,
+    };
+    let select = |config: &crate::config::Config| -> Result<Vec<Syncer>> {
+        Ok(
+            crate::pipeline::plan::select_syncers(&config.syncers, &args.syncers)
+                .map_err(|e| Error::Usage(e.to_string()))?
+                .into_iter()
+                .cloned()
+                .collect(),
+        )
+    };
+    run_stage_checked(
+        cli,
+        def,
+        // An unknown --syncer is a usage error before the lock is waited for.
+        |ctx| {
+            Ok(if select(&ctx.config)?.is_empty() {
+                Vec::new()
+            } else {
+                vec![Tool::Docker]
+            })
+        },
+        |ctx| {
+            let selected = select(&ctx.config)?;
+            if selected.is_empty() {
+                tracing::info!(target: TARGET, "sync_nothing_to_do");
+                return Ok(());
+            }
+            if ctx.dry_run {
+                let mut plan = Plan::new();
+                for s in &selected {
+                    plan.steps.extend(attempt_steps(&ctx.tools, s)?);
+                }
+                tracing::info!(target: TARGET, syncers = %names(&selected), max_attempts = MAX_ATTEMPTS, "sync_dry_run");
+                return ctx.execute(&plan);
+            }
+            let timeout = ctx.lock_timeout;
+            let lock = ctx.lock_mut().ok_or_else(|| {
+                Error::Failed(anyhow::anyhow!(
+                    "internal error: stage sync has no state lock"
+                ))
+            })?;
+            for s in &selected {
+                lock.lock_syncer(&s.name, timeout)?;
+            }
+            tracing::info!(target: TARGET, syncers = %names(&selected), max_attempts = MAX_ATTEMPTS, "sync_start");
+            let sections = selected.len() == 1;
+            let tools = &ctx.tools;
+            let reports: Vec<SyncerReport> = std::thread::scope(|scope| {
+                let handles: Vec<_> = selected
+                    .iter()
+                    .map(|s| (s, scope.spawn(move || run_syncer(tools, s, sections))))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|(s, h)| {
+                        h.join().unwrap_or_else(|_| SyncerReport {
+                            name: s.name.clone(),
+                            attempts: Vec::new(),
+                            setup_error: Some(
+                                "internal error: the syncer's thread panicked".into(),
+                            ),
+                            cleanup_errors: Vec::new(),
+                        })
+                    })
+                    .collect()
+            });
+            finish(&reports)
+        },
+    )
+}
+
+fn names(syncers: &[Syncer]) -> String {
+    syncers
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The commands of one attempt, for `--dry-run`.
+fn attempt_steps(tools: &Tools, s: &Syncer) -> Result<Vec<Step>> {
+    let run = container::run_cmd(tools, s).map_err(|e| Error::Failed(e.into()))?;
+    let mut steps = Vec::new();
+    if let Some(parent) = s.log_file.parent() {
+        steps.push(Step::CreateDir(parent.to_path_buf()));
+    }
+    steps.extend([
+        Step::Run(container::remove_cmd(tools, &s.name)),
+        Step::Run(run),
+        Step::Run(container::logs_cmd(tools, &s.name)),
+        Step::Run(container::wait_cmd(tools, &s.name)),
+        Step::Run(container::stop_cmd(tools, &s.name, CONTAINER_STOP_GRACE)),
+        Step::Run(container::remove_cmd(tools, &s.name)),
+    ]);
+    Ok(steps)
+}
+
+/// Logs the summary and turns the reports into the stage's result.
+fn finish(reports: &[SyncerReport]) -> Result<()> {
+    for r in reports {
+        if r.succeeded() {
+            tracing::info!(target: TARGET, container = %r.name, status = r.status(), attempts = r.attempts.len(), exit_codes = %r.exit_codes(), "sync_summary");
+        } else if let Some(error) = &r.setup_error {
+            tracing::error!(target: TARGET, container = %r.name, status = r.status(), attempts = r.attempts.len(), exit_codes = %r.exit_codes(), error = %error, "sync_summary");
+        } else {
+            tracing::error!(target: TARGET, container = %r.name, status = r.status(), attempts = r.attempts.len(), exit_codes = %r.exit_codes(), "sync_summary");
+        }
+    }
+    if let Some(signal) = crate::signals::received() {
+        return Err(Error::Signal(signal));
+    }
+    let mut problems = Vec::new();
+    let failed: Vec<&SyncerReport> = reports.iter().filter(|r| !r.succeeded()).collect();
+    if !failed.is_empty() {
+        let list = failed
+            .iter()
+            .map(|r| match &r.setup_error {
+                Some(e) => format!("{} ({e})", r.name),
+                None => format!(
+                    "{} ({} attempts, exit codes {})",
+                    r.name,
+                    r.attempts.len(),
+                    r.exit_codes()
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        problems.push(format!(
+            "{} of {} syncers failed: {list}",
+            failed.len(),
+            reports.len()
+        ));
+    }
+    let leftovers: Vec<&String> = reports.iter().flat_map(|r| &r.cleanup_errors).collect();
+    if !leftovers.is_empty() {
+        problems.push(format!(
+            "containers may be left behind: {}",
+            leftovers
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Failed(anyhow::anyhow!(problems.join("; "))))
+    }
+}
+
+/// All attempts of one syncer (runs on its own thread).
+fn run_syncer(tools: &Tools, syncer: &Syncer, sections: bool) -> SyncerReport {
+    let mut report = SyncerReport {
+        name: syncer.name.clone(),
+        attempts: Vec::new(),
+        setup_error: None,
+        cleanup_errors: Vec::new(),
+    };
+    let setup = OutputSink::open(syncer)
+        .map_err(|e| chain(&e))
+        .and_then(|sink| {
+            container::run_cmd(tools, syncer)
+                .map(|cmd| (sink, cmd))
+                .map_err(|e| chain(&e))
+        });
+    let (sink, run) = match setup {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(target: TARGET, container = %syncer.name, error = %e, "sync_container_setup_failed");
+            report.setup_error = Some(e);
+            return report;
+        }
+    };
+    let sink = Arc::new(sink);
+    let env_vars = syncer
+        .environment
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    for attempt in 1..=MAX_ATTEMPTS {
+        if crate::signals::received().is_some() {
+            break;
+        }
+        tracing::info!(
+            target: TARGET,
+            container = %syncer.name,
+            image = %syncer.image,
+            attempt,
+            max_attempts = MAX_ATTEMPTS,
+            env_vars = %env_vars,
+            "sync_container_start"
+        );
+        let started = Instant::now();
+        let end = attempt_once(
+            tools,
+            syncer,
+            &run,
+            attempt,
+            &sink,
+            sections,
+            &mut report.cleanup_errors,
+        );
+        report.attempts.push(end.clone());
+        let duration_s = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        let (exit_code, error) = match &end {
+            AttemptEnd::Exited(0) => {
+                tracing::info!(target: TARGET, container = %syncer.name, attempt, duration_s, "sync_container_ok");
+                break;
+            }
+            AttemptEnd::Interrupted => {
+                tracing::warn!(target: TARGET, container = %syncer.name, attempt, duration_s, "sync_container_interrupted");
+                break;
+            }
+            AttemptEnd::Exited(c) => (c.to_string(), None),
+            AttemptEnd::Error(e) => ("none".to_owned(), Some(e.as_str())),
+        };
+        let retry = attempt < MAX_ATTEMPTS && crate::signals::received().is_none();
+        match (retry, error) {
+            (true, None) => {
+                tracing::warn!(target: TARGET, container = %syncer.name, attempt, exit_code = %exit_code, next_attempt = attempt + 1, duration_s, "sync_container_retry")
+            }
+            (true, Some(error)) => {
+                tracing::warn!(target: TARGET, container = %syncer.name, attempt, exit_code = %exit_code, error = %error, next_attempt = attempt + 1, duration_s, "sync_container_retry")
+            }
+            (false, None) => {
+                tracing::error!(target: TARGET, container = %syncer.name, attempt, exit_code = %exit_code, duration_s, "sync_container_failed")
+            }
+            (false, Some(error)) => {
+                tracing::error!(target: TARGET, container = %syncer.name, attempt, exit_code = %exit_code, error = %error, duration_s, "sync_container_failed")
+            }
+        }
+    }
+    report
+}
+
+/// One attempt: remove a stale container, run, stream, wait, stop, remove.
+fn attempt_once(
+    tools: &Tools,
+    syncer: &Syncer,
+    run: &crate::process::Cmd,
+    attempt: u32,
+    sink: &Arc<OutputSink>,
+    sections: bool,
+    cleanup_errors: &mut Vec<String>,
+) -> AttemptEnd {
+    let name = &syncer.name;
+    if let Err(e) = container::remove(tools, name) {
+        return AttemptEnd::Error(chain(&e));
+    }
+    if crate::signals::received().is_some() {
+        return AttemptEnd::Interrupted;
+    }
+    sink.marker(&format!("attempt {attempt}/{MAX_ATTEMPTS} starting"));
+    let (end, stopped) = match run.run() {
+        Err(crate::process::ProcessError::Interrupted { .. }) => (AttemptEnd::Interrupted, false),
+        Err(e) => (
+            AttemptEnd::Error(chain(&ContainerError::Process {
+                name: name.clone(),
+                action: "start the container",
+                source: Box::new(e),
+            })),
+            false,
+        ),
+        Ok(_) => {
+            let _section = sections.then(|| {
+                crate::logging::section(
+                    &format!("sync_{name}_attempt_{attempt}"),
+                    &format!("[{name}] container output, attempt {attempt}/{MAX_ATTEMPTS}"),
+                    false,
+                )
+            });
+            let handler_sink = Arc::clone(sink);
+            let follower = container::logs_cmd(tools, name)
+                .on_line(move |_: Stream, line: &str| handler_sink.line(line))
+                .spawn();
+            let mut follower = match follower {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    tracing::warn!(target: TARGET, container = %name, error = %chain(&e), "sync_container_logs_failed");
+                    None
+                }
+            };
+            let end = match container::wait(tools, name) {
+                Ok(code) => AttemptEnd::Exited(code),
+                Err(e) if e.interrupted() => AttemptEnd::Interrupted,
+                Err(e) => AttemptEnd::Error(chain(&e)),
+            };
+            // Stop first (a no-op once it exited), so that after a signal
+            // or a failed `wait` the container's last words are streamed.
+            stop(tools, name);
+            if let Some(f) = follower.as_mut() {
+                drain(f, name);
+            }
+            (end, true)
+        }
+    };
+    if !stopped {
+        // `run` failed or was interrupted: a container may exist anyway.
+        stop(tools, name);
+    }
+    if let Err(e) = container::remove(tools, name) {
+        let e = chain(&e);
+        tracing::error!(target: TARGET, container = %name, error = %e, "sync_container_remove_failed");
+        cleanup_errors.push(e);
+    }
+    sink.marker(&format!(
+        "attempt {attempt}/{MAX_ATTEMPTS} ended: {}",
+        match &end {
+            AttemptEnd::Exited(c) => format!("exit code {c}"),
+            AttemptEnd::Error(_) => "runtime error".to_owned(),
+            AttemptEnd::Interrupted => "interrupted".to_owned(),
+        }
+    ));
+    end
+}
+
+/// `docker stop -t 30 NAME`. A failure is only a warning: `docker rm -f`
+/// follows and kills and removes the container anyway; only a failed
+/// removal leaves it behind.
+fn stop(tools: &Tools, name: &str) {
+    let cmd = container::stop_cmd(tools, name, CONTAINER_STOP_GRACE);
+    if let Err(e) = cmd.run() {
+        tracing::warn!(target: TARGET, container = %name, error = %chain(&e), "sync_container_stop_failed");
+    }
+}
+
+/// Lets `docker logs --follow` deliver the rest of the output, then stops it.
+fn drain(follower: &mut Running, name: &str) {
+    let deadline = Instant::now() + LOGS_DRAIN;
+    loop {
+        match follower.try_wait() {
+            Ok(Some(_)) => return,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(25)),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    tracing::debug!(target: TARGET, container = %name, "sync_container_logs_stopped");
+    let _ = follower.stop(container::CLIENT_STOP_GRACE);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(attempts: Vec<AttemptEnd>) -> SyncerReport {
+        SyncerReport {
+            name: "debian".into(),
+            attempts,
+            setup_error: None,
+            cleanup_errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn report_status_and_codes() {
+        let ok = report(vec![
+            AttemptEnd::Exited(1),
+            AttemptEnd::Exited(1),
+            AttemptEnd::Exited(0),
+        ]);
+        assert!(ok.succeeded());
+        assert_eq!(ok.status(), "ok");
+        assert_eq!(ok.exit_codes(), "1,1,0");
+        let bad = report(vec![AttemptEnd::Error("x".into()), AttemptEnd::Exited(2)]);
+        assert_eq!(bad.status(), "failed");
+        assert_eq!(bad.exit_codes(), "error,2");
+        let stopped = report(vec![AttemptEnd::Interrupted]);
+        assert_eq!(stopped.status(), "interrupted");
+    }
+
+    #[test]
+    fn output_masks_secret_values_longest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let syncer = Syncer {
+            kind: None,
+            name: "debian".into(),
+            prefix: "debian".into(),
+            image: "img".into(),
+            user: "0:0".into(),
+            config: None,
+            repos: None,
+            dest: None,
+            environment: vec![
+                ("API_TOKEN".into(), "abcd".into()),
+                ("DB_PASSWORD".into(), "abcdefgh".into()),
+                ("SHORT_KEY".into(), "xyz".into()),
+                ("MIRROR".into(), "visible".into()),
+            ],
+            command_args: Vec::new(),
+            volumes: Vec::new(),
+            log_file: dir.path().join("a/b/debian.log"),
+        };
+        let sink = OutputSink::open(&syncer).unwrap();
+        assert_eq!(
+            sink.redact("pw=abcdefgh tok=abcd k=xyz m=visible"),
+            "pw=*** tok=*** k=xyz m=visible"
+        );
+        sink.line("tok=abcd");
+        let written = fs::read_to_string(&syncer.log_file).unwrap();
+        assert_eq!(written, "tok=***\n");
+    }
+
+    #[test]
+    fn failed_syncers_are_named() {
+        let mut bad = report(vec![AttemptEnd::Exited(1); 3]);
+        bad.name = "epel".into();
+        let err = finish(&[report(vec![AttemptEnd::Exited(0)]), bad]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "1 of 2 syncers failed: epel (3 attempts, exit codes 1,1,1)"
+        );
+    }
+}
