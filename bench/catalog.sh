@@ -11,6 +11,8 @@
 #   MIRRORER_REF the reference binary (default /tmp/pyref/bin/mirrorer; a venv
 #                with `pip install mirrorer==0.1.0` is made there if missing)
 #   RUNS         timed runs of each command, the best kept (default 3)
+#   REUSE=1      time an existing tree in BENCH_DIR (left by KEEP=1) instead of
+#                building a new one
 #   CARGO_TARGET_DIR as for cargo
 #
 # The tree: about 1,000,000 files in 200 prefixes: 100 APT prefixes (dists/
@@ -45,6 +47,9 @@ echo "== building the release binary"
 (cd "$REPO" && cargo build --release --quiet)
 BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/mirrorer"
 
+if [ "${REUSE:-0}" = 1 ] && [ -d "$ROOT" ]; then
+    echo "== reusing the tree in $ROOT"
+else
 echo "== building the tree in $ROOT"
 rm -rf "$BENCH_DIR"
 mkdir -p "$ROOT"
@@ -127,6 +132,7 @@ for i in range(10000):
         os.link(os.path.join(src, r), os.path.join(dest, f"{i}-{r}"))
 PY
 createrepo_c --quiet --workers 2 "$BIG_RPM" >/dev/null
+fi
 echo "files: $(find "$ROOT" -type f | wc -l), directories: $(find "$ROOT" -type d | wc -l), prefixes: $(ls "$ROOT" | wc -l)"
 du -sh "$ROOT" | sed 's/^/size: /'
 

@@ -537,3 +537,43 @@ fn unreadable_files_and_directories_become_warnings() {
         "readable entries stay"
     );
 }
+
+/// A directory whose listing needs several `getdents64` batches (about 220 KB
+/// of records) is read completely, and entries come out in name order.
+#[test]
+fn large_directories_are_read_completely() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let prefix = tmp.path().join("alt");
+    let count = 1000;
+    for i in 0..count {
+        let base = prefix
+            .join(format!("{i:05}-{}", "x".repeat(200)))
+            .join("base");
+        fs::create_dir_all(&base).expect("mkdir");
+        fs::write(base.join("pkglist.classic"), i.to_string()).expect("pkglist");
+    }
+    let output = mirrorer()
+        .args([
+            "catalog",
+            "--format",
+            "apt-rpm",
+            "--shard",
+            "s",
+            "--root-dir",
+        ])
+        .arg(tmp.path())
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let catalog = json(&output.stdout);
+    let paths: Vec<&str> = catalog["repositories"]
+        .as_array()
+        .expect("repositories")
+        .iter()
+        .map(|r| r["base_path"].as_str().expect("base_path"))
+        .collect();
+    let expected: Vec<String> = (0..count)
+        .map(|i| format!("alt/{i:05}-{}", "x".repeat(200)))
+        .collect();
+    assert_eq!(paths, expected);
+}

@@ -18,7 +18,7 @@ use super::ids::{
     safe_id,
 };
 use super::model::{AptRelease, AptRepository, Repository, Warning};
-use super::walk::{hash_file, is_dir, is_file, join, os_error_text};
+use super::walk::{hash_file, is_dir, is_file, join, os_error_text, path_text};
 
 /// Checksum fields in order of preference.
 const CHECKSUM_FIELDS: [&str; 4] = ["SHA256", "SHA512", "SHA1", "MD5Sum"];
@@ -277,7 +277,7 @@ fn discover_suite(root: &Path, s: &Suite) -> SuiteResult {
     if release.is_empty() {
         let message = format!(
             "failed to parse Release/InRelease: Release metadata not found in {}",
-            release_file.display()
+            path_text(&release_file)
         );
         warnings.push(warn(release_path, message));
         return (None, repos, warnings);

@@ -68,13 +68,18 @@ fn compression_rank(compression: &str) -> u8 {
 
 /// Builds the apt-rpm entries from the pkglist candidates the walk found.
 pub(crate) fn discover(root: &Path, finds: Vec<PkglistFind>) -> (Vec<Repository>, Vec<Warning>) {
-    let mut groups: BTreeMap<String, Vec<PkglistFind>> = BTreeMap::new();
+    // Grouped per base directory (as the reference does: two base paths
+    // whose ids collide, such as `a b` and `a_b`, stay two entries).
+    let mut groups: BTreeMap<(Vec<u8>, String), Vec<PkglistFind>> = BTreeMap::new();
     for find in finds {
         let base_path = lossy_name(&find.rel);
         let id = safe_path_id(&format!("{base_path}/{}", find.component));
-        groups.entry(id).or_default().push(find);
+        groups.entry((find.rel.clone(), id)).or_default().push(find);
     }
-    let groups: Vec<(String, Vec<PkglistFind>)> = groups.into_iter().collect();
+    let groups: Vec<(String, Vec<PkglistFind>)> = groups
+        .into_iter()
+        .map(|((_, id), list)| (id, list))
+        .collect();
     let results: Vec<(Option<Repository>, Vec<Warning>)> = groups
         .into_par_iter()
         .map(|(id, candidates)| group(root, id, candidates))

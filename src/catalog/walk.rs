@@ -19,10 +19,12 @@
 //! that does meet them (a symlink into an earlier subtree) is walked again,
 //! for RPM only, with the global set. Directories are opened relative to their
 //! parent (`openat`) and read with `getdents64` into one reused buffer; file
-//! entries cost no system call. Memory holds one directory listing per depth
+//! entries cost no system call, and on file systems that fill the buffer to
+//! the end of the directory (ext4, XFS, Btrfs, ZFS, tmpfs) a short batch ends
+//! the listing without the final empty call. Memory holds one directory listing per depth
 //! level and the visited (device, inode) sets, never a list of files.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
@@ -75,6 +77,8 @@ struct Walker {
     out: WalkOutput,
     prefix: Vec<u8>,
     buf: Vec<MaybeUninit<u8>>,
+    /// Per device: may a directory listing end at a short batch?
+    fs_short_batch: HashMap<u64, bool>,
 }
 
 fn open_dir_at<Fd: AsFd>(dir: Fd, name: &[u8]) -> Option<OwnedFd> {
@@ -98,32 +102,65 @@ fn is_file_at<Fd: AsFd>(dir: Fd, name: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
+/// The space a `linux_dirent64` record with a name of `len` bytes takes in a
+/// `getdents64` buffer (`ALIGN(offsetof(d_name) + len + 1, 8)`).
+fn dirent_reclen(len: usize) -> usize {
+    (19 + len + 1 + 7) & !7
+}
+
+/// The largest `linux_dirent64` record (a 255-byte name).
+const MAX_RECLEN: usize = 280;
+
+/// File systems whose `getdents64` fills the buffer until the end of the
+/// directory, so that a batch leaving room for another record is the last one
+/// (ext4, XFS, Btrfs, ZFS, tmpfs). Elsewhere (NFS, FUSE, ...) the end is only
+/// known from an empty batch.
+const SHORT_BATCH_IS_END: [i128; 5] = [0xEF53, 0x5846_5342, 0x9123_683E, 0x2FC1_2FC1, 0x0102_1994];
+
+/// Whether a directory's file system is one of [`SHORT_BATCH_IS_END`].
+fn short_batch_is_end<Fd: AsFd>(fd: Fd) -> bool {
+    rustix::fs::fstatfs(fd)
+        .map(|st| SHORT_BATCH_IS_END.contains(&i128::from(st.f_type)))
+        .unwrap_or(false)
+}
+
 /// Reads the entries of a directory (without `.` and `..`), sorted by name
 /// bytes. Without `with_files`, entries known to be neither directories nor
-/// symlinks are left out (most of a mirror: no copy, no sort for them).
+/// symlinks are left out (most of a mirror: no copy, no sort for them). With
+/// `short_batch_ends`, a `getdents64` batch that left room for another record
+/// ends the listing (saves the final empty call; see [`SHORT_BATCH_IS_END`]).
 fn read_entries(
     fd: &OwnedFd,
     buf: &mut [MaybeUninit<u8>],
     with_files: bool,
+    short_batch_ends: bool,
 ) -> Vec<(Vec<u8>, FileType)> {
+    // RawDir may skip up to 7 bytes to align the buffer.
+    let capacity = buf.len().saturating_sub(8);
     let mut entries = Vec::new();
     let mut dir = RawDir::new(fd, buf);
+    let mut batch_bytes = 0;
     while let Some(entry) = dir.next() {
         let Ok(entry) = entry else { break };
         let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
+        batch_bytes += dirent_reclen(name.len());
         let file_type = entry.file_type();
-        if !with_files
-            && !matches!(
-                file_type,
-                FileType::Directory | FileType::Symlink | FileType::Unknown
-            )
-        {
-            continue;
+        let wanted = name != b"."
+            && name != b".."
+            && (with_files
+                || matches!(
+                    file_type,
+                    FileType::Directory | FileType::Symlink | FileType::Unknown
+                ));
+        if wanted {
+            entries.push((name.to_vec(), file_type));
         }
-        entries.push((name.to_vec(), file_type));
+        if dir.is_buffer_empty() {
+            if short_batch_ends && batch_bytes + MAX_RECLEN <= capacity {
+                break;
+            }
+            batch_bytes = 0;
+        }
     }
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     entries
@@ -153,13 +190,15 @@ impl Walker {
             out: WalkOutput::default(),
             prefix,
             buf: vec![MaybeUninit::uninit(); 64 * 1024],
+            fs_short_batch: HashMap::new(),
         }
     }
 
     /// Visits the children of the directory `fd` (at `rel`), for the walks
     /// that are active there.
-    fn visit(&mut self, fd: &OwnedFd, rel: &mut Vec<u8>, rpm: bool, ar: bool) {
-        let entries = read_entries(fd, &mut self.buf, false);
+    fn visit(&mut self, fd: &OwnedFd, dev: u64, rel: &mut Vec<u8>, rpm: bool, ar: bool) {
+        let short_batch_ends = self.short_batch_ends(fd, dev);
+        let entries = read_entries(fd, &mut self.buf, false, short_batch_ends);
         for (name, file_type) in entries {
             if !matches!(
                 file_type,
@@ -199,21 +238,30 @@ impl Walker {
             }
             if take_ar && name == b"base" {
                 descend_ar = false;
-                self.scan_base(&child, rel);
+                self.scan_base(&child, key.0, rel);
             }
             if descend_rpm || descend_ar {
                 if !rel.is_empty() {
                     rel.push(b'/');
                 }
                 rel.extend_from_slice(&name);
-                self.visit(&child, rel, descend_rpm, descend_ar);
+                self.visit(&child, key.0, rel, descend_rpm, descend_ar);
                 rel.truncate(parent_len);
             }
         }
     }
 
-    fn scan_base(&mut self, fd: &OwnedFd, parent_rel: &[u8]) {
-        for (name, file_type) in read_entries(fd, &mut self.buf, true) {
+    /// Whether listings on device `dev` may end at a short batch (cached per device).
+    fn short_batch_ends(&mut self, fd: &OwnedFd, dev: u64) -> bool {
+        *self
+            .fs_short_batch
+            .entry(dev)
+            .or_insert_with(|| short_batch_is_end(fd))
+    }
+
+    fn scan_base(&mut self, fd: &OwnedFd, dev: u64, parent_rel: &[u8]) {
+        let short_batch_ends = self.short_batch_ends(fd, dev);
+        for (name, file_type) in read_entries(fd, &mut self.buf, true, short_batch_ends) {
             let text = super::ids::lossy_name(&name);
             let Some((component, compression)) = parse_pkglist_name(&text) else {
                 continue;
@@ -257,7 +305,7 @@ pub(crate) fn walk(root: &Path, rpm: bool, apt_rpm: bool) -> io::Result<WalkOutp
     let root_key =
         dir_key(&root_fd).ok_or_else(|| io::Error::other("cannot stat the scan root"))?;
     let mut buf = vec![MaybeUninit::uninit(); 64 * 1024];
-    let tops: Vec<TopEntry> = read_entries(&root_fd, &mut buf, false)
+    let tops: Vec<TopEntry> = read_entries(&root_fd, &mut buf, false, false)
         .into_iter()
         .filter(|(_, t)| {
             matches!(
@@ -333,7 +381,7 @@ fn walk_top(
     }
     if descend_rpm || take_ar {
         let mut rel = top.name.clone();
-        walker.visit(&fd, &mut rel, descend_rpm, take_ar);
+        walker.visit(&fd, key.0, &mut rel, descend_rpm, take_ar);
     }
     walker
 }
@@ -399,15 +447,20 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// A path as catalog text (one U+FFFD per byte that is not UTF-8).
+pub(crate) fn path_text(path: &Path) -> String {
+    super::ids::lossy_name(path.as_os_str().as_encoded_bytes())
+}
+
 /// Renders an I/O error as Python's `OSError` does: `[Errno N] text: 'path'`.
 pub(crate) fn os_error_text(err: &io::Error, path: &Path) -> String {
     match err.raw_os_error() {
         Some(code) => {
             let text = io::Error::from_raw_os_error(code).to_string();
             let text = text.split(" (os error").next().unwrap_or(&text).to_owned();
-            format!("[Errno {code}] {text}: '{}'", path.display())
+            format!("[Errno {code}] {text}: '{}'", path_text(path))
         }
-        None => format!("{err}: '{}'", path.display()),
+        None => format!("{err}: '{}'", path_text(path)),
     }
 }
 
