@@ -73,27 +73,26 @@ impl ReleaseFile {
                 match &current {
                     Current::Sums(sum) => {
                         let parts: Vec<&str> = py_split(line).collect();
-                        if let [checksum, size, path] = parts[..] {
-                            if let Some(size) = py_int(size) {
-                                if let Some(list) = release.checksums.get_mut(sum) {
-                                    list.push(ChecksumEntry {
-                                        checksum: checksum.to_owned(),
-                                        size,
-                                        path: path.to_owned(),
-                                    });
-                                }
-                            }
+                        if let [checksum, size, path] = parts[..]
+                            && let Some(size) = py_int(size)
+                            && let Some(list) = release.checksums.get_mut(sum)
+                        {
+                            list.push(ChecksumEntry {
+                                checksum: checksum.to_owned(),
+                                size,
+                                path: path.to_owned(),
+                            });
                         }
                     }
                     Current::Field(key) => {
                         let more = py_strip(line);
-                        if !more.is_empty() {
-                            if let Some(value) = release.fields.get_mut(key) {
-                                if !value.is_empty() {
-                                    value.push(' ');
-                                }
-                                value.push_str(more);
+                        if !more.is_empty()
+                            && let Some(value) = release.fields.get_mut(key)
+                        {
+                            if !value.is_empty() {
+                                value.push(' ');
                             }
+                            value.push_str(more);
                         }
                     }
                     Current::None => {}

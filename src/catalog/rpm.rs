@@ -65,10 +65,11 @@ pub fn distro_fields(base_path: &str, prefix: &str) -> Distro {
     match parts[..] {
         // ^OracleLinux/OL([0-9]+)/([^/]+)/([^/]+)$
         ["OracleLinux", ol, repo, arch] if nonempty(&repo) && nonempty(&arch) => {
-            if let Some(release) = ol.strip_prefix("OL") {
-                if !release.is_empty() && release.bytes().all(|b| b.is_ascii_digit()) {
-                    return (s(prefix), s(release), s(repo), s(arch));
-                }
+            if let Some(release) = ol.strip_prefix("OL")
+                && !release.is_empty()
+                && release.bytes().all(|b| b.is_ascii_digit())
+            {
+                return (s(prefix), s(release), s(repo), s(arch));
             }
         }
         _ => {}

@@ -334,10 +334,10 @@ pub fn wait(
                 Err(TriggerError::Unsuccessful(info))
             };
         }
-        if let Some(limit) = timeout {
-            if started.elapsed() >= limit {
-                return Err(TriggerError::WaitTimeout(info, limit));
-            }
+        if let Some(limit) = timeout
+            && started.elapsed() >= limit
+        {
+            return Err(TriggerError::WaitTimeout(info, limit));
         }
         std::thread::sleep(poll);
         let endpoint = Pipeline::builder()
