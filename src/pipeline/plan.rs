@@ -118,15 +118,23 @@ struct Builder<'a> {
     jobs: Vec<Job>,
 }
 
+/// The child-pipeline stage of a `mirrorer` subcommand's job.
+fn ci_stage(command: &str) -> &'static str {
+    match command {
+        "sync" => "sync",
+        "av-scan" => "scan",
+        "snapshot" => "snapshot",
+        "replicate" => "replicate",
+        "cleanup-state" => "cleanup",
+        _ => "publish",
+    }
+}
+
 impl Builder<'_> {
-    fn add(
-        &mut self,
-        name: &str,
-        stage: &'static str,
-        settings_stage: &str,
-        needs: &[&str],
-        args: Vec<Arg>,
-    ) {
+    /// Adds the job `name` that runs `mirrorer <command> <args>...` after
+    /// the jobs of `needs` (those not in this pipeline are left out); its
+    /// stage, timeout, retry and resource group follow from `command`.
+    fn add(&mut self, name: &str, command: &str, needs: &[&str], args: Vec<Arg>) -> &mut Job {
         let settings = &self.config.pipeline;
         let needs = needs
             .iter()
@@ -135,15 +143,39 @@ impl Builder<'_> {
             .collect();
         self.jobs.push(Job {
             name: name.to_owned(),
-            stage,
+            stage: ci_stage(command),
             needs,
-            args,
+            args: std::iter::once(word(command)).chain(args).collect(),
             dotenv: None,
-            timeout: settings.timeout_for(settings_stage).map(str::to_owned),
-            retry: settings.retry_for(settings_stage).cloned(),
+            timeout: settings.timeout_for(command).map(str::to_owned),
+            retry: settings.retry_for(command).cloned(),
             resource_group: settings.resource_group.clone(),
             noop_reason: None,
         });
+        let last = self.jobs.len() - 1;
+        &mut self.jobs[last]
+    }
+
+    /// Adds the job of a stage that is its own job name.
+    fn stage(&mut self, command: &str, needs: &[&str], args: Vec<Arg>) -> &mut Job {
+        self.add(command, command, needs, args)
+    }
+
+    /// Adds publish-snapshot (after `after`), publish-inventory and
+    /// publish-catalog (after publish-snapshot and `catalog_after`).
+    fn publish(
+        &mut self,
+        after: &[&str],
+        snapshot_args: Vec<Arg>,
+        catalog_after: &[&str],
+        catalog_args: Vec<Arg>,
+    ) {
+        self.stage("publish-snapshot", after, snapshot_args);
+        self.stage("publish-inventory", &["publish-snapshot"], Vec::new());
+        let catalog_needs: Vec<&str> = std::iter::once("publish-snapshot")
+            .chain(catalog_after.iter().copied())
+            .collect();
+        self.stage("publish-catalog", &catalog_needs, catalog_args);
     }
 }
 
@@ -168,149 +200,62 @@ pub fn build(
             mode_summary = if syncers.is_empty() {
                 "full chain, every syncer".to_owned()
             } else {
-                format!(
-                    "full chain, syncers: {}",
-                    selected
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                let names: Vec<&str> = selected.iter().map(|s| s.name.as_str()).collect();
+                format!("full chain, syncers: {}", names.join(", "))
             };
             let mut sync_jobs = Vec::new();
             for s in &selected {
                 let name = format!("sync:{}", s.prefix);
-                b.add(
+                let job = b.add(
                     &name,
                     "sync",
-                    "sync",
                     &[],
-                    vec![word("sync"), word("--syncer"), Arg::Word(s.name.clone())],
+                    vec![word("--syncer"), Arg::Word(s.name.clone())],
                 );
-                if let (Some(group), Some(job)) =
-                    (&config.pipeline.resource_group, b.jobs.last_mut())
-                {
+                if let Some(group) = &config.pipeline.resource_group {
                     job.resource_group = Some(format!("{group}:sync:{}", s.prefix));
                 }
                 sync_jobs.push(name);
             }
             if !sync_jobs.is_empty() {
                 let needs: Vec<&str> = sync_jobs.iter().map(String::as_str).collect();
-                b.add("av-scan", "scan", "av-scan", &needs, vec![word("av-scan")]);
-                b.add(
-                    "snapshot",
-                    "snapshot",
+                b.stage("av-scan", &needs, Vec::new());
+                b.stage(
                     "snapshot",
                     &["av-scan"],
-                    vec![word("snapshot"), word("--dotenv"), word(SNAPSHOT_DOTENV)],
-                );
-                if let Some(job) = b.jobs.last_mut() {
-                    job.dotenv = Some(SNAPSHOT_DOTENV);
-                }
-                b.add(
-                    "replicate",
-                    "replicate",
-                    "replicate",
-                    &["snapshot"],
-                    vec![word("replicate")],
-                );
-                let snap = Arg::Var {
-                    var: SNAPSHOT_VARIABLE,
+                    vec![word("--dotenv"), word(SNAPSHOT_DOTENV)],
+                )
+                .dotenv = Some(SNAPSHOT_DOTENV);
+                b.stage("replicate", &["snapshot"], Vec::new());
+                let snap = || {
+                    vec![
+                        word("--snapshot"),
+                        Arg::Var {
+                            var: SNAPSHOT_VARIABLE,
+                        },
+                    ]
                 };
-                b.add(
-                    "publish-snapshot",
-                    "publish",
-                    "publish-snapshot",
-                    &["snapshot", "replicate"],
-                    vec![word("publish-snapshot"), word("--snapshot"), snap.clone()],
-                );
-                b.add(
-                    "publish-inventory",
-                    "publish",
-                    "publish-inventory",
-                    &["publish-snapshot"],
-                    vec![word("publish-inventory")],
-                );
-                b.add(
-                    "publish-catalog",
-                    "publish",
-                    "publish-catalog",
-                    &["publish-snapshot", "snapshot"],
-                    vec![word("publish-catalog"), word("--snapshot"), snap],
-                );
-                b.add(
-                    "cleanup-state",
-                    "cleanup",
+                b.publish(&["snapshot", "replicate"], snap(), &["snapshot"], snap());
+                b.stage(
                     "cleanup-state",
                     &["publish-inventory", "publish-catalog"],
-                    vec![word("cleanup-state")],
+                    Vec::new(),
                 );
             }
         }
         Mode::Republish { snapshot } => {
             mode_summary = format!("republish snapshot {snapshot}");
-            b.add(
-                "publish-snapshot",
-                "publish",
-                "publish-snapshot",
-                &[],
-                vec![word("publish-snapshot"), word("--snapshot"), word(snapshot)],
-            );
-            b.add(
-                "publish-inventory",
-                "publish",
-                "publish-inventory",
-                &["publish-snapshot"],
-                vec![word("publish-inventory")],
-            );
-            b.add(
-                "publish-catalog",
-                "publish",
-                "publish-catalog",
-                &["publish-snapshot"],
-                vec![word("publish-catalog"), word("--snapshot"), word(snapshot)],
-            );
+            let snap = || vec![word("--snapshot"), word(snapshot)];
+            b.publish(&[], snap(), &[], snap());
         }
         Mode::PublishAll => {
             mode_summary = "publish every snapshot, rebuild every catalog".to_owned();
-            b.add(
-                "publish-snapshot",
-                "publish",
-                "publish-snapshot",
-                &[],
-                vec![word("publish-snapshot"), word("--all")],
-            );
-            b.add(
-                "publish-inventory",
-                "publish",
-                "publish-inventory",
-                &["publish-snapshot"],
-                vec![word("publish-inventory")],
-            );
-            b.add(
-                "publish-catalog",
-                "publish",
-                "publish-catalog",
-                &["publish-snapshot"],
-                vec![word("publish-catalog"), word("--rebuild")],
-            );
+            b.publish(&[], vec![word("--all")], &[], vec![word("--rebuild")]);
         }
         Mode::CatalogRebuild => {
             mode_summary = "rebuild the inventory and every catalog".to_owned();
-            b.add(
-                "publish-inventory",
-                "publish",
-                "publish-inventory",
-                &[],
-                vec![word("publish-inventory")],
-            );
-            b.add(
-                "publish-catalog",
-                "publish",
-                "publish-catalog",
-                &[],
-                vec![word("publish-catalog"), word("--rebuild")],
-            );
+            b.stage("publish-inventory", &[], Vec::new());
+            b.stage("publish-catalog", &[], vec![word("--rebuild")]);
         }
     }
     let mut jobs = b.jobs;
