@@ -919,10 +919,14 @@ impl Running {
         // pipe is gone. A grandchild left running (a daemon the child
         // started) would block a plain join forever: wait a little, then
         // leave such readers to finish on their own.
+        // Readers almost always finish within microseconds of the exit, so
+        // the pause starts short and doubles up to 5 ms.
         let deadline = Instant::now() + READER_GRACE;
+        let mut pause = Duration::from_micros(20);
         for r in self.readers.drain(..) {
             while !r.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(5));
             }
             if r.is_finished() {
                 let _ = r.join();
