@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Work, mirrorer, stderr, stdout};
+use common::{Work, mirrorer, run_with_config, stderr, stdout};
 
 #[test]
 fn example_config_checks_and_prints_the_effective_config() {
@@ -39,12 +39,7 @@ fn secrets_are_shown_as_stars() {
         "c.yaml",
         "syncer:\n  - {type: apt, name: a, config: c, environment: {MIRROR_PASSWORD: hunter2, PLAIN: visible-value}}\n",
     );
-    let out = mirrorer()
-        .arg("-c")
-        .arg(&cfg)
-        .args(["config", "check"])
-        .output()
-        .unwrap();
+    let out = run_with_config(&cfg, &["config", "check"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out) + &stderr(&out);
     assert!(
@@ -64,12 +59,7 @@ fn bad_log_level_exits_3_naming_the_key_and_line() {
         "c.yaml",
         "mirror:\n  workdir: /x\nlog:\n  log_level: NOPE\n",
     );
-    let out = mirrorer()
-        .arg("-c")
-        .arg(&cfg)
-        .args(["config", "check"])
-        .output()
-        .unwrap();
+    let out = run_with_config(&cfg, &["config", "check"]);
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     assert!(
@@ -87,12 +77,7 @@ fn every_problem_of_a_file_is_reported_at_once() {
         "c.yaml",
         "log:\n  log_level: NOPE\nsyncer:\n  - {type: apt, name: debian, config: a.yaml, repos: r.yaml}\n  - {type: rsync, name: debian, repos: r.yaml}\n",
     );
-    let out = mirrorer()
-        .arg("-c")
-        .arg(&cfg)
-        .args(["config", "check"])
-        .output()
-        .unwrap();
+    let out = run_with_config(&cfg, &["config", "check"]);
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     assert!(err.contains("setting=log.log_level line=2"), "{err}");
@@ -139,12 +124,7 @@ fn config_path_comes_from_the_environment() {
 fn unknown_keys_are_logged_as_warnings() {
     let w = Work::new();
     let cfg = w.write("c.yaml", "mirror:\n  workdri: /x\n");
-    let out = mirrorer()
-        .arg("-c")
-        .arg(&cfg)
-        .args(["config", "check"])
-        .output()
-        .unwrap();
+    let out = run_with_config(&cfg, &["config", "check"]);
     assert_eq!(out.status.code(), Some(0));
     let err = stderr(&out);
     assert!(
@@ -188,12 +168,7 @@ fn json_logs_are_one_object_per_line_with_redaction() {
         "c.yaml",
         "mirror:\n  workdri: /x\nlog:\n  log_level: warning\n",
     );
-    let out = mirrorer()
-        .arg("-c")
-        .arg(&cfg)
-        .args(["--json-logs", "config", "check"])
-        .output()
-        .unwrap();
+    let out = run_with_config(&cfg, &["--json-logs", "config", "check"]);
     assert_eq!(out.status.code(), Some(0));
     let err = stderr(&out);
     let lines: Vec<serde_json::Value> = err
@@ -217,12 +192,7 @@ fn log_level_from_flag_beats_the_config() {
         "c.yaml",
         "mirror:\n  workdri: /x\nlog:\n  log_level: DEBUG\n",
     );
-    let out = mirrorer()
-        .arg("-c")
-        .arg(&cfg)
-        .args(["--log-level", "error", "config", "check"])
-        .output()
-        .unwrap();
+    let out = run_with_config(&cfg, &["--log-level", "error", "config", "check"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stderr(&out), "", "warnings are below ERROR");
 }

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{Work, check_pipeline, mirrorer, repo_root, schema_validator, stderr, stdout};
+use common::{
+    Work, check_pipeline, mirrorer, repo_root, run_with_config, schema_validator, stderr, stdout,
+};
 use serde_json::Value;
 
 const EXAMPLE: &str = "examples/dist-mirror.yaml";
@@ -230,13 +232,7 @@ fn pipeline_settings_shape_the_jobs() {
          \x20 config_path: /etc/dist-mirror/dist-mirror.yaml\n  resource_group: dist-mirror-shard01\n\
          \x20 timeout: 2h\n  retry: 1\n  jobs:\n    sync: {timeout: 12h}\n    av-scan: {timeout: 1 day, retry: {max: 2, when: [runner_system_failure, stuck_or_timeout_failure]}}\n",
     );
-    let out = w
-        .mirrorer()
-        .arg("-c")
-        .arg(&cfg)
-        .args(["pipeline", "generate"])
-        .output()
-        .unwrap();
+    let out = run_with_config(&cfg, &["pipeline", "generate"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     let doc = check_pipeline(&text);
@@ -270,13 +266,7 @@ fn pipeline_settings_shape_the_jobs() {
 fn an_empty_selection_gives_one_noop_job_that_says_why() {
     let w = Work::new();
     let cfg = w.write("dm.yaml", "mirror:\n  workdir: /opt/dist-mirror\n");
-    let out = w
-        .mirrorer()
-        .arg("-c")
-        .arg(&cfg)
-        .args(["pipeline", "generate"])
-        .output()
-        .unwrap();
+    let out = run_with_config(&cfg, &["pipeline", "generate"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     check_pipeline(&text);
@@ -412,13 +402,7 @@ fn invalid_config_exits_3() {
         "dm.yaml",
         "syncer:\n  - {type: apt, name: d, repos: r.yaml}\n",
     );
-    let out = w
-        .mirrorer()
-        .arg("-c")
-        .arg(&cfg)
-        .args(["pipeline", "generate"])
-        .output()
-        .unwrap();
+    let out = run_with_config(&cfg, &["pipeline", "generate"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(stdout(&out).is_empty());
 }

@@ -374,6 +374,17 @@ pub fn mirrorer() -> assert_cmd::Command {
     cmd
 }
 
+/// Runs the binary with `--config <config>` and `args`, and returns its
+/// output (status not checked).
+pub fn run_with_config(config: &Path, args: &[&str]) -> std::process::Output {
+    mirrorer()
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run mirrorer")
+}
+
 /// stdout of a finished command as text.
 pub fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
