@@ -1,5 +1,5 @@
 //! The command line: clap definitions, logging set-up, dispatch, and the
-//! mapping of every outcome to an exit code (spec/stages.md).
+//! mapping of every outcome to an exit code (docs/cli.md).
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -141,7 +141,7 @@ pub enum PipelineCommand {
 }
 
 /// The run-mode options shared by `pipeline generate` and `pipeline trigger`
-/// (spec/pipeline.md, "Run modes").
+/// (docs/pipelines.md, "Run modes").
 #[derive(Debug, Clone, Args)]
 pub struct RunModeArgs {
     /// Only these syncers (name or prefix; repeatable), then the rest of the chain.

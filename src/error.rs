@@ -1,6 +1,6 @@
 //! Error kinds of the command line and the exit codes they map to.
 //!
-//! The table (spec/stages.md, "Exit codes"; also in `--help` and the README):
+//! The table (docs/cli.md, "Exit codes"; also in `--help` and the README):
 //!
 //! | code | meaning |
 //! |---|---|

@@ -1,5 +1,5 @@
 //! `inventory.json`: which snapshots are published and which prefixes each
-//! holds (spec/metadata.md, "inventory.json", schema
+//! holds (docs/metadata.md, "inventory.json", schema
 //! `dist-mirror.inventory.v1`). Knows nothing of config or stages: give it
 //! the publication root (`<workdir>/repo`).
 //!
@@ -112,7 +112,7 @@ pub fn build(publication_root: &Path) -> Result<Inventory, InventoryError> {
     })
 }
 
-/// The canonical JSON text of `inventory` (spec/metadata.md, "JSON rendering").
+/// The canonical JSON text of `inventory` (docs/metadata.md, "JSON rendering").
 ///
 /// # Errors
 /// Only if serialisation fails, which this type cannot cause.

@@ -1,5 +1,5 @@
 //! The JSON rendering shared by every document this tool writes
-//! (spec/metadata.md, "JSON rendering").
+//! (docs/metadata.md, "JSON rendering").
 //!
 //! Object keys sorted by code point at every level (serde_json's map is a
 //! `BTreeMap`, whose byte order of UTF-8 keys is code-point order), 2-space

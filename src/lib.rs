@@ -5,10 +5,10 @@
 //! The binary is a thin shell around [`cli::run`]. Modules:
 //!
 //! - [`catalog`]: APT, RPM and ALT apt-rpm repository discovery and
-//!   `repo_catalog.json` (spec/metadata.md); a public library.
-//! - [`config`]: loads and validates `dist-mirror.yaml` (spec/config.md).
+//!   `repo_catalog.json` (docs/metadata.md); a public library.
+//! - [`config`]: loads and validates `dist-mirror.yaml` (docs/config.md).
 //! - [`pipeline`]: run modes, the job plan and the rendered child pipeline
-//!   (spec/pipeline.md).
+//!   (docs/pipelines.md).
 //! - [`logging`]: plain-text and JSON log events, GitLab sections, redaction.
 //! - [`state`]: the state directory, its lock guard, atomic file writes.
 //! - [`process`]: the one wrapper every external program goes through.

@@ -1,5 +1,5 @@
 //! Log events: plain text or JSON lines on stderr, GitLab collapsible
-//! sections, redaction of secret-looking fields (spec/stages.md, "Logging").
+//! sections, redaction of secret-looking fields (docs/cli.md, "Logging").
 //!
 //! Code logs through `tracing`'s macros with the event name as the message
 //! and every detail as a field:

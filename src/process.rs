@@ -1,4 +1,4 @@
-//! The one wrapper every external program goes through (DESIGN practices 4–6).
+//! The one wrapper every external program goes through (docs/architecture.md, practices 4–6).
 //!
 //! No other module of `src/` uses `std::process::Command`. Everything a
 //! stage runs — `zfs`, `syncoid`, `rsync`, the container runtime, antivirus

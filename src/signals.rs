@@ -1,5 +1,5 @@
 //! SIGINT / SIGTERM handling: a process-wide flag that stages, the lock
-//! waiter and the process wrapper check (spec/stages.md, exit codes 130/143).
+//! waiter and the process wrapper check (docs/cli.md, "Exit codes": 130/143).
 //!
 //! [`install`] registers handlers (signal-hook) that only record the signal
 //! number. Nothing is interrupted asynchronously: long-running loops call

@@ -3,7 +3,7 @@
 //! # Atomic writes
 //!
 //! Every state, metadata and output file is written the same way
-//! (spec/metadata.md, "JSON rendering"): a temp file in the target's own
+//! (docs/metadata.md, "JSON rendering"): a temp file in the target's own
 //! directory named `.<name>.<random>.tmp`, written, fsynced, given its final
 //! mode, then renamed over the target, and the directory fsynced. A failed
 //! write leaves the previous file intact and no temp file behind
@@ -14,7 +14,7 @@
 //!
 //! # The state directory and its lock
 //!
-//! `<workdir>/state/` (spec/stages.md, "Shared behaviour") holds:
+//! `<workdir>/state/` (docs/stages.md, "The state directory") holds:
 //!
 //! | path | what |
 //! |---|---|
@@ -35,7 +35,7 @@
 //! dropped or the process dies (flock), so a killed run never leaves a stale
 //! lock.
 //!
-//! Writes to state go through the guard (DESIGN practice 11): the methods of
+//! Writes to state go through the guard (docs/architecture.md, practice 11): the methods of
 //! [`StateLock`] are the only way this crate changes files under `state/`
 //! and `metadata/`; their existence proves the lock is held.
 

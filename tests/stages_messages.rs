@@ -1,4 +1,4 @@
-//! Stage logs and error messages, snapshot-tested with insta (DESIGN
+//! Stage logs and error messages, snapshot-tested with insta (docs/architecture.md,
 //! practice 8) with timestamps, temp paths, pids and durations filtered:
 //! the dry-run plan of `publish-snapshot --all`, a lock timeout, missing
 //! programs, a failed command.

@@ -1,5 +1,5 @@
 //! `publish-catalog` through the real binary: the catalog of each selected
-//! published snapshot, written where spec/stages.md says, with the same
+//! published snapshot, written where docs/stages.md says, with the same
 //! bytes (but `generated_at`) as `mirrorer catalog` on that directory,
 //! which is itself checked against mirrorer 0.1.0 (tests/catalog*.rs).
 

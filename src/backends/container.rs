@@ -1,6 +1,6 @@
 //! The container runtime through its CLI (`tools.docker`, default `docker`;
 //! `podman` is a drop-in), for the syncer containers of `sync`
-//! (spec/stages.md, "sync").
+//! (docs/stages.md, "sync").
 //!
 //! The subcommands and flags used are those of the Docker CLI reference
 //! (docs.docker.com/reference/cli/docker/container/): `rm -f`, `run -d`,

@@ -1,7 +1,7 @@
 //! `rsync` (`tools.rsync`): publication of a local tree to a local or
 //! remote directory.
 //!
-//! Options (spec/stages.md, "publish-snapshot"): `--archive --delete --links
+//! Options (docs/stages.md, "publish-snapshot"): `--archive --delete --links
 //! --chmod=D755,F644`, plus `--mkpath`, so that a destination whose parents
 //! are missing (`<workdir>/repo` on a fresh replica) is created like `mkdir
 //! -p` (rsync >= 3.2.3 on both ends: Debian 11 and later). A remote

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::process::{Cmd, Tool, Tools};
 
 /// `syncoid --sshkey <ssh_key> --no-sync-snap --recursive --force-delete
-/// <dataset> <ssh_user>@<replica_host>:<dataset>` (spec/stages.md,
+/// <dataset> <ssh_user>@<replica_host>:<dataset>` (docs/stages.md,
 /// "replicate").
 pub fn replicate_cmd(tools: &Tools, ssh_key: &Path, dataset: &str, user: &str, host: &str) -> Cmd {
     tools

@@ -1,4 +1,4 @@
-//! APT discovery (spec/metadata.md, "APT"): Release/InRelease files of
+//! APT discovery (docs/metadata.md, "APT"): Release/InRelease files of
 //! `<prefix>/dists/<suite>/` and the binary Packages indexes they list.
 //!
 //! The Release format is Debian's repository format
@@ -45,7 +45,7 @@ pub struct ReleaseFile {
 }
 
 impl ReleaseFile {
-    /// Parses Release text (spec/metadata.md, APT step 2). Lines are split as
+    /// Parses Release text (docs/metadata.md, APT step 2). Lines are split as
     /// Python's `str.splitlines()`; parsing stops at a line starting with
     /// `-----BEGIN PGP SIGNATURE-----`.
     pub fn parse(text: &str) -> ReleaseFile {

@@ -1,4 +1,4 @@
-//! APT-RPM discovery for ALT Linux (spec/metadata.md, "APT-RPM").
+//! APT-RPM discovery for ALT Linux (docs/metadata.md, "APT-RPM (ALT Linux)").
 //!
 //! ALT's apt-rpm layout (as written by `genbasedir` from ALT's apt-repo-tools):
 //! `<base_path>/base/pkglist.<component>[.xz|.gz|.bz2]` (the package index of
@@ -36,7 +36,7 @@ fn known_arch(part: &str) -> bool {
     KNOWN_ARCHES.contains(&part)
 }
 
-/// (branch, repo, arch) from the parts of `base_path` (spec/metadata.md).
+/// (branch, repo, arch) from the parts of `base_path` (docs/metadata.md).
 pub fn layout_fields(base_path: &str) -> (Option<String>, Option<String>, Option<String>) {
     let parts: Vec<&str> = base_path.split('/').collect();
     let s = |x: &str| Some(x.to_owned());

@@ -1,4 +1,4 @@
-//! `mirrorer catalog`: the standalone catalog command (spec/stages.md,
+//! `mirrorer catalog`: the standalone catalog command (docs/stages.md,
 //! "catalog"). It needs no config file and runs no external program.
 //!
 //! ```text

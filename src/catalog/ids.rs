@@ -1,4 +1,4 @@
-//! Identifier, path and text helpers of the catalog (spec/metadata.md,
+//! Identifier, path and text helpers of the catalog (docs/metadata.md,
 //! "Identifier helpers"), with the exact character classes of the reference
 //! implementation: "whitespace" is Python's `str.isspace()` (Unicode
 //! `White_Space` plus the separators U+001C..U+001F), integers are parsed as

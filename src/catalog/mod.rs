@@ -1,6 +1,6 @@
 //! The repository catalog: discovers the APT, RPM and ALT apt-rpm
 //! repositories of a published snapshot tree and describes them in
-//! `repo_catalog.json` (spec/metadata.md, "repo_catalog.json").
+//! `repo_catalog.json` (docs/metadata.md, "repo_catalog.json").
 //!
 //! Entry points: [`build_catalog`] scans a tree into a [`Catalog`]; [`render`]
 //! writes it as the canonical JSON text. The `mirrorer catalog` command is in
@@ -64,7 +64,7 @@ pub enum CatalogError {
 ///
 /// The tree is walked once for all formats; walking, parsing and hashing run
 /// on rayon's thread pool (all cores). Unreadable files and directories
-/// become warnings or are skipped (spec/metadata.md); nothing in the tree
+/// become warnings or are skipped (docs/metadata.md); nothing in the tree
 /// makes this fail.
 ///
 /// # Errors
@@ -157,7 +157,7 @@ pub fn build_catalog(
 }
 
 /// Renders a catalog as the canonical JSON text (sorted keys, 2-space
-/// indentation, one trailing newline; spec/metadata.md, "JSON rendering").
+/// indentation, one trailing newline; docs/metadata.md, "JSON rendering").
 ///
 /// # Errors
 /// Only if serialisation fails, which the catalog's types do not do.

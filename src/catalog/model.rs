@@ -1,5 +1,5 @@
 //! The data model of `repo_catalog.json` (schema `dist-mirror.repo-catalog.v1`,
-//! spec/metadata.md): the top-level [`Catalog`], its APT releases, the three
+//! docs/metadata.md): the top-level [`Catalog`], its APT releases, the three
 //! kinds of [`Repository`] entries and the [`Warning`]s.
 //!
 //! Optional keys are `Option`s that are left out of the JSON when `None`; keys
@@ -324,7 +324,7 @@ pub struct RpmRepository {
     pub metadata: Vec<RpmMetadata>,
     /// `ok`, `partial`, `missing_primary` or `broken`.
     pub status: &'static str,
-    /// Distribution, from the layout table of spec/metadata.md.
+    /// Distribution, from the layout table of docs/metadata.md.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distro: Option<String>,
     /// Release, from the layout table.

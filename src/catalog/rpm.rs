@@ -1,4 +1,4 @@
-//! RPM discovery (spec/metadata.md, "RPM"): one entry per `repodata/repomd.xml`
+//! RPM discovery (docs/metadata.md, "RPM"): one entry per `repodata/repomd.xml`
 //! found by the walk, with its `<data>` items checked against the files.
 //!
 //! repomd.xml is the createrepo repository index
@@ -29,7 +29,7 @@ pub(crate) fn discover(root: &Path, finds: &[RpmFind]) -> (Vec<Repository>, Vec<
     (repos, warnings)
 }
 
-/// Distribution fields from the layout table of spec/metadata.md:
+/// Distribution fields from the layout table of docs/metadata.md:
 /// (distro, release, repo, arch).
 type Distro = (
     Option<String>,

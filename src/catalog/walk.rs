@@ -1,5 +1,5 @@
 //! The one walk of the scan root that finds RPM `repodata/` and apt-rpm
-//! `base/` directories (spec/metadata.md, "RPM" and "APT-RPM"), plus the file
+//! `base/` directories (docs/metadata.md, "RPM" and "APT-RPM"), plus the file
 //! helpers (hashing, type checks) the discoveries share.
 //!
 //! Semantics (those of the reference implementation): depth-first, children

@@ -1,5 +1,5 @@
 //! `dist-mirror.yaml`: loading, validation and the effective configuration
-//! (spec/config.md).
+//! (docs/config.md).
 //!
 //! [`load`] reads the file, checks every rule, and returns a [`Config`] with
 //! every default applied and every syncer turned into its container
@@ -188,7 +188,7 @@ pub enum ConfigError {
         /// The parser's message.
         message: String,
     },
-    /// The file is YAML but breaks rules of spec/config.md.
+    /// The file is YAML but breaks rules of docs/config.md.
     #[error("configuration file {} is invalid ({} problem{})", path.display(), problems.len(), if problems.len() == 1 { "" } else { "s" })]
     Invalid {
         /// The file.

@@ -1,5 +1,5 @@
 //! The `pipeline` section: how `pipeline generate` renders the child
-//! pipeline (spec/pipeline.md).
+//! pipeline (docs/pipelines.md).
 //!
 //! ```yaml
 //! pipeline:

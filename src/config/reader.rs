@@ -2,7 +2,7 @@
 //!
 //! The file is parsed with `marked-yaml`, which keeps every scalar as its
 //! source text with a line and column. The [`Reader`] turns nodes into typed
-//! values by the shared rules of spec/config.md (none-like strings, boolean
+//! values by the shared rules of docs/config.md (none-like strings, boolean
 //! strings, relative paths) and collects every problem and unknown key
 //! instead of stopping at the first, so one run reports all of them.
 
@@ -79,7 +79,7 @@ pub fn is_none_like(text: &str) -> bool {
     t.is_empty() || t == "~" || t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("null")
 }
 
-/// Parses the boolean spellings of spec/config.md: `true/false`, `1/0`,
+/// Parses the boolean spellings of docs/config.md: `true/false`, `1/0`,
 /// `yes/no`, `on/off`, any case, blanks ignored.
 pub fn parse_bool(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {

@@ -1,4 +1,4 @@
-//! Syncers and the containers derived from them (spec/config.md, `syncer`
+//! Syncers and the containers derived from them (docs/config.md, `syncer`
 //! and the legacy `containers` list).
 
 use std::path::{Path, PathBuf};
@@ -113,7 +113,7 @@ pub struct Syncer {
     pub log_file: PathBuf,
 }
 
-/// `safe(s)` of spec/config.md: each run of characters outside
+/// `safe(s)` of docs/config.md: each run of characters outside
 /// `[A-Za-z0-9_.-]` becomes `-`, then `-` is trimmed at both ends; an empty
 /// result is `default`.
 pub fn safe_name(s: &str) -> String {
@@ -425,7 +425,7 @@ fn pos_span(map: &MarkedMappingNode, key: &str) -> marked_yaml::Span {
     map.get_node(key).map(|n| *n.span()).unwrap_or(*map.span())
 }
 
-/// The volume table of spec/config.md.
+/// The volume table of docs/config.md.
 fn derive_volumes(
     kind: SyncerType,
     mirror: &Mirror,

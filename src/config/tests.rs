@@ -1,4 +1,4 @@
-//! Unit tests of every rule of spec/config.md.
+//! Unit tests of every rule of docs/config.md.
 
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,4 @@
-//! The GitLab side of mirrorer (spec/pipeline.md): run modes, the job plan
+//! The GitLab side of mirrorer (docs/pipelines.md): run modes, the job plan
 //! of the child pipeline and its rendering.
 //!
 //! `pipeline` reads the config and renders text; it never runs a stage.

@@ -1,4 +1,4 @@
-//! Run modes of the child pipeline (spec/pipeline.md, "Run modes"), from
+//! Run modes of the child pipeline (docs/pipelines.md, "Run modes"), from
 //! `pipeline generate` flags or the parent pipeline's variables.
 //!
 //! | flag | variable | child pipeline |

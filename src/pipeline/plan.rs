@@ -1,6 +1,6 @@
 //! The job plan of a child pipeline: which jobs exist, their stages, needs,
-//! arguments, timeouts, retries and resource groups (spec/pipeline.md,
-//! "Child pipeline contract"). Plain data, rendered by [`super::render`].
+//! arguments, timeouts, retries and resource groups (docs/pipelines.md,
+//! "The child pipeline"). Plain data, rendered by [`super::render`].
 
 use serde::Serialize;
 

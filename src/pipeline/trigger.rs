@@ -1,5 +1,5 @@
 //! `mirrorer pipeline trigger`: starts a parent pipeline through the GitLab
-//! REST API (spec/pipeline.md), with the run mode sent as the pipeline
+//! REST API (docs/pipelines.md), with the run mode sent as the pipeline
 //! variables that `pipeline generate` reads.
 //!
 //! Two ways to authenticate:

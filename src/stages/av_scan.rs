@@ -1,4 +1,4 @@
-//! `mirrorer av-scan` (spec/stages.md, "av-scan"): a resumable, batched
+//! `mirrorer av-scan` (docs/stages.md, "av-scan"): a resumable, batched
 //! antivirus scan of the files that changed since the newest ZFS snapshot.
 //!
 //! # What is scanned

@@ -1,4 +1,4 @@
-//! `mirrorer cleanup-state` (spec/stages.md, "cleanup-state"): run at the
+//! `mirrorer cleanup-state` (docs/stages.md, "cleanup-state"): run at the
 //! end of a successful pipeline. Plan: remove `state/av_state/` and create
 //! it empty, remove `state/current_snapshot.txt` and the legacy
 //! `state/run_state.json`. Missing files are fine.

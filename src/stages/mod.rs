@@ -1,5 +1,5 @@
-//! The stage executors and the runner they share (spec/stages.md, "Shared
-//! behaviour of every stage").
+//! The stage executors and the runner they share (docs/stages.md, "Shared
+//! behaviour").
 //!
 //! Every stage (all commands except `catalog`, `config` and `pipeline`) is a
 //! function `run(cli, args) -> Result<()>` that calls [`run_stage`] with a

@@ -1,5 +1,5 @@
-//! A stage's plan: the plain list of changes it will make (DESIGN practice
-//! 10). A stage computes its [`Plan`] first (reading whatever it needs,
+//! A stage's plan: the plain list of changes it will make (docs/architecture.md,
+//! practice 10). A stage computes its [`Plan`] first (reading whatever it needs,
 //! running read-only commands such as `zfs list`), then hands it to
 //! [`crate::stages::StageContext::execute`], which either performs it or,
 //! under `--dry-run`, logs every step (`dry_run_command`, `dry_run_write`,

@@ -1,6 +1,6 @@
-//! `mirrorer publish-catalog [--snapshot NAME | --rebuild]` (spec/stages.md):
+//! `mirrorer publish-catalog [--snapshot NAME | --rebuild]` (docs/stages.md):
 //! writes `<workdir>/metadata/snapshots/<snap>/repo_catalog.json`, the
-//! repository catalog (formats apt, rpm, apt-rpm; spec/metadata.md) of each
+//! repository catalog (formats apt, rpm, apt-rpm; docs/metadata.md) of each
 //! selected published snapshot `<workdir>/repo/snapshots/<snap>`.
 //!
 //! Selection: `--rebuild`: every published snapshot directory (sorted by

@@ -1,4 +1,4 @@
-//! `mirrorer publish-inventory` (spec/stages.md): writes
+//! `mirrorer publish-inventory` (docs/stages.md): writes
 //! `<workdir>/metadata/inventory.json` from `<workdir>/repo`
 //! ([`crate::inventory`]), atomically, mode 0644.
 

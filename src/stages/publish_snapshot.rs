@@ -1,4 +1,4 @@
-//! `mirrorer publish-snapshot [--snapshot NAME | --all]` (spec/stages.md,
+//! `mirrorer publish-snapshot [--snapshot NAME | --all]` (docs/stages.md,
 //! "publish-snapshot").
 //!
 //! Selection: `--all`: every ZFS snapshot of the dataset (`zfs list -t

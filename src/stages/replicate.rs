@@ -1,4 +1,4 @@
-//! `mirrorer replicate` (hidden alias `replication`; spec/stages.md,
+//! `mirrorer replicate` (hidden alias `replication`; docs/stages.md,
 //! "replicate").
 //!
 //! Skipped, with success, when skip_remote is in effect

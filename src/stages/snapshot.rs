@@ -1,4 +1,4 @@
-//! `mirrorer snapshot [--dotenv FILE]` (spec/stages.md, "snapshot").
+//! `mirrorer snapshot [--dotenv FILE]` (docs/stages.md, "snapshot").
 //!
 //! Name = local time `%Y%m%d-%H%M%S`. Plan: `zfs snapshot
 //! <dataset>@<name>`, then `state/current_snapshot.txt` (the name and a

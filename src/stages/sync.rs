@@ -1,4 +1,4 @@
-//! `mirrorer sync [--syncer NAME_OR_PREFIX]...` (spec/stages.md, "sync"):
+//! `mirrorer sync [--syncer NAME_OR_PREFIX]...` (docs/stages.md, "sync"):
 //! every selected syncer runs as a container, all at the same time, each up
 //! to [`MAX_ATTEMPTS`] attempts.
 //!

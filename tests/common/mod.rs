@@ -1,4 +1,4 @@
-//! The one integration-test harness (DESIGN practice 8): the real binary
+//! The one integration-test harness (docs/architecture.md, practice 8): the real binary
 //! run through `assert_cmd` with a clean environment, in a temp directory
 //! with fakes of the programs that cannot run here.
 //!
