@@ -268,3 +268,66 @@ fn replicate_fails_when_syncoid_fails() {
     assert!(!log.contains("zfs_replication_completed"), "{log}");
     assert!(log.contains(&missing), "{log}");
 }
+
+// `replication.replica_dataset` on its own, with the fake syncoid (no ZFS
+// needed).
+
+fn with_replica_dataset(env: &Env, value: &str) -> String {
+    env.default_config().replacen(
+        "  skip_remote: false\n",
+        &format!("  skip_remote: false\n  replica_dataset: {value}\n"),
+        1,
+    )
+}
+
+#[test]
+fn replica_dataset_is_the_syncoid_target_and_defaults_to_the_dataset() {
+    let env = Env::new();
+    env.write_config(&env.default_config());
+    let out = env.cmd().args(["config", "check"]).assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        text.contains(&format!("  replica_dataset: {}\n", common::DATASET)),
+        "{text}"
+    );
+    env.write_config(&with_replica_dataset(&env, "backup/dist-mirror"));
+    let out = env.cmd().args(["config", "check"]).assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("  replica_dataset: backup/dist-mirror\n"), "{text}");
+    env.cmd().arg("replicate").assert().success();
+    let log = env.log_of("syncoid");
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert!(
+        log[0].ends_with(&format!(
+            " {} mirror@replica.example:backup/dist-mirror",
+            common::DATASET
+        )),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn replica_dataset_must_be_a_dataset_name() {
+    let env = Env::new();
+    for bad in [
+        "-oProxyCommand=x",
+        "backup/m@snap",
+        "/backup/m",
+        "backup//m",
+        "backup/m/",
+        "backup/../m",
+        "'backup/m;true'",
+        "'backup/m x'",
+        "1backup/m",
+    ] {
+        env.write_config(&with_replica_dataset(&env, bad));
+        let out = env.cmd().arg("replicate").output().expect("run");
+        assert_eq!(out.status.code(), Some(3), "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("replication.replica_dataset"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(env.log_of("syncoid").is_empty(), "{:#?}", env.log());
+}
