@@ -293,7 +293,10 @@ fn replica_dataset_is_the_syncoid_target_and_defaults_to_the_dataset() {
     env.write_config(&with_replica_dataset(&env, "backup/dist-mirror"));
     let out = env.cmd().args(["config", "check"]).assert().success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    assert!(text.contains("  replica_dataset: backup/dist-mirror\n"), "{text}");
+    assert!(
+        text.contains("  replica_dataset: backup/dist-mirror\n"),
+        "{text}"
+    );
     env.cmd().arg("replicate").assert().success();
     let log = env.log_of("syncoid");
     assert_eq!(log.len(), 1, "{log:#?}");
