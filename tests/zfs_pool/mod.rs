@@ -142,7 +142,6 @@ impl Drop for Pool {
             std::thread::sleep(std::time::Duration::from_millis(250));
         }
         eprintln!("zpool destroy -f {} failed: {last}", self.name);
-        let _ = &self.dir;
     }
 }
 
