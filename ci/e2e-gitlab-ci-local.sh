@@ -5,13 +5,21 @@
 # gitlab-ci-local runs, with its shell executor, a scratch project whose
 # .gitlab-ci.yml includes ci/mirrorer.gitlab-ci.yml with its inputs:
 # mirrorer:generate writes the child pipeline, mirrorer:run triggers it, and
-# every child job runs the real binary against a temp workdir. zfs, syncoid,
-# kesl-control and docker are fakes (tests/fakes/, ci/e2e/fake-docker: the
-# syncers copy fixture repositories into the mirror); rsync is real, and the
-# "replica" is reached through the ssh stand-in. After each run the script
+# every child job runs the real binary against a temp workdir. ZFS is real:
+# the mirror dataset and the replica's dataset live on two file-backed
+# zfs-fuse pools (a zfs-fuse daemon must be running: ci/test.sh starts one),
+# and `replicate` runs the real syncoid, which reaches the "replica" through
+# the ssh stand-in (tests/fakes/ssh, with tests/fakes/replica's sudo and zfs
+# adapter on the remote PATH). What zfs-fuse lacks comes from the fake zfs
+# (ci/e2e/zfs: the snapshot directory `.zfs/snapshot/<name>` as a copy, and
+# `zfs diff`). kesl-control and docker are fakes (tests/fakes/,
+# ci/e2e/fake-docker: the syncers copy fixture repositories into the
+# mirror); rsync is real. After each run the script
 # checks every child job's result itself (gitlab-ci-local reports a bridge
 # job as passed even when its child failed) and the files: the published
-# tree, its replica, inventory.json and repo_catalog.json.
+# tree, its replica, inventory.json and repo_catalog.json, and that the
+# replica's ZFS snapshots are the source's (the second run sends only the
+# increment).
 #
 # Runs: the nightly full chain, one syncer only, republish one snapshot,
 # publish all, rebuild catalogs.
@@ -41,13 +49,42 @@ fi
 bin=$MIRRORER_BIN
 [ -x "$bin" ] || fail "no mirrorer binary at $bin"
 
+zpool list >/dev/null 2>&1 \
+  || fail "the zfs-fuse daemon does not answer \`zpool list\` (install zfs-fuse and sanoid; start it as ci/test.sh does: zfs-fuse --no-kstat-mount -p <pidfile>)"
+real_zfs=$(command -v zfs) || fail "no zfs on PATH (Debian: apt-get install zfs-fuse)"
+real_syncoid=$(command -v syncoid) || fail "no syncoid on PATH (Debian: apt-get install sanoid)"
+
 W=$(mktemp -d /tmp/mirrorer-e2e.XXXXXX)
+# Pool names as tests/zfs_pool/mod.rs makes them, so that ci/test.sh also
+# destroys them should this script be killed.
+src_pool="mrrtest$$-0"
+rep_pool="mrrtest$$-1"
+pools=()
+cleanup() {
+  local pool
+  for pool in "${pools[@]}"; do
+    # zfs-fuse answers "pool is busy" for a moment after a pool was used.
+    for _ in $(seq 20); do zpool destroy -f "$pool" 2>/dev/null && break; sleep 0.5; done
+  done
+  rm -rf "$W"
+}
 if [ "${MIRRORER_E2E_KEEP:-}" != 1 ]; then
-  trap 'rm -rf "$W"' EXIT
+  trap cleanup EXIT
 else
-  say "keeping $W"
+  say "keeping $W and the pools $src_pool $rep_pool"
 fi
-mkdir -p "$W"/{bin,etc,mirror,work,replica,project/ci,log,docker-state}
+mkdir -p "$W"/{bin,path,etc,work,replica,project/ci,log,docker-state,pools,snapdir}
+truncate -s 128M "$W/pools/src.img" "$W/pools/rep.img"
+zpool create -m "$W/pools/src" "$src_pool" "$W/pools/src.img"
+pools+=("$src_pool")
+zpool create -m "$W/pools/rep" "$rep_pool" "$W/pools/rep.img"
+pools+=("$rep_pool")
+dataset="$src_pool/mirror"
+replica_dataset="$rep_pool/mirror"
+zfs create -o mountpoint="$W/mirror" "$dataset"
+# The snapshot directory zfs-fuse lacks: ci/e2e/zfs copies each snapshot
+# to $W/mirror/.zfs/snapshot/<name>, that is into $W/snapdir.
+ln -s "$W/snapdir" "$W/mirror/.zfs"
 : > "$W/etc/syncer.yaml"
 : > "$W/etc/syncer_repos.yaml"
 : > "$W/id_rsa"
@@ -64,9 +101,13 @@ fake() { # name target [VAR=value...]
   } > "$W/bin/$name"
   chmod +x "$W/bin/$name"
 }
-fake zfs "$repo/tests/fakes/zfs" FAKE_ZFS_DATASET=distpool/mirror "FAKE_ZFS_MOUNT=$W/mirror"
-fake syncoid "$repo/tests/fakes/syncoid"
-fake ssh "$repo/tests/fakes/ssh" "FAKE_SSH_REMAP_FROM=$W/work" "FAKE_SSH_REMAP_TO=$W/replica/work"
+fake zfs "$repo/ci/e2e/zfs" "E2E_REAL_ZFS=$real_zfs" "E2E_FAKE_ZFS=$repo/tests/fakes/zfs" \
+  "FAKE_ZFS_DATASET=$dataset" "FAKE_ZFS_MOUNT=$W/mirror"
+fake ssh "$repo/tests/fakes/ssh" "FAKE_SSH_REMAP_FROM=$W/work" "FAKE_SSH_REMAP_TO=$W/replica/work" \
+  "FAKE_SSH_REMOTE_PATH=$repo/tests/fakes/replica"
+# syncoid runs `ssh` from PATH: $W/path (only ssh) goes first on the jobs'
+# PATH.
+ln -s "$W/bin/ssh" "$W/path/ssh"
 fake kesl-control "$repo/tests/fakes/kesl-control"
 fake docker "$repo/ci/e2e/fake-docker" "E2E_FIXTURES=$repo/tests/fixtures/catalog/trees" "E2E_DOCKER_STATE=$W/docker-state"
 
@@ -76,7 +117,7 @@ log:
 mirror:
   workdir: $W/work
   syncer_dir: $W/etc
-  zfs_mirror_dataset: distpool/mirror
+  zfs_mirror_dataset: $dataset
   zfs_mirror_dir: $W/mirror
   kesl_max_workers: 2
 replication:
@@ -84,6 +125,7 @@ replication:
   ssh_user: tech_dist-mirror
   ssh_key: $W/id_rsa
   skip_remote: false
+  replica_dataset: $replica_dataset
 antivirus:
   fail_on_threats: true
   batch_size: 7
@@ -105,7 +147,7 @@ pipeline:
   config_path: $W/dist-mirror.yaml
 tools:
   zfs: $W/bin/zfs
-  syncoid: $W/bin/syncoid
+  syncoid: $real_syncoid
   ssh: $W/bin/ssh
   kesl_control: $W/bin/kesl-control
   docker: $W/bin/docker
@@ -139,7 +181,7 @@ run_pipeline() { # label [input: value]...
   local out="$W/log/gcl-$label.txt"
   # The emulator sets CI_PIPELINE_SOURCE for child pipelines itself and
   # then warns about it.
-  if ! (cd "$proj" && GCL_IGNORE_PREDEFINED_VARS=CI_PIPELINE_SOURCE \
+  if ! (cd "$proj" && PATH="$W/path:$PATH" GCL_IGNORE_PREDEFINED_VARS=CI_PIPELINE_SOURCE \
         "$gcl" --shell-executor-no-image --color=false >"$out" 2>&1); then
     cat "$out" >&2
     fail "$label: gitlab-ci-local failed"
@@ -166,7 +208,14 @@ expect_jobs() { # label job...
   done
 }
 
-snapshots() { ls -1 "$W/mirror/.zfs/snapshot" 2>/dev/null | sort; }
+# The snapshots of a dataset, from the real zfs, in creation order.
+snapshots_of() { "$real_zfs" list -t snapshot -o name -H | sed -n "s|^$1@||p"; }
+snapshots() { snapshots_of "$dataset" | sort; }
+# The replica holds exactly the source's snapshots.
+check_replica() { # label
+  [ "$(snapshots_of "$replica_dataset")" = "$(snapshots_of "$dataset")" ] \
+    || fail "$1: replica snapshots [$(snapshots_of "$replica_dataset" | tr '\n' ' ')] != source [$(snapshots_of "$dataset" | tr '\n' ' ')]"
+}
 
 check() { python3 "$repo/ci/e2e/check.py" "$W" "$@" || fail "check $*"; }
 
@@ -181,8 +230,9 @@ check published "$snap1"
 check inventory "$snap1"
 check catalog "$snap1"
 check state-cleaned
-grep -q "^syncoid .* distpool/mirror tech_dist-mirror@replica.example.org:distpool/mirror$" "$W/fake.log" \
-  || fail "nightly: syncoid was not run as expected"
+check_replica nightly
+grep -q "Sending oldest full snapshot $dataset@$snap1" "$W/log/gcl-nightly.txt" \
+  || fail "nightly: syncoid did not send $dataset@$snap1 in full"
 grep -q "^kesl-control --scan-file" "$W/fake.log" || fail "nightly: nothing was scanned"
 sleep 1
 
@@ -194,6 +244,9 @@ snap2=$(snapshots | tail -n 1)
 check published "$snap2"
 check inventory "$snap2" "$snap1"
 check catalog "$snap2"
+check_replica sync-one
+grep -q "Sending incremental $dataset@$snap1 \.\.\. $snap2" "$W/log/gcl-sync-one.txt" \
+  || fail "sync-one: syncoid did not send only the increment $snap1 ... $snap2"
 
 # 3. Republish one snapshot after its published tree and catalog were lost.
 rm -rf "$W/work/repo/snapshots/$snap1" "$W/replica/work/repo/snapshots/$snap1" "$W/work/metadata/snapshots/$snap1"

@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests run for real (not faked):
 # rsync (publication), podman + runc + netavark + busybox-static (real syncer
 # containers, tests/sync_podman.rs), clamav + clamav-daemon + clamdscan (the
-# ClamAV engine, tests/av_scan_clamav.rs).
-packages=(bash rsync podman runc netavark busybox-static clamav clamav-daemon clamdscan)
+# ClamAV engine, tests/av_scan_clamav.rs), zfs-fuse + sanoid (ZFS in user
+# space and the real syncoid, tests/zfs_real.rs; zfs-fuse is named first so
+# that it, not zfsutils-linux, satisfies sanoid's dependency on a zfs).
+packages=(bash rsync podman runc netavark busybox-static clamav clamav-daemon clamdscan zfs-fuse sanoid)
 # npm installs gitlab-ci-local for the end-to-end run; Node and npm come with
 # the machine, Debian's packages stand in where they do not.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
@@ -24,6 +26,58 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The zfs-fuse daemon for tests/zfs_real.rs (its test pools live on files
+# in temp directories). One already answering (started by the package or by
+# hand) is used as it is; otherwise this script starts one and stops it on
+# exit, whatever happens. Either way, test pools left behind by test
+# processes that are gone (`mrrtest<pid>-<n>`, tests/zfs_pool/mod.rs) are
+# destroyed on exit.
+zfs_fuse_pid=''
+zfs_fuse_dir=''
+cleanup_zfs() {
+  local pool pid
+  for pool in $(zpool list -H -o name 2>/dev/null | grep -E '^mrrtest[0-9]+-[0-9]+$' || true); do
+    pid=${pool#mrrtest}; pid=${pid%%-*}
+    kill -0 "$pid" 2>/dev/null && continue
+    # zfs-fuse answers "pool is busy" for a moment after a pool was used.
+    for _ in $(seq 20); do zpool destroy -f "$pool" 2>/dev/null && break; sleep 0.5; done
+  done
+  if [ -n "$zfs_fuse_pid" ]; then
+    kill -TERM "$zfs_fuse_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$zfs_fuse_pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$zfs_fuse_pid" 2>/dev/null || true
+    wait "$zfs_fuse_pid" 2>/dev/null || true
+  fi
+  [ -z "$zfs_fuse_dir" ] || rm -rf "$zfs_fuse_dir"
+}
+trap cleanup_zfs EXIT
+if zpool list >/dev/null 2>&1; then
+  echo "ci/test.sh: using the zfs-fuse daemon that is already running" >&2
+else
+  if [ ! -c /dev/fuse ]; then
+    echo "ci/test.sh: /dev/fuse is missing: zfs-fuse (tests/zfs_real.rs) needs the FUSE device; give the job's container /dev/fuse (e.g. podman/docker --device /dev/fuse) and run as root" >&2
+    exit 1
+  fi
+  zfs_fuse_dir=$(mktemp -d /tmp/mirrorer-zfs-fuse.XXXXXX)
+  zfs-fuse --no-daemon --no-kstat-mount -p "$zfs_fuse_dir/zfs-fuse.pid" >"$zfs_fuse_dir/zfs-fuse.log" 2>&1 &
+  zfs_fuse_pid=$!
+  for _ in $(seq 100); do
+    zpool list >/dev/null 2>&1 && break
+    if ! kill -0 "$zfs_fuse_pid" 2>/dev/null; then
+      status=0; wait "$zfs_fuse_pid" || status=$?
+      zfs_fuse_pid=''
+      echo "ci/test.sh: zfs-fuse exited (status $status) before answering: $(cat "$zfs_fuse_dir/zfs-fuse.log") (it logs to syslog; is another zfs-fuse running, is /dev/fuse usable by root?)" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+  if ! zpool list >/dev/null; then
+    echo "ci/test.sh: zfs-fuse (pid $zfs_fuse_pid) did not answer \`zpool list\` within 20 s" >&2
+    exit 1
+  fi
+  echo "ci/test.sh: started zfs-fuse (pid $zfs_fuse_pid)" >&2
 fi
 
 cargo fmt --all -- --check

@@ -518,6 +518,7 @@ pub fn config_summary(config: &Config) -> String {
     let _ = writeln!(s, "  ssh_user: {}", opt(&r.ssh_user));
     let _ = writeln!(s, "  ssh_key: {}", r.ssh_key.display());
     let _ = writeln!(s, "  skip_remote: {}", r.skip_remote);
+    let _ = writeln!(s, "  replica_dataset: {}", r.replica_dataset);
     let _ = writeln!(s, "antivirus:");
     let _ = writeln!(s, "  fail_on_threats: {}", config.antivirus.fail_on_threats);
     let _ = writeln!(s, "  batch_size: {}", config.antivirus.batch_size);

@@ -97,6 +97,10 @@ pub struct Replication {
     pub ssh_key: PathBuf,
     /// `skip_remote` (default `false`).
     pub skip_remote: bool,
+    /// `replica_dataset` (default: `mirror.zfs_mirror_dataset`): the
+    /// dataset on the replica that `replicate` sends to, a ZFS dataset
+    /// name ([`check_dataset_name`]).
+    pub replica_dataset: String,
 }
 
 /// `antivirus`: the scan of changed files.
@@ -445,8 +449,23 @@ fn read_replication(r: &mut Reader, node: Option<&Node>, mirror: &Mirror) -> Rep
     let m = r.section(
         node,
         "replication",
-        &["replica_host", "ssh_user", "ssh_key", "skip_remote"],
+        &[
+            "replica_host",
+            "ssh_user",
+            "ssh_key",
+            "skip_remote",
+            "replica_dataset",
+        ],
     );
+    let replica_dataset = match r.opt_str(m, "replica_dataset", "replication") {
+        None => mirror.zfs_mirror_dataset.clone(),
+        Some((text, span)) => {
+            if let Err(why) = check_dataset_name(&text) {
+                r.error("replication.replica_dataset", &span, why);
+            }
+            text
+        }
+    };
     Replication {
         replica_host: r.opt_str(m, "replica_host", "replication").map(|(s, _)| s),
         ssh_user: r.opt_str(m, "ssh_user", "replication").map(|(s, _)| s),
@@ -455,7 +474,33 @@ fn read_replication(r: &mut Reader, node: Option<&Node>, mirror: &Mirror) -> Rep
             .map(|(s, _)| PathBuf::from(s))
             .unwrap_or_else(|| mirror.workdir.join(".ssh/id_rsa")),
         skip_remote: r.boolean(m, "skip_remote", "replication", false),
+        replica_dataset,
     }
+}
+
+/// Checks a ZFS dataset name (zfs(8), "ZFS File System Hierarchy"):
+/// `/`-separated non-empty components of ASCII letters, digits and
+/// `_ - : .`, the pool name (first component) starting with a letter, no
+/// `.`/`..` component. Stricter than ZFS (no blanks), so the name can never
+/// be read as an option or shell code by a program it is passed to.
+///
+/// # Errors
+/// Why the name is refused, for a config finding.
+pub fn check_dataset_name(name: &str) -> std::result::Result<(), String> {
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(format!(
+            "must be a ZFS dataset name starting with the pool name (a letter first), found {name:?}"
+        ));
+    }
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.');
+    for part in name.split('/') {
+        if part.is_empty() || part == "." || part == ".." || !part.chars().all(ok_char) {
+            return Err(format!(
+                "must be a ZFS dataset name (`/`-separated parts of letters, digits, `_-:.`; no `@`), found {name:?}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Trims blanks and `/` and checks a `repo.paths` key or value.

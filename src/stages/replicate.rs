@@ -5,13 +5,18 @@
 //! (`replication_skipped_by_flag source=flag|config`) or no `replica_host`
 //! is set (`replication_skipped_no_host`). Otherwise `ssh_user` is required
 //! and the plan is one command: `syncoid --sshkey <ssh_key> --no-sync-snap
-//! --recursive --force-delete <dataset> <ssh_user>@<replica_host>:<dataset>`.
+//! --recursive --force-delete <dataset>
+//! <ssh_user>@<replica_host>:<replica_dataset>` (`replica_dataset` defaults
+//! to `<dataset>`). Every line syncoid prints (what it sends, its `WARN:`
+//! lines such as a missing resume feature, its fallbacks) is logged at INFO
+//! as `syncoid_output stream=stdout|stderr line=...`; only syncoid's exit
+//! code decides success.
 
 use super::{Plan, StageDef, Step, run_stage};
 use crate::backends::syncoid;
 use crate::cli::Cli;
 use crate::error::{Error, Result};
-use crate::process::Tool;
+use crate::process::{Stream, Tool};
 use crate::state::LockMode;
 
 /// Runs the stage.
@@ -54,11 +59,25 @@ pub fn run(cli: &Cli) -> Result<()> {
             })?;
             let dataset = &ctx.config.mirror.zfs_mirror_dataset;
             let mut plan = Plan::new();
-            plan.push(Step::Run(syncoid::replicate_cmd(
-                &ctx.tools, &r.ssh_key, dataset, user, host,
-            )));
+            plan.push(Step::Run(
+                syncoid::replicate_cmd(
+                    &ctx.tools,
+                    &r.ssh_key,
+                    dataset,
+                    user,
+                    host,
+                    &r.replica_dataset,
+                )
+                .on_line(|stream: Stream, line: &str| {
+                    let stream = match stream {
+                        Stream::Stdout => "stdout",
+                        Stream::Stderr => "stderr",
+                    };
+                    tracing::info!(stream, line, "syncoid_output");
+                }),
+            ));
             ctx.execute(&plan)?;
-            tracing::info!(dataset = %dataset, host = host, dry_run = ctx.dry_run, "zfs_replication_completed");
+            tracing::info!(dataset = %dataset, host = host, replica_dataset = %r.replica_dataset, dry_run = ctx.dry_run, "zfs_replication_completed");
             Ok(())
         },
     )
