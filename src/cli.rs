@@ -496,7 +496,8 @@ fn trigger(cli: &Cli, args: &TriggerArgs) -> Result<()> {
 }
 
 /// The text `config check` prints: the effective configuration, with every
-/// environment value of a syncer shown as `***`.
+/// environment value of a syncer, the secrets of its `command_args` and the
+/// password of any URL shown as `***` ([`crate::redact`]).
 pub fn config_summary(config: &Config) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
@@ -573,7 +574,8 @@ pub fn config_summary(config: &Config) -> String {
             }
         }
         if !sy.command_args.is_empty() {
-            let _ = writeln!(s, "    command_args: {:?}", sy.command_args);
+            let shown = crate::redact::args(&sy.command_args);
+            let _ = writeln!(s, "    command_args: {shown:?}");
         }
         let _ = writeln!(s, "    log_file: {}", sy.log_file.display());
     }
@@ -589,5 +591,5 @@ pub fn config_summary(config: &Config) -> String {
             let _ = writeln!(s, "  {name}: {path}");
         }
     }
-    s
+    crate::redact::text(&s).into_owned()
 }

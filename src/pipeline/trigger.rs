@@ -13,6 +13,11 @@
 //! Following a pipeline (`--wait`) reads `GET /projects/:id/pipelines/:id`,
 //! which needs an access token. Tokens are held in [`Secret`], whose `Debug`
 //! and `Display` print `***`; no token is ever logged or printed.
+//!
+//! Requests go through [`super::client::Client`], which follows a redirect
+//! only within the GitLab URL's origin: a redirect elsewhere fails the
+//! command naming its target, and no token is sent there. A URL with a
+//! user or password is refused, and shown with its password masked.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -22,6 +27,7 @@ use gitlab::api::common::NameOrId;
 use gitlab::api::endpoint_prelude::{BodyError, Endpoint, FormParams, Method};
 use gitlab::api::projects::pipelines::{CreatePipeline, Pipeline, PipelineVariable};
 
+use super::client::Client;
 use super::mode::{Mode, ModeFlags, RunMode};
 
 /// A token: never shown.
@@ -174,7 +180,7 @@ pub fn validate_flags(flags: &ModeFlags) -> Result<RunMode, String> {
 /// `(protocol is https, host with port and path prefix)` of a GitLab URL.
 fn split_url(url: &str) -> Result<(bool, String), TriggerError> {
     let bad = |reason: &str| TriggerError::Url {
-        url: url.to_owned(),
+        url: crate::redact::text(url).into_owned(),
         reason: reason.to_owned(),
     };
     let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
@@ -208,18 +214,12 @@ fn api_error<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
-fn client(url: &str, token: Option<&Secret>) -> Result<gitlab::Gitlab, TriggerError> {
+fn client(url: &str, token: Option<&Secret>) -> Result<Client, TriggerError> {
     let (https, host) = split_url(url)?;
-    let mut builder = match token {
-        Some(t) => gitlab::GitlabBuilder::new(host, t.0.clone()),
-        None => gitlab::GitlabBuilder::new_unauthenticated(host),
-    };
-    if !https {
-        builder.insecure();
-    }
-    builder
-        .build()
-        .map_err(api_error(format!("connect to {url}")))
+    Client::new(https, &host, token.map(|t| t.0.as_str())).map_err(api_error(format!(
+        "connect to {}",
+        crate::redact::text(url)
+    )))
 }
 
 /// `POST /projects/:id/trigger/pipeline`, which the `gitlab` crate does not
