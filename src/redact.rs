@@ -69,8 +69,12 @@ pub fn is_secret_option(name: &str) -> bool {
     parts.iter().any(|w| PASSWORD_WORDS.contains(w))
         || parts.iter().enumerate().any(|(i, w)| {
             KEY_QUALIFIERS.iter().any(|q| {
-                w.strip_prefix(q).is_some_and(|rest| rest == "key" || rest == "keys")
-                    || (*w == *q && parts.get(i + 1).is_some_and(|n| *n == "key" || *n == "keys"))
+                w.strip_prefix(q)
+                    .is_some_and(|rest| rest == "key" || rest == "keys")
+                    || (*w == *q
+                        && parts
+                            .get(i + 1)
+                            .is_some_and(|n| *n == "key" || *n == "keys"))
             })
         })
 }
@@ -125,9 +129,7 @@ fn classify<S: AsRef<str>>(args: &[S]) -> Vec<Shown<'_>> {
             Some((name, _))
                 if !name.is_empty()
                     && !name.starts_with('-')
-                    && name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                     && is_secret_name(name) =>
             {
                 out.push(Shown::Assignment(&arg[..=name.len()]));
@@ -315,7 +317,9 @@ mod tests {
     #[test]
     fn urls_in_text() {
         assert_eq!(
-            text("failed: `curl https://bob:s3cr@t@mirror.example/x` and http://a@b/ and ftp://c:d@e"),
+            text(
+                "failed: `curl https://bob:s3cr@t@mirror.example/x` and http://a@b/ and ftp://c:d@e"
+            ),
             "failed: `curl https://bob:***@mirror.example/x` and http://a@b/ and ftp://c:***@e"
         );
         assert_eq!(text("\"http://u:p@h\""), "\"http://u:***@h\"");

@@ -135,7 +135,10 @@ fn json_logs_escape_every_control_character() {
         .filter_map(|e| e["event"].as_str())
         .find(|e| e.starts_with("[alpha] c1"))
         .expect(&log);
-    assert_eq!(c1, "[alpha] c1 \u{9b} 31m bell \u{7} del \u{7f} rlo \u{202e} end");
+    assert_eq!(
+        c1,
+        "[alpha] c1 \u{9b} 31m bell \u{7} del \u{7f} rlo \u{202e} end"
+    );
 }
 
 #[cfg(feature = "gitlab")]
@@ -145,7 +148,8 @@ fn a_server_error_text_is_escaped() {
     use httpmock::MockServer;
 
     let server = MockServer::start();
-    let message = "\u{1b}[2K\rall good\n\u{1b}[0Ksection_start:1700000000:forged\r\u{1b}[0Kfake \u{9b}1m";
+    let message =
+        "\u{1b}[2K\rall good\n\u{1b}[0Ksection_start:1700000000:forged\r\u{1b}[0Kfake \u{9b}1m";
     server.mock(|when, then| {
         when.method(POST)
             .path("/api/v4/projects/42/trigger/pipeline");
@@ -172,13 +176,16 @@ fn a_server_error_text_is_escaped() {
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert_only_our_markers(&log, &[]);
     assert!(
-        log.contains(r"\x1b[2K\rall good\n\x1b[0Ksection_start:1700000000:forged\r\x1b[0Kfake \u{9b}1m"),
+        log.contains(
+            r"\x1b[2K\rall good\n\x1b[0Ksection_start:1700000000:forged\r\x1b[0Kfake \u{9b}1m"
+        ),
         "{log}"
     );
     // Every line is mirrorer's: a timestamped event or an indented cause.
     for line in log.lines() {
         assert!(
-            line.starts_with("    caused by: ") || line.as_bytes().first().is_some_and(u8::is_ascii_digit),
+            line.starts_with("    caused by: ")
+                || line.as_bytes().first().is_some_and(u8::is_ascii_digit),
             "{line:?}"
         );
     }

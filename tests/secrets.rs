@@ -96,10 +96,15 @@ fn sync_dry_run_plan_masks_passwords() {
     let text = all_output(&out);
     assert_no_secret("sync --dry-run", &text);
     assert!(
-        text.contains("registry.example/alpha:1 --verbose --password '***' '--passwd=***' --token '***'"),
+        text.contains(
+            "registry.example/alpha:1 --verbose --password '***' '--passwd=***' --token '***'"
+        ),
         "{text}"
     );
-    assert!(text.contains("rsync://mirror:***@rsync.example/debian/"), "{text}");
+    assert!(
+        text.contains("rsync://mirror:***@rsync.example/debian/"),
+        "{text}"
+    );
     assert!(env.log_of("docker").is_empty());
 }
 
@@ -159,7 +164,9 @@ fn container_output_echoing_its_arguments_is_masked() {
     let text = all_output(&out);
     assert_no_secret("sync output", &text);
     assert!(
-        text.contains("[alpha] running: rsync --password *** rsync://mirror:***@rsync.example/debian/"),
+        text.contains(
+            "[alpha] running: rsync --password *** rsync://mirror:***@rsync.example/debian/"
+        ),
         "{text}"
     );
     let file = fs::read_to_string(log_file(&env)).unwrap();

@@ -35,9 +35,10 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 /// Why a request failed before GitLab's answer could be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The server redirected to another origin (or too often).
+    /// The server redirected to another origin (or more than
+    /// [`MAX_REDIRECTS`] times); nothing was sent to the target.
     #[error(
-        "GitLab answered {status} with a redirect to {location}, which is not followed so that no token is sent there; pass the final GitLab URL with --url"
+        "GitLab answered {status} with a redirect to {location}, which is not followed: it leaves the origin of the GitLab URL (no token is sent elsewhere) or is more than {MAX_REDIRECTS} in a row; pass the final GitLab URL with --url"
     )]
     Redirect {
         /// The HTTP status (`307 Temporary Redirect`).
@@ -124,8 +125,8 @@ impl Client {
         body: Vec<u8>,
     ) -> Result<http::Response<Bytes>, ClientError> {
         if let (Some(token), Some(headers)) = (&self.token, request.headers_mut()) {
-            let mut value = http::HeaderValue::from_str(token)
-                .map_err(|e| ClientError::Request(e.into()))?;
+            let mut value =
+                http::HeaderValue::from_str(token).map_err(|e| ClientError::Request(e.into()))?;
             value.set_sensitive(true);
             headers.insert("PRIVATE-TOKEN", value);
         }

@@ -27,7 +27,7 @@ use gitlab::api::common::NameOrId;
 use gitlab::api::endpoint_prelude::{BodyError, Endpoint, FormParams, Method};
 use gitlab::api::projects::pipelines::{CreatePipeline, Pipeline, PipelineVariable};
 
-use super::client::Client;
+use super::client::{Client, ClientError};
 use super::mode::{Mode, ModeFlags, RunMode};
 
 /// A token: never shown.
@@ -214,9 +214,24 @@ fn api_error<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
+/// Like [`api_error`] for the client's errors, without the `gitlab` crate's
+/// `client error: ...` wrapper that would repeat the message as its cause.
+fn query_error(
+    action: impl Into<String>,
+) -> impl FnOnce(gitlab::api::ApiError<ClientError>) -> TriggerError {
+    let action = action.into();
+    move |e| TriggerError::Api {
+        action,
+        source: match e {
+            gitlab::api::ApiError::Client { source } => Box::new(source),
+            other => Box::new(other),
+        },
+    }
+}
+
 fn client(url: &str, token: Option<&Secret>) -> Result<Client, TriggerError> {
     let (https, host) = split_url(url)?;
-    Client::new(https, &host, token.map(|t| t.0.as_str())).map_err(api_error(format!(
+    Client::new(https, &host, token.map(|t| t.0.as_str())).map_err(query_error(format!(
         "connect to {}",
         crate::redact::text(url)
     )))
@@ -273,7 +288,7 @@ pub fn trigger(req: &TriggerRequest) -> Result<PipelineInfo, TriggerError> {
                 git_ref: &req.git_ref,
                 variables: &req.variables,
             };
-            endpoint.query(&api).map_err(api_error(action))
+            endpoint.query(&api).map_err(query_error(action))
         }
         Auth::AccessToken(token) => {
             let api = client(&req.url, Some(token))?;
@@ -295,7 +310,7 @@ pub fn trigger(req: &TriggerRequest) -> Result<PipelineInfo, TriggerError> {
                     action: action.clone(),
                     source: Box::new(e),
                 })?;
-            endpoint.query(&api).map_err(api_error(action))
+            endpoint.query(&api).map_err(query_error(action))
         }
     }
 }
@@ -350,7 +365,7 @@ pub fn wait(
             })?;
         let next: PipelineInfo = endpoint
             .query(&api)
-            .map_err(api_error(format!("read pipeline {}", info.id)))?;
+            .map_err(query_error(format!("read pipeline {}", info.id)))?;
         if next.status != info.status {
             on_status(&next);
         }
