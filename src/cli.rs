@@ -529,7 +529,8 @@ pub fn config_summary(config: &Config) -> String {
             "  clamav_command: {}",
             config.antivirus.clamav_command.name()
         );
-        let _ = writeln!(s, "  clamav_args: {:?}", config.antivirus.clamav_args);
+        let args = crate::redact::args(&config.antivirus.clamav_args);
+        let _ = writeln!(s, "  clamav_args: {args:?}");
     }
     let _ = writeln!(s, "  kesl_max_workers: {}", m.kesl_max_workers);
     let _ = writeln!(
