@@ -496,7 +496,8 @@ fn trigger(cli: &Cli, args: &TriggerArgs) -> Result<()> {
 }
 
 /// The text `config check` prints: the effective configuration, with every
-/// environment value of a syncer shown as `***`.
+/// environment value of a syncer, the secrets of its `command_args` and the
+/// password of any URL shown as `***` ([`crate::redact`]).
 pub fn config_summary(config: &Config) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
@@ -529,7 +530,8 @@ pub fn config_summary(config: &Config) -> String {
             "  clamav_command: {}",
             config.antivirus.clamav_command.name()
         );
-        let _ = writeln!(s, "  clamav_args: {:?}", config.antivirus.clamav_args);
+        let args = crate::redact::args(&config.antivirus.clamav_args);
+        let _ = writeln!(s, "  clamav_args: {args:?}");
     }
     let _ = writeln!(s, "  kesl_max_workers: {}", m.kesl_max_workers);
     let _ = writeln!(
@@ -574,7 +576,8 @@ pub fn config_summary(config: &Config) -> String {
             }
         }
         if !sy.command_args.is_empty() {
-            let _ = writeln!(s, "    command_args: {:?}", sy.command_args);
+            let shown = crate::redact::args(&sy.command_args);
+            let _ = writeln!(s, "    command_args: {shown:?}");
         }
         let _ = writeln!(s, "    log_file: {}", sy.log_file.display());
     }
@@ -590,5 +593,5 @@ pub fn config_summary(config: &Config) -> String {
             let _ = writeln!(s, "  {name}: {path}");
         }
     }
-    s
+    crate::redact::text(&s).into_owned()
 }

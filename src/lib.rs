@@ -29,6 +29,7 @@ pub mod json;
 pub mod logging;
 pub mod pipeline;
 pub mod process;
+pub mod redact;
 pub mod signals;
 pub mod stages;
 pub mod state;

@@ -19,13 +19,26 @@
 //!   the event name, then `key=value` per field in the order given;
 //! - a value that is empty or holds blanks, quotes, `=`, `\` or control
 //!   characters is written as a JSON string, so one event is one line;
-//! - a field whose key contains `password`, `passwd`, `secret`, `token`,
-//!   `key` or `credential` (any case) is written as `***`;
+//!   JSON's escapes are used for every control character (C0, DEL, C1)
+//!   and for the Unicode line separators and bidi overrides;
+//! - the free text of an event (the message, e.g. a container's output
+//!   line) and the `caused by:` lines of an error have their control
+//!   characters escaped ([`escape_text`]: `\r`, `\n`, `\x1b`, `\u{9b}`),
+//!   so output from a container or a server cannot move the cursor,
+//!   recolour, overwrite or hide a line, or forge a GitLab section marker
+//!   (which needs a raw ESC and CR); the only raw control characters on
+//!   stderr are those of [`section`]'s own markers;
+//! - a field whose key looks secret ([`crate::redact::is_secret_name`]:
+//!   `password`, `passwd`, `secret`, `token`, `key`, `credential`, ...) is
+//!   written as `***`, and the password of any URL in a value or in free
+//!   text as `***` ([`crate::redact::text`]);
 //! - with JSON logs on, each event is one JSON object with the keys
-//!   `timestamp`, `level`, `target`, `event` and `fields`.
+//!   `timestamp`, `level`, `target`, `event` and `fields` (the same
+//!   masking; every control character JSON-escaped).
 //!
 //! Stdout is never written here: it carries only a command's data.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::str::FromStr;
@@ -149,23 +162,77 @@ pub fn sections_enabled() -> bool {
     SECTIONS.load(Ordering::Relaxed) && !JSON.load(Ordering::Relaxed)
 }
 
-/// Whether a field with this key is shown as `***`.
+/// Whether a field with this key is shown as `***` (the rule of
+/// [`crate::redact::is_secret_name`]).
 pub fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["password", "passwd", "secret", "token", "key", "credential"]
-        .iter()
-        .any(|word| key.contains(word))
+    crate::redact::is_secret_name(key)
+}
+
+/// Whether `c` must not reach a log raw: a control character other than
+/// tab (C0, DEL, C1), a Unicode line or paragraph separator, or a
+/// bidirectional formatting character (which can reorder what a reader
+/// sees).
+fn is_unsafe_char(c: char) -> bool {
+    (c.is_control() && c != '\t')
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// `text` with every unsafe character (control characters but tab, line
+/// separators, bidi controls) written as an escape: `\r`, `\n`, `\x1b`
+/// and `\xNN` below U+0080, `\u{NNNN}` above (`\u{9b}`, `\u{202e}`).
+/// Backslashes are left as they are. Borrowed when nothing needs escaping.
+pub fn escape_text(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            c if is_unsafe_char(c) && (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if is_unsafe_char(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `json` (serialized JSON) with the unsafe characters serde_json leaves
+/// raw (DEL, C1, line separators, bidi controls) as `\uNNNN` escapes:
+/// still valid JSON with the same value, since such characters can only
+/// occur inside strings.
+fn json_escape_rest(json: String) -> String {
+    if !json.chars().any(is_unsafe_char) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if is_unsafe_char(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Writes `value` as a log field value: as is when it is a plain word, else
-/// as a JSON string.
+/// as a JSON string (every control character escaped, see the module docs).
 pub fn quote_value(value: &str) -> String {
     let needs_quotes = value.is_empty()
-        || value
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '=' | '\\'));
+        || value.chars().any(|c| {
+            c.is_whitespace() || is_unsafe_char(c) || matches!(c, '"' | '\'' | '=' | '\\')
+        });
     if needs_quotes {
-        serde_json::Value::String(value.to_owned()).to_string()
+        json_escape_rest(serde_json::Value::String(value.to_owned()).to_string())
     } else {
         value.to_owned()
     }
@@ -188,23 +255,28 @@ fn render(record: &Record<'_>) -> String {
         .fields
         .iter()
         .map(|(k, v)| {
-            let v = if is_secret_key(k) { "***" } else { v.as_str() };
+            let v = if is_secret_key(k) {
+                Cow::Borrowed(crate::redact::MASK)
+            } else {
+                crate::redact::text(v)
+            };
             (k.as_str(), v)
         })
         .collect::<Vec<_>>();
+    let event = crate::redact::text(&record.event);
     if JSON.load(Ordering::Relaxed) {
         let map: serde_json::Map<String, serde_json::Value> = fields
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String((*v).to_owned())))
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.to_string())))
             .collect();
         let line = serde_json::json!({
             "timestamp": chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
             "level": record.level.name(),
             "target": record.target,
-            "event": record.event,
+            "event": event,
             "fields": map,
         });
-        let mut text = line.to_string();
+        let mut text = json_escape_rest(line.to_string());
         text.push('\n');
         text
     } else {
@@ -212,11 +284,11 @@ fn render(record: &Record<'_>) -> String {
             "{} {:<8} {}: {}",
             timestamp_plain(),
             record.level.name(),
-            record.target,
-            record.event
+            escape_text(record.target),
+            escape_text(&event)
         );
         for (k, v) in fields {
-            let _ = write!(text, " {k}={}", quote_value(v));
+            let _ = write!(text, " {}={}", escape_text(k), quote_value(&v));
         }
         text.push('\n');
         text
@@ -326,7 +398,8 @@ pub fn report_error(
     let mut text = render(&record);
     if !JSON.load(Ordering::Relaxed) {
         for cause in causes {
-            let _ = writeln!(text, "    caused by: {cause}");
+            let cause = crate::redact::text(&cause);
+            let _ = writeln!(text, "    caused by: {}", escape_text(&cause));
         }
     }
     write_stderr(&text);
@@ -441,6 +514,29 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains("s3cret"));
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_plain_lines() {
+        assert_eq!(
+            escape_text("a\rb\x1b[31mc\u{9b}d\u{7f}\u{202e}e\tf\ng"),
+            "a\\rb\\x1b[31mc\\u{9b}d\\x7f\\u{202e}e\tf\\ng"
+        );
+        assert!(matches!(escape_text("plain \\r text"), Cow::Borrowed(_)));
+        assert_eq!(quote_value("c1\u{9b}x"), "\"c1\\u009bx\"");
+        let record = Record {
+            level: Level::Info,
+            target: "mirrorer::t",
+            event: "[a] \x1b[0Ksection_start:1:x\r\x1b[0Kfake https://u:pw@h/".to_owned(),
+            fields: vec![("url".to_owned(), "http://u:pw@h".to_owned())],
+        };
+        let line = render(&record);
+        assert!(
+            line.ends_with(
+                "[a] \\x1b[0Ksection_start:1:x\\r\\x1b[0Kfake https://u:***@h/ url=http://u:***@h\n"
+            ),
+            "{line}"
+        );
     }
 
     #[test]

@@ -30,8 +30,9 @@
 //!   command="..."` (DEBUG with [`Cmd::quiet`]); the end is a DEBUG event
 //!   `command_exit`. The command line is rendered shell-quoted
 //!   ([`Cmd::display`]): arguments added with [`Cmd::secret_arg`] show as
-//!   `***`, and so does the value of any `NAME=VALUE` / `--name=VALUE`
-//!   argument whose name looks secret ([`crate::logging::is_secret_key`]).
+//!   `***`, and so do the values [`crate::redact::args`] masks: a secret
+//!   option's value (`--password X`, `--token=X`), a secret `NAME=VALUE`,
+//!   a URL's password (`rsync://user:***@host/`). Errors carry this form.
 //! - **Environment.** [`Cmd::env`] passes a variable and logs it as
 //!   `env="K=V ..."` (secret-looking keys as `K=***`); [`Cmd::env_hidden`]
 //!   passes it and never logs its value (only the key, in `env_hidden=`).
@@ -104,7 +105,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::logging::is_secret_key;
+use crate::redact;
 
 /// How many lines of a program's output (stdout and stderr interleaved) an
 /// error keeps.
@@ -683,15 +684,20 @@ impl Cmd {
         self.args.iter().map(|a| a.value.clone()).collect()
     }
 
-    /// The command line, each word shell-quoted when needed, secrets as `***`.
+    /// The command line, each word shell-quoted when needed, secrets as
+    /// `***` ([`Cmd::secret_arg`] and what [`crate::redact::args`] masks).
     pub fn display(&self) -> String {
-        let mut words = vec![shell_quote(&self.program.to_string_lossy())];
-        for a in &self.args {
-            let text = a.value.to_string_lossy();
+        let texts: Vec<String> = self
+            .args
+            .iter()
+            .map(|a| a.value.to_string_lossy().into_owned())
+            .collect();
+        let mut words = vec![shell_quote(&redact::text(&self.program.to_string_lossy()))];
+        for (a, shown) in self.args.iter().zip(redact::args(&texts)) {
             words.push(if a.secret {
-                "***".to_owned()
+                redact::MASK.to_owned()
             } else {
-                shell_quote(&redact_assignment(&text))
+                shell_quote(&shown)
             });
         }
         words.join(" ")
@@ -703,10 +709,10 @@ impl Cmd {
             .iter()
             .filter(|e| !e.hidden)
             .map(|e| {
-                let v = if is_secret_key(&e.key) {
-                    "***".to_owned()
+                let v = if redact::is_secret_name(&e.key) {
+                    redact::MASK.to_owned()
                 } else {
-                    shell_quote(&e.value)
+                    shell_quote(&redact::text(&e.value))
                 };
                 format!("{}={v}", e.key)
             })
@@ -1120,23 +1126,6 @@ pub fn shell_quote(word: &str) -> String {
     }
 }
 
-/// `NAME=VALUE` or `--name=VALUE` with a secret-looking name becomes
-/// `NAME=***`; anything else is returned as is.
-fn redact_assignment(arg: &str) -> String {
-    if let Some((name, _)) = arg.split_once('=') {
-        let bare = name.trim_start_matches('-');
-        if !bare.is_empty()
-            && bare
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            && is_secret_key(bare)
-        {
-            return format!("{name}=***");
-        }
-    }
-    arg.to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1194,13 +1183,14 @@ mod tests {
             .arg("API_TOKEN=abc")
             .secret_arg("plain-secret")
             .arg("ok=1")
+            .args(["--token", "t0k", "rsync://u:pw@h/m"])
             .env("USER_NAME", "x")
             .env("DB_PASSWORD", "hunter2")
             .env_hidden("OTHER", "invisible");
         let shown = cmd.display();
         assert_eq!(
             shown,
-            "/bin/echo 'a b' '--password=***' 'API_TOKEN=***' *** ok=1"
+            "/bin/echo 'a b' '--password=***' 'API_TOKEN=***' *** ok=1 --token '***' 'rsync://u:***@h/m'"
         );
         assert_eq!(cmd.display_env(), "USER_NAME=x DB_PASSWORD=***");
     }

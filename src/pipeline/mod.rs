@@ -3,6 +3,8 @@
 //!
 //! `pipeline` reads the config and renders text; it never runs a stage.
 
+#[cfg(feature = "gitlab")]
+pub mod client;
 pub mod mode;
 pub mod plan;
 pub mod render;

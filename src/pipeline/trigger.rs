@@ -13,6 +13,11 @@
 //! Following a pipeline (`--wait`) reads `GET /projects/:id/pipelines/:id`,
 //! which needs an access token. Tokens are held in [`Secret`], whose `Debug`
 //! and `Display` print `***`; no token is ever logged or printed.
+//!
+//! Requests go through [`super::client::Client`], which follows a redirect
+//! only within the GitLab URL's origin: a redirect elsewhere fails the
+//! command naming its target, and no token is sent there. A URL with a
+//! user or password is refused, and shown with its password masked.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -22,6 +27,7 @@ use gitlab::api::common::NameOrId;
 use gitlab::api::endpoint_prelude::{BodyError, Endpoint, FormParams, Method};
 use gitlab::api::projects::pipelines::{CreatePipeline, Pipeline, PipelineVariable};
 
+use super::client::{Client, ClientError};
 use super::mode::{Mode, ModeFlags, RunMode};
 
 /// A token: never shown.
@@ -174,7 +180,7 @@ pub fn validate_flags(flags: &ModeFlags) -> Result<RunMode, String> {
 /// `(protocol is https, host with port and path prefix)` of a GitLab URL.
 fn split_url(url: &str) -> Result<(bool, String), TriggerError> {
     let bad = |reason: &str| TriggerError::Url {
-        url: url.to_owned(),
+        url: crate::redact::text(url).into_owned(),
         reason: reason.to_owned(),
     };
     let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
@@ -208,18 +214,27 @@ fn api_error<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
-fn client(url: &str, token: Option<&Secret>) -> Result<gitlab::Gitlab, TriggerError> {
-    let (https, host) = split_url(url)?;
-    let mut builder = match token {
-        Some(t) => gitlab::GitlabBuilder::new(host, t.0.clone()),
-        None => gitlab::GitlabBuilder::new_unauthenticated(host),
-    };
-    if !https {
-        builder.insecure();
+/// Like [`api_error`] for the client's errors, without the `gitlab` crate's
+/// `client error: ...` wrapper that would repeat the message as its cause.
+fn query_error(
+    action: impl Into<String>,
+) -> impl FnOnce(gitlab::api::ApiError<ClientError>) -> TriggerError {
+    let action = action.into();
+    move |e| TriggerError::Api {
+        action,
+        source: match e {
+            gitlab::api::ApiError::Client { source } => Box::new(source),
+            other => Box::new(other),
+        },
     }
-    builder
-        .build()
-        .map_err(api_error(format!("connect to {url}")))
+}
+
+fn client(url: &str, token: Option<&Secret>) -> Result<Client, TriggerError> {
+    let (https, host) = split_url(url)?;
+    Client::new(https, &host, token.map(|t| t.0.as_str())).map_err(query_error(format!(
+        "connect to {}",
+        crate::redact::text(url)
+    )))
 }
 
 /// `POST /projects/:id/trigger/pipeline`, which the `gitlab` crate does not
@@ -273,7 +288,7 @@ pub fn trigger(req: &TriggerRequest) -> Result<PipelineInfo, TriggerError> {
                 git_ref: &req.git_ref,
                 variables: &req.variables,
             };
-            endpoint.query(&api).map_err(api_error(action))
+            endpoint.query(&api).map_err(query_error(action))
         }
         Auth::AccessToken(token) => {
             let api = client(&req.url, Some(token))?;
@@ -295,7 +310,7 @@ pub fn trigger(req: &TriggerRequest) -> Result<PipelineInfo, TriggerError> {
                     action: action.clone(),
                     source: Box::new(e),
                 })?;
-            endpoint.query(&api).map_err(api_error(action))
+            endpoint.query(&api).map_err(query_error(action))
         }
     }
 }
@@ -350,7 +365,7 @@ pub fn wait(
             })?;
         let next: PipelineInfo = endpoint
             .query(&api)
-            .map_err(api_error(format!("read pipeline {}", info.id)))?;
+            .map_err(query_error(format!("read pipeline {}", info.id)))?;
         if next.status != info.status {
             on_status(&next);
         }

@@ -30,8 +30,9 @@
 //!    streams is logged as `[<name>] <line>` (INFO) and appended, without
 //!    the prefix, to the log file, which also gets one `--- mirrorer: ...`
 //!    line when an attempt starts and ends. The values of environment keys
-//!    that look secret ([`crate::logging::is_secret_key`]) and have at least
-//!    [`MIN_REDACTED_LEN`] characters are replaced by `***` in both. With
+//!    that look secret ([`crate::logging::is_secret_key`]) and the secret
+//!    values of `command_args` ([`crate::redact::secret_values`]) that have
+//!    at least [`MIN_REDACTED_LEN`] characters are replaced by `***` in both. With
 //!    `CI=true` and one selected syncer (the child pipeline's case), the
 //!    output of each attempt is wrapped in a GitLab collapsible section;
 //!    the interleaved output of several syncers in one job is not;
@@ -237,6 +238,8 @@ impl OutputSink {
             .iter()
             .filter(|(k, v)| crate::logging::is_secret_key(k) && v.len() >= MIN_REDACTED_LEN)
             .map(|(_, v)| v.clone())
+            .chain(crate::redact::secret_values(&syncer.command_args))
+            .filter(|v| v.len() >= MIN_REDACTED_LEN)
             .collect();
         // Longest first, so a secret containing another is masked whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
