@@ -211,7 +211,7 @@ fn disk_full_after_zfs_snapshot_names_the_unrecorded_snapshot() {
         .find(|l| l.contains("stage_failed"))
         .unwrap_or_else(|| panic!("no stage_failed: {err}"));
     assert!(failed.contains(&snapshot), "{failed}");
-    assert!(failed.contains("No space left on device"), "{failed}");
+    assert!(err.contains("No space left on device"), "{err}");
     assert!(failed.contains("current_snapshot.txt"), "{failed}");
     assert!(
         err.lines()

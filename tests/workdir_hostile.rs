@@ -363,7 +363,7 @@ fn dry_run_works_on_a_read_only_workdir() {
         &["--skip-remote", "publish-snapshot", "--all"],
         &["publish-inventory"],
         &["publish-catalog"],
-        &["--skip-remote", "replicate"],
+        &["replicate"],
         &["cleanup-state"],
     ] {
         let mut cmd = env.std_cmd();
