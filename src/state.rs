@@ -298,13 +298,15 @@ impl StateDir {
     /// [`files::MAX_CURRENT_SNAPSHOT_BYTES`].
     pub fn current_snapshot(&self) -> Result<Option<String>, StateError> {
         let path = self.current_snapshot_path();
-        Ok(read_regular(&path, MAX_CURRENT_SNAPSHOT_BYTES)?.and_then(|bytes| {
-            String::from_utf8_lossy(&bytes)
-                .lines()
-                .next()
-                .map(|l| l.trim().to_owned())
-                .filter(|l| !l.is_empty())
-        }))
+        Ok(
+            read_regular(&path, MAX_CURRENT_SNAPSHOT_BYTES)?.and_then(|bytes| {
+                String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .next()
+                    .map(|l| l.trim().to_owned())
+                    .filter(|l| !l.is_empty())
+            }),
+        )
     }
 
     /// The workdir: the parent of the state directory (below which the
@@ -483,8 +485,9 @@ impl StateLock {
             .map_err(|e| match e.raw_os_error() {
                 Some(libc::ELOOP) => StateError::Refused {
                     path: path.to_path_buf(),
-                    message: "it is a symlink; files under the workdir are never followed out of it"
-                        .to_owned(),
+                    message:
+                        "it is a symlink; files under the workdir are never followed out of it"
+                            .to_owned(),
                 },
                 _ => io_err("open for appending", path)(e),
             })?;

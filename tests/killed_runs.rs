@@ -103,7 +103,10 @@ fn programs_started_by_worker_threads_die_with_a_killed_sync() {
     let docker_dir = env.root.join("docker");
     fs::create_dir_all(&docker_dir).unwrap();
     let mut config = env.default_config();
-    config.push_str(&format!("  docker: {}\nsyncer:\n", fakes_dir().join("docker").display()));
+    config.push_str(&format!(
+        "  docker: {}\nsyncer:\n",
+        fakes_dir().join("docker").display()
+    ));
     for name in ["alpha", "beta"] {
         config.push_str(&format!(
             "  - type: rsync\n    name: {name}\n    prefix: {name}\n    repos: repos.yaml\n    image: registry.example/{name}:1\n    log_file: {}/logs/{name}.log\n",
@@ -171,7 +174,10 @@ fn scratch_directories_of_a_killed_run_are_removed_by_the_next() {
     let now = common::list_dir(&tmp);
     assert!(!now.contains(&left[0]), "{now:?}");
     assert!(live.join("snapshots").is_dir(), "{now:?}");
-    assert!(now.contains(&"mirrorer-publish-notes".to_owned()), "{now:?}");
+    assert!(
+        now.contains(&"mirrorer-publish-notes".to_owned()),
+        "{now:?}"
+    );
     // The run removed its own scratch directory too.
     assert_eq!(now.len(), 2, "{now:?}");
     assert!(

@@ -77,7 +77,11 @@ fn a_symlinked_pipeline_lock_is_refused_and_its_target_untouched() {
     let target = victim(&env, "victim.txt");
     fs::create_dir_all(env.state()).unwrap();
     symlink(&target, env.state().join("pipeline.lock")).unwrap();
-    for args in [&["snapshot"][..], &["cleanup-state"], &["--dry-run", "snapshot"]] {
+    for args in [
+        &["snapshot"][..],
+        &["cleanup-state"],
+        &["--dry-run", "snapshot"],
+    ] {
         let out = env.cmd().args(args).output().unwrap();
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
@@ -199,10 +203,19 @@ fn a_symlinked_publication_root_is_refused_by_every_stage_using_it() {
     env.write_config(&env.default_config());
     env.make_snapshot("20260101-000000");
     let kept = victim(&env, "published/keep.txt");
-    symlink(env.root.join("outside/published"), env.workdir().join("repo")).unwrap();
+    symlink(
+        env.root.join("outside/published"),
+        env.workdir().join("repo"),
+    )
+    .unwrap();
     for args in [
         &["--skip-remote", "publish-snapshot", "--all"][..],
-        &["--skip-remote", "publish-snapshot", "--snapshot", "20260101-000000"],
+        &[
+            "--skip-remote",
+            "publish-snapshot",
+            "--snapshot",
+            "20260101-000000",
+        ],
         &["publish-inventory"],
         &["publish-catalog", "--rebuild"],
     ] {
@@ -230,7 +243,11 @@ fn a_symlinked_metadata_root_is_refused_and_its_temp_files_kept() {
         .assert()
         .success();
     let stale = victim(&env, "meta/.someone.else.tmp");
-    symlink(env.root.join("outside/meta"), env.workdir().join("metadata")).unwrap();
+    symlink(
+        env.root.join("outside/meta"),
+        env.workdir().join("metadata"),
+    )
+    .unwrap();
     for args in [
         &["publish-inventory"][..],
         &["publish-catalog", "--snapshot", "20260101-000000"],
@@ -308,7 +325,10 @@ fn a_fifo_or_device_as_a_state_file_fails_at_once() {
         let (out, took) = run_bounded(cmd, 20);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.contains("state/current_snapshot.txt"), "{args:?}: {err}");
+        assert!(
+            err.contains("state/current_snapshot.txt"),
+            "{args:?}: {err}"
+        );
         assert!(err.contains("not a regular file"), "{args:?}: {err}");
         assert!(took < Duration::from_secs(10), "{args:?} took {took:?}");
     }

@@ -88,8 +88,8 @@ use crate::cli::{Cli, load_config};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::process::{Tool, Tools};
-use crate::state::{LockMode, LockRequest, StateDir, StateError, StateLock};
 use crate::state::files::check_real_dir;
+use crate::state::{LockMode, LockRequest, StateDir, StateError, StateLock};
 
 pub use plan::{Plan, PlanError, Step};
 

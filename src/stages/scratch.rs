@@ -148,8 +148,11 @@ mod tests {
         let dead = i32::MAX;
         let stale = tmp.path().join(format!("{SCRATCH_PREFIX}{dead}-1"));
         fs::create_dir_all(stale.join("snapshots/a")).unwrap();
-        let ours = create(&tmp.path().join(format!("{SCRATCH_PREFIX}{}-2", std::process::id())))
-            .unwrap();
+        let ours = create(
+            &tmp.path()
+                .join(format!("{SCRATCH_PREFIX}{}-2", std::process::id())),
+        )
+        .unwrap();
         assert_eq!(remove_stale(tmp.path()), 1);
         assert!(!stale.exists());
         assert!(ours.path.is_dir());

@@ -72,7 +72,11 @@ pub enum Access {
 /// [`StateError::Refused`] if `path` is a symlink or not a regular file
 /// (FIFO, device, directory, socket); [`StateError::Io`] for other failures
 /// (`NotFound` with [`Access::Read`] and a missing file).
-pub fn open_regular(path: &Path, access: Access, action: &'static str) -> Result<fs::File, StateError> {
+pub fn open_regular(
+    path: &Path,
+    access: Access,
+    action: &'static str,
+) -> Result<fs::File, StateError> {
     let mut options = fs::OpenOptions::new();
     options.read(true);
     if access == Access::ReadWriteCreate {
@@ -247,7 +251,11 @@ mod tests {
         let real = dir.path().join("real");
         fs::write(&real, "x\n").unwrap();
         assert_eq!(read_regular(&real, 10).unwrap().unwrap(), b"x\n");
-        assert!(read_regular(&dir.path().join("missing"), 10).unwrap().is_none());
+        assert!(
+            read_regular(&dir.path().join("missing"), 10)
+                .unwrap()
+                .is_none()
+        );
         let err = read_regular(&real, 1).unwrap_err().to_string();
         assert!(err.contains("larger than 1 bytes"), "{err}");
         let link = dir.path().join("link");
@@ -275,7 +283,10 @@ mod tests {
         let err = create_dirs_below(&root, &root.join("metadata/link/b"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("metadata/link") && err.contains("symlink"), "{err}");
+        assert!(
+            err.contains("metadata/link") && err.contains("symlink"),
+            "{err}"
+        );
         assert!(!outside.join("b").exists());
         assert!(check_real_dir(&root.join("metadata/link"), "x").is_err());
         assert!(check_real_dir(&root.join("nope"), "x").is_ok());
