@@ -61,6 +61,10 @@
 //!   [`ProcessError::Interrupted`]. Stopping = SIGTERM to the child's process
 //!   group (every child runs in its own group), then SIGKILL after the grace
 //!   period ([`Cmd::stop_grace`], default 10 s).
+//! - **Death.** No child outlives this process, also when it is killed with
+//!   SIGKILL: each child gets SIGTERM from the kernel when mirrorer dies
+//!   (`PR_SET_PDEATHSIG`; all children are forked by one long-lived
+//!   thread, see `src/process/child.rs`).
 //! - **Background.** [`Cmd::spawn`] returns a [`Running`] handle: poll it
 //!   with [`Running::try_wait`], wait with [`Running::wait`], or stop it with
 //!   [`Running::stop`]. Dropping a `Running` that has not finished kills its
@@ -94,6 +98,8 @@
 //! - **Dry run** is not handled here: stages put mutating commands into their
 //!   plan ([`crate::stages::plan`]), which prints instead of running them
 //!   under `--dry-run`. Read-only commands (`zfs list`) simply run.
+
+mod child;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{OsStr, OsString};
@@ -780,7 +786,8 @@ impl Cmd {
         if let Some(dir) = &self.cwd {
             command.current_dir(dir);
         }
-        let mut child = command.spawn().map_err(|source| ProcessError::Start {
+        // Every child dies with this process (PR_SET_PDEATHSIG, child.rs).
+        let mut child = child::spawn(command).map_err(|source| ProcessError::Start {
             command: self.display(),
             purpose: self.purpose.clone(),
             source,

@@ -38,12 +38,28 @@
 //! Writes to state go through the guard (docs/architecture.md, practice 11): the methods of
 //! [`StateLock`] are the only way this crate changes files under `state/`
 //! and `metadata/`; their existence proves the lock is held.
+//!
+//! # Nothing is followed out of the workdir
+//!
+//! Lock and state files are opened without following symlinks and must be
+//! regular files of bounded size ([`files`]); `state/` and its `av_state/`,
+//! `av_results/` must be real directories, and the guard creates
+//! directories below the workdir one level at a time, refusing symlinks
+//! ([`files::create_dirs_below`]). A lock file unlinked while held admits no
+//! second holder ([`acquire`]). Under `--dry-run` the lock file is opened
+//! read-only and taken shared, nothing is created or written.
+
+mod acquire;
+pub mod files;
 
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use acquire::{acquire, describe_holder};
+use files::{MAX_CURRENT_SNAPSHOT_BYTES, check_real_dir, create_dirs_below, read_regular};
 
 /// A failed atomic write, naming the target file.
 #[derive(Debug, thiserror::Error)]
@@ -141,8 +157,10 @@ pub struct LockRequest {
     pub job_url: Option<String>,
     /// How often the waiter logs the holder ([`LOCK_REPORT_EVERY`]).
     pub report_every: Duration,
-    /// `--dry-run`: create nothing (a missing state directory or lock file
-    /// is [`StateError::Io`] with `NotFound`), remove no stale temp file.
+    /// `--dry-run`: open the lock file read-only and take it shared, write
+    /// no holder line, create nothing (a missing state directory or lock
+    /// file is [`StateError::Io`] with `NotFound`), remove no stale temp
+    /// file.
     pub read_only: bool,
 }
 
@@ -205,6 +223,16 @@ pub enum StateError {
     /// An atomic write failed.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A path of the workdir is not what it must be: a lock or state file
+    /// that is a symlink or not a regular file (FIFO, device), too large, or
+    /// a root directory that is a symlink. Nothing was done through it.
+    #[error("refusing to use {}: {message}", path.display())]
+    Refused {
+        /// The path.
+        path: PathBuf,
+        /// What it is and why that is refused.
+        message: String,
+    },
 }
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError + use<> {
@@ -264,18 +292,27 @@ impl StateDir {
     /// trimmed; `None` if the file does not exist or is blank.
     ///
     /// # Errors
-    /// [`StateError::Io`] if the file exists but cannot be read.
+    /// [`StateError::Io`] if the file exists but cannot be read;
+    /// [`StateError::Refused`] if it is a symlink, not a regular file (a
+    /// FIFO fails at once, it is never waited on), or over
+    /// [`files::MAX_CURRENT_SNAPSHOT_BYTES`].
     pub fn current_snapshot(&self) -> Result<Option<String>, StateError> {
         let path = self.current_snapshot_path();
-        match fs::read_to_string(&path) {
-            Ok(text) => Ok(text
-                .lines()
-                .next()
-                .map(|l| l.trim().to_owned())
-                .filter(|l| !l.is_empty())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err("read", &path)(e)),
-        }
+        Ok(
+            read_regular(&path, MAX_CURRENT_SNAPSHOT_BYTES)?.and_then(|bytes| {
+                String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .next()
+                    .map(|l| l.trim().to_owned())
+                    .filter(|l| !l.is_empty())
+            }),
+        )
+    }
+
+    /// The workdir: the parent of the state directory (below which the
+    /// guard never follows a symlink).
+    pub fn workdir(&self) -> &Path {
+        self.root.parent().unwrap_or(&self.root)
     }
 
     /// Who holds `pipeline.lock`, as written in it: the lines of live pids
@@ -294,11 +331,15 @@ impl StateDir {
     /// [`StateError::LockTimeout`] (exit 4, names the holder),
     /// [`StateError::Interrupted`] on SIGINT/SIGTERM while waiting,
     /// [`StateError::Io`] if the directory or file cannot be created or
-    /// locked.
+    /// locked; [`StateError::Refused`] if the state directory (or
+    /// `av_state/`, `av_results/`) is a symlink or the lock file is not a
+    /// regular file.
     pub fn lock(&self, request: &LockRequest) -> Result<StateLock, StateError> {
+        check_real_dir(&self.root, "the state directory")?;
         if !request.read_only {
-            fs::create_dir_all(&self.root)
-                .map_err(io_err("create the state directory", &self.root))?;
+            fs::create_dir_all(self.workdir())
+                .map_err(io_err("create the workdir", self.workdir()))?;
+            create_dirs_below(self.workdir(), &self.root)?;
         }
         let path = self.lock_path();
         let file = acquire(&path, request)?;
@@ -306,107 +347,21 @@ impl StateDir {
             state: self.clone(),
             file,
             mode: request.mode,
+            read_only: request.read_only,
             stage: request.stage.clone(),
             syncer_locks: Vec::new(),
         };
+        if request.read_only {
+            return Ok(lock);
+        }
         lock.write_holder(request)?;
-        if request.mode == LockMode::Exclusive && !request.read_only {
+        if request.mode == LockMode::Exclusive {
             lock.remove_stale_temp_files(&self.root)?;
             for dir in [self.av_state_dir(), self.av_results_dir()] {
-                fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+                create_dirs_below(&self.root, &dir)?;
             }
         }
         Ok(lock)
-    }
-}
-
-fn pid_alive(pid: i32) -> bool {
-    // SAFETY: kill(2) with signal 0 only checks that the process exists.
-    pid > 0
-        && (unsafe { libc::kill(pid, 0) } == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
-}
-
-fn describe_holder(path: &Path) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let live: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .filter(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("pid="))
-                .and_then(|p| p.parse::<i32>().ok())
-                .is_none_or(pid_alive)
-        })
-        .collect();
-    if live.is_empty() {
-        "unknown".to_owned()
-    } else {
-        live.join("; ")
-    }
-}
-
-/// Opens `path` and takes the flock in `request.mode`, polling so that the
-/// timeout, the 30 s reports and signals are honoured.
-fn acquire(path: &Path, request: &LockRequest) -> Result<fs::File, StateError> {
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(!request.read_only)
-        .truncate(false)
-        .open(path)
-        .map_err(io_err("open the lock file", path))?;
-    let started = Instant::now();
-    let mut next_report = Duration::ZERO;
-    loop {
-        let attempt = match request.mode {
-            LockMode::Shared => file.try_lock_shared(),
-            LockMode::Exclusive => file.try_lock(),
-        };
-        match attempt {
-            Ok(()) => {
-                let waited = started.elapsed();
-                tracing::info!(
-                    target: "mirrorer::state",
-                    path = %path.display(),
-                    mode = request.mode.name(),
-                    waited_s = (waited.as_secs_f64() * 1000.0).round() / 1000.0,
-                    "state_lock_acquired"
-                );
-                return Ok(file);
-            }
-            Err(fs::TryLockError::WouldBlock) => {}
-            Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", path)(e)),
-        }
-        let waited = started.elapsed();
-        if let Some(signal) = crate::signals::received() {
-            return Err(StateError::Interrupted {
-                path: path.to_path_buf(),
-                signal,
-            });
-        }
-        if let Some(timeout) = request.timeout
-            && waited >= timeout
-        {
-            return Err(StateError::LockTimeout {
-                path: path.to_path_buf(),
-                holder: describe_holder(path),
-                waited_s: waited.as_secs_f64(),
-            });
-        }
-        if waited >= next_report {
-            tracing::warn!(
-                target: "mirrorer::state",
-                path = %path.display(),
-                mode = request.mode.name(),
-                holder = %describe_holder(path),
-                waited_s = waited.as_secs_f64().round(),
-                "state_lock_waiting"
-            );
-            next_report = waited + request.report_every.max(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -417,6 +372,8 @@ pub struct StateLock {
     state: StateDir,
     file: fs::File,
     mode: LockMode,
+    /// Taken by a dry run: read-only and shared, nothing to clear on drop.
+    read_only: bool,
     stage: String,
     syncer_locks: Vec<(String, fs::File)>,
 }
@@ -492,14 +449,17 @@ impl StateLock {
     }
 
     /// Writes `bytes` to `path` atomically with `mode` ([`write_atomic`]),
-    /// creating missing parent directories.
+    /// creating missing parent directories; below the workdir none of them
+    /// may be a symlink (a symlink at `path` itself is replaced, not
+    /// followed).
     ///
     /// # Errors
     /// [`StateError::Io`] for a parent that cannot be created,
+    /// [`StateError::Refused`] for a symlink on the way,
     /// [`StateError::Write`] otherwise.
     pub fn write_file(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+            create_dirs_below(self.state.workdir(), parent)?;
         }
         write_atomic(path, bytes, mode)?;
         Ok(())
@@ -512,15 +472,31 @@ impl StateLock {
     /// newline.
     ///
     /// # Errors
-    /// [`StateError::Io`] naming the file.
+    /// [`StateError::Io`] naming the file; [`StateError::Refused`] if it is
+    /// a symlink or not a regular file.
     pub fn append(&self, path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         use std::os::unix::fs::OpenOptionsExt;
         let mut f = fs::OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(path)
-            .map_err(io_err("open for appending", path))?;
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => StateError::Refused {
+                    path: path.to_path_buf(),
+                    message:
+                        "it is a symlink; files under the workdir are never followed out of it"
+                            .to_owned(),
+                },
+                _ => io_err("open for appending", path)(e),
+            })?;
+        if !f.metadata().is_ok_and(|m| m.is_file()) {
+            return Err(StateError::Refused {
+                path: path.to_path_buf(),
+                message: "it is not a regular file".to_owned(),
+            });
+        }
         f.write_all(bytes)
             .and_then(|()| f.sync_data())
             .map_err(io_err("append to", path))
@@ -573,15 +549,17 @@ impl StateLock {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("remove", &dir)(e)),
         }
-        fs::create_dir_all(&dir).map_err(io_err("create", &dir))
+        create_dirs_below(self.state.workdir(), &dir)
     }
 
-    /// Creates `dir` and its parents.
+    /// Creates `dir` and its parents; below the workdir none may be a
+    /// symlink ([`files::create_dirs_below`]).
     ///
     /// # Errors
-    /// [`StateError::Io`] naming the directory.
+    /// [`StateError::Io`] naming the directory; [`StateError::Refused`] for
+    /// a symlink on the way.
     pub fn create_dir_all(&self, dir: &Path) -> Result<(), StateError> {
-        fs::create_dir_all(dir).map_err(io_err("create", dir))
+        create_dirs_below(self.state.workdir(), dir)
     }
 
     /// Removes, recursively under `dir` (not following symlinks), every file
@@ -622,7 +600,7 @@ impl StateLock {
 
 impl Drop for StateLock {
     fn drop(&mut self) {
-        if self.mode == LockMode::Exclusive {
+        if self.mode == LockMode::Exclusive && !self.read_only {
             // Nobody holds it after us: clear the holder line. Failure only
             // leaves a stale line, which waiters filter by pid.
             let _ = self.file.set_len(0);

@@ -431,16 +431,13 @@ pub fn mark_mirror_changed(
     )
 }
 
+/// The largest file of `av_state/` read (bytes): far above any scan list,
+/// a bound on memory for a hostile or corrupt file.
+const MAX_STATE_FILE_BYTES: u64 = 4 << 30;
+
 fn read_state(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(failed(StateError::Io {
-            action: "read",
-            path: path.to_path_buf(),
-            source,
-        })),
-    }
+    // Regular files only, never through a symlink (a FIFO fails at once).
+    crate::state::files::read_regular(path, MAX_STATE_FILE_BYTES).map_err(failed)
 }
 
 /// Runs the stage.

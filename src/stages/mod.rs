@@ -16,9 +16,13 @@
 //! 4. opens a GitLab collapsible section `stage_<name>` (only with `CI=true`);
 //! 5. takes the state lock `<workdir>/state/pipeline.lock` in the stage's
 //!    mode (exit 4 after `--lock-timeout`, naming the holder); an exclusive
-//!    holder removes stale `.*.tmp` files under `state/` and `metadata/`.
-//!    Under `--dry-run` the lock is taken only if the lock file exists, and
-//!    nothing is created or cleaned;
+//!    holder removes stale `.*.tmp` files under `state/` and `metadata/`
+//!    (not through a symlinked `metadata/`: warning
+//!    `stale_temp_files_not_cleaned`). Under `--dry-run` the lock is taken
+//!    only if the lock file exists, read-only and shared (a dry run changes
+//!    nothing, so it only waits for an exclusive holder and writes no
+//!    holder line), and nothing is created or cleaned, so a dry run works
+//!    on a read-only workdir;
 //! 6. logs `stage_start stage=<name>` and runs the body with a
 //!    [`StageContext`];
 //! 7. logs `stage_ok stage=<name> duration_s=<f>` (seconds since
@@ -74,6 +78,7 @@ pub mod publish_catalog;
 pub mod publish_inventory;
 pub mod publish_snapshot;
 pub mod replicate;
+pub mod scratch;
 pub mod snapshot;
 pub mod sync;
 
@@ -83,6 +88,7 @@ use crate::cli::{Cli, load_config};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::process::{Tool, Tools};
+use crate::state::files::check_real_dir;
 use crate::state::{LockMode, LockRequest, StateDir, StateError, StateLock};
 
 pub use plan::{Plan, PlanError, Step};
@@ -307,15 +313,38 @@ fn take_lock(ctx: &mut StageContext, def: StageDef) -> Result<()> {
     let mut request = LockRequest::new(def.lock, def.name);
     request.timeout = ctx.lock_timeout;
     request.read_only = ctx.dry_run;
-    if ctx.dry_run && !state.lock_path().exists() {
+    // symlink_metadata: a planted symlink is not "missing", it is refused.
+    if ctx.dry_run && std::fs::symlink_metadata(state.lock_path()).is_err() {
         tracing::info!(target: TARGET, path = %state.lock_path().display(), "state_lock_skipped_dry_run");
         return Ok(());
     }
     let lock = state.lock(&request).map_err(state_error)?;
     if def.lock == LockMode::Exclusive && !ctx.dry_run {
-        lock.remove_stale_temp_files(&ctx.config.mirror.metadata_dir())
-            .map_err(state_error)?;
+        let metadata = ctx.config.mirror.metadata_dir();
+        // Never clean through a symlinked metadata root; the stages that
+        // write there refuse it (require_real_dir).
+        match check_real_dir(&metadata, "the metadata root") {
+            Ok(()) => {
+                lock.remove_stale_temp_files(&metadata)
+                    .map_err(state_error)?;
+            }
+            Err(e) => {
+                tracing::warn!(target: TARGET, path = %metadata.display(), error = %e, "stale_temp_files_not_cleaned");
+            }
+        }
     }
     ctx.lock = Some(lock);
     Ok(())
+}
+
+/// Checks that `dir`, a root of the workdir the stage writes to or
+/// publishes from (`what`: "the publication root", "the metadata root"), is
+/// a real directory or missing ([`check_real_dir`]); done in `--dry-run`
+/// too, so a dry run reports what the real run would refuse.
+///
+/// # Errors
+/// [`Error::Failed`] (exit 1) naming `dir` when it is a symlink or not a
+/// directory.
+pub fn require_real_dir(dir: &std::path::Path, what: &str) -> Result<()> {
+    check_real_dir(dir, what).map_err(state_error)
 }

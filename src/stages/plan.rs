@@ -37,8 +37,10 @@ pub enum Step {
     RemoveFile(PathBuf),
     /// Remove a directory and its content if it exists.
     RemoveDirAll(PathBuf),
-    /// Create this new, empty directory (mode 0755; it must not exist) and
-    /// remove it with its content when the plan ends.
+    /// Create this new, empty directory (mode 0755; it must not exist), hold
+    /// its flock, and remove it with its content when the plan ends
+    /// ([`super::scratch`]; one left by a killed run is removed by a later
+    /// one).
     ScratchDir(PathBuf),
     /// Create the symlink `root/link` pointing to `target`. `link` must be
     /// relative without `..`, and no existing part of it below `root` may be
@@ -117,14 +119,15 @@ fn fs_err(action: impl Into<String>, path: &Path) -> impl FnOnce(std::io::Error)
     }
 }
 
-/// Removes the scratch directories when dropped.
-struct Scratch(Vec<PathBuf>);
+/// Removes the scratch directories when dropped (each is held with its
+/// flock until then, see [`super::scratch`]).
+struct Scratch(Vec<super::scratch::Held>);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        for dir in self.0.drain(..).rev() {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!(target: "mirrorer::stages", path = %dir.display(), error = %e, "scratch_dir_not_removed");
+        for held in self.0.drain(..).rev() {
+            if let Err(e) = std::fs::remove_dir_all(&held.path) {
+                tracing::warn!(target: "mirrorer::stages", path = %held.path.display(), error = %e, "scratch_dir_not_removed");
             }
         }
     }
@@ -202,12 +205,9 @@ impl Plan {
                 }
                 Step::RemoveDirAll(p) => lock.remove_dir_all(p)?,
                 Step::ScratchDir(p) => {
-                    use std::os::unix::fs::DirBuilderExt;
-                    std::fs::DirBuilder::new()
-                        .mode(0o755)
-                        .create(p)
+                    let held = super::scratch::create(p)
                         .map_err(fs_err("create the scratch directory", p))?;
-                    scratch.0.push(p.clone());
+                    scratch.0.push(held);
                 }
                 Step::Symlink { root, link, target } => make_link(root, link, target)?,
             }

@@ -149,6 +149,8 @@ pub fn run(cli: &Cli, args: &PublishCatalogArgs) -> Result<()> {
         def,
         |_| Vec::new(),
         |ctx| {
+            super::require_real_dir(&ctx.config.mirror.repo_dir(), "the publication root")?;
+            super::require_real_dir(&ctx.config.mirror.metadata_dir(), "the metadata root")?;
             let snapshots_dir = ctx.config.mirror.repo_dir().join("snapshots");
             let names = select(ctx, args, &snapshots_dir)?;
             let shard = std::env::var(SHARD_VARIABLE)

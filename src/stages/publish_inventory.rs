@@ -1,6 +1,7 @@
 //! `mirrorer publish-inventory` (docs/stages.md): writes
 //! `<workdir>/metadata/inventory.json` from `<workdir>/repo`
-//! ([`crate::inventory`]), atomically, mode 0644.
+//! ([`crate::inventory`]), atomically, mode 0644. Both `repo/` and
+//! `metadata/` must be real directories (or missing), not symlinks.
 
 use super::{Plan, StageDef, Step, run_stage};
 use crate::cli::Cli;
@@ -27,6 +28,8 @@ pub fn run(cli: &Cli) -> Result<()> {
         |_| Vec::new(),
         |ctx| {
             let root = ctx.config.mirror.repo_dir();
+            super::require_real_dir(&root, "the publication root")?;
+            super::require_real_dir(&ctx.config.mirror.metadata_dir(), "the metadata root")?;
             let inv = inventory::build(&root).map_err(|e| Error::Failed(e.into()))?;
             let text = inventory::render(&inv).map_err(|e| Error::Failed(e.into()))?;
             let path = ctx.config.mirror.metadata_dir().join(INVENTORY_FILE);

@@ -12,7 +12,8 @@
 //!
 //! Plan:
 //! 1. a scratch directory `<tmp>/mirrorer-publish-<pid>-<n>/`, removed at
-//!    the end, holding `snapshots/<snap>/<public_prefix>` symlinks to
+//!    the end (those left by killed runs are removed first,
+//!    [`super::scratch`]), holding `snapshots/<snap>/<public_prefix>` symlinks to
 //!    `<zfs_mirror_dir>/.zfs/snapshot/<snap>/<source_base>/<source_name>`
 //!    for every mapping whose source exists. A snapshot whose directory is
 //!    missing is a warning (`publish_snapshot_source_missing`) and is
@@ -34,6 +35,10 @@
 //!    `ssh_user` required) the same trees to
 //!    `<ssh_user>@<replica_host>:<workdir>/repo...` with `-e <tools.ssh>`.
 //!    Missing directories on either side are created (`--mkpath`).
+//!
+//! `<workdir>/repo` must be a real directory (or missing): a symlink there
+//! is refused before anything runs, so `rsync --delete` never works through
+//! it.
 
 use std::path::{Path, PathBuf};
 
@@ -92,14 +97,6 @@ pub fn check_prefixes(paths: &[RepoPath]) -> std::result::Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn scratch_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    std::env::temp_dir().join(format!("mirrorer-publish-{}-{nanos}", std::process::id()))
 }
 
 fn select(ctx: &StageContext, args: &PublishSnapshotArgs) -> Result<Vec<String>> {
@@ -204,10 +201,14 @@ fn body(ctx: &mut StageContext, args: &PublishSnapshotArgs) -> Result<()> {
     } else {
         None
     };
+    let repo = config.mirror.repo_dir();
+    super::require_real_dir(&repo, "the publication root")?;
     let names = select(ctx, args)?;
 
-    let scratch = scratch_dir();
-    let repo = config.mirror.repo_dir();
+    if !ctx.dry_run {
+        super::scratch::remove_stale(&std::env::temp_dir());
+    }
+    let scratch = super::scratch::scratch_path();
     let mut plan = Plan::new();
     plan.push(Step::ScratchDir(scratch.clone()));
     plan.push(Step::CreateDir(scratch.join("snapshots")));

@@ -7,6 +7,10 @@
 //! also `MIRRORER_SNAPSHOT=<name>\n` to FILE, for GitLab's
 //! `artifacts:reports:dotenv`.
 //!
+//! If the state write fails after `zfs snapshot` succeeded (a full disk),
+//! the error and the ERROR event `snapshot_not_recorded snapshot=<ds>@<name>`
+//! name the snapshot that now exists unrecorded, and how to recover.
+//!
 //! Under `--dry-run` the zfs command and the state write are only logged,
 //! but the dotenv file IS written, with the planned name (event
 //! `snapshot_dotenv_written dry_run=true`): it is a job artifact in the job's
@@ -39,6 +43,21 @@ pub fn snapshot_name(now: chrono::DateTime<chrono::Local>) -> String {
     now.format("%Y%m%d-%H%M%S").to_string()
 }
 
+/// The error (and ERROR event `snapshot_not_recorded`) for a snapshot that
+/// zfs made but whose name could not be written to
+/// `state/current_snapshot.txt`: it names the snapshot and how to recover.
+fn not_recorded(ctx: &super::StageContext, snapshot: &str, name: &str, e: Error) -> Error {
+    let path = ctx.state().current_snapshot_path();
+    tracing::error!(snapshot = %snapshot, path = %path.display(), error = %e, "snapshot_not_recorded");
+    match e {
+        Error::Failed(cause) => Error::Failed(cause.context(format!(
+            "ZFS snapshot {snapshot} was created but is not recorded in {}: free space, then write \"{name}\" into it (or pass --snapshot {name} to the later stages), or destroy the snapshot",
+            path.display()
+        ))),
+        other => other,
+    }
+}
+
 /// Runs the stage.
 ///
 /// # Errors
@@ -59,20 +78,36 @@ pub fn run(cli: &Cli, args: &SnapshotArgs) -> Result<()> {
                 ctx.ci
                     .then(|| PathBuf::from(crate::pipeline::plan::SNAPSHOT_DOTENV))
             });
-            let mut plan = Plan::new();
-            plan.push(Step::Run(zfs::snapshot_cmd(&ctx.tools, dataset, &name)));
-            plan.push(Step::Write {
+            let zfs_step = Step::Run(zfs::snapshot_cmd(&ctx.tools, dataset, &name));
+            let write_step = Step::Write {
                 path: ctx.state().current_snapshot_path(),
                 contents: format!("{name}\n").into_bytes(),
                 mode: 0o644,
-            });
-            ctx.execute(&plan)?;
+            };
+            if ctx.dry_run {
+                ctx.execute(&Plan {
+                    steps: vec![zfs_step, write_step],
+                })?;
+            } else {
+                ctx.execute(&Plan {
+                    steps: vec![zfs_step],
+                })?;
+                // The snapshot exists now: a failure to record it (disk
+                // full) must say which one, so the operator can recover.
+                ctx.execute(&Plan {
+                    steps: vec![write_step],
+                })
+                .map_err(|e| not_recorded(ctx, &format!("{dataset}@{name}"), &name, e))?;
+            }
             tracing::info!(snapshot = %format!("{dataset}@{name}"), dry_run = ctx.dry_run, "zfs_snapshot_created");
             tracing::info!(snapshot = %name, path = %ctx.state().current_snapshot_path().display(), dry_run = ctx.dry_run, "current_snapshot_written");
             if let Some(path) = dotenv {
                 let text = format!("MIRRORER_SNAPSHOT={name}\n");
-                crate::state::write_atomic(&path, text.as_bytes(), 0o644)
-                    .map_err(|e| Error::Failed(e.into()))?;
+                crate::state::write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| {
+                    Error::Failed(anyhow::Error::new(e).context(format!(
+                        "ZFS snapshot {dataset}@{name} was created and recorded in state, but not in the dotenv file"
+                    )))
+                })?;
                 tracing::info!(path = %path.display(), snapshot = %name, dry_run = ctx.dry_run, "snapshot_dotenv_written");
             }
             Ok(())

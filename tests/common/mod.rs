@@ -474,3 +474,62 @@ pub fn check_pipeline(text: &str) -> Value {
     assert_eq!(top["variables"]["MIRRORER_CONFIG"]["expand"], false);
     doc
 }
+
+/// `cmd` (a [`Env::std_cmd`] or any command) run inside a private mount
+/// namespace (`unshare --mount`, root or CAP_SYS_ADMIN) after the shell
+/// commands `setup` (e.g. a small tmpfs or a read-only bind mount); the
+/// mounts vanish with the namespace. Same environment and working directory
+/// as `cmd`. Panics with what is missing when `unshare` is not installed.
+pub fn in_mount_namespace(cmd: &std::process::Command, setup: &str) -> std::process::Command {
+    let unshare = mirrorer::process::find_program("unshare")
+        .unwrap_or_else(|| panic!("this test needs unshare (Debian package util-linux) and root"));
+    let mut out = std::process::Command::new(unshare);
+    out.args(["--mount", "--propagation", "private", "--", "sh", "-ec"])
+        .arg(format!("{setup}\nexec \"$@\""))
+        .arg("sh")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => out.env(key, v),
+            None => out.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        out.current_dir(dir);
+    }
+    out
+}
+
+/// Whether `pid` is a live process: it exists and is not a zombie (a child
+/// of a killed process may be re-parented to an init that never reaps it).
+pub fn process_alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// The pids of the live children of `pid` (from `/proc/*/stat`).
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(pid) && process_alive(child) {
+            out.push(child);
+        }
+    }
+    out
+}
