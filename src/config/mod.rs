@@ -10,6 +10,7 @@
 
 mod pipeline;
 mod reader;
+mod replication;
 mod syncer;
 
 use std::path::{Path, PathBuf};
@@ -97,6 +98,10 @@ pub struct Replication {
     pub ssh_key: PathBuf,
     /// `skip_remote` (default `false`).
     pub skip_remote: bool,
+    /// `ssh_options` (default none): ssh(1) arguments for syncoid and the
+    /// remote rsync, e.g. `[-i, /root/.ssh/key, -o, StrictHostKeyChecking=yes]`
+    /// (see [`crate::backends::ssh`] for what syncoid can take).
+    pub ssh_options: Vec<String>,
 }
 
 /// `antivirus`: the scan of changed files.
@@ -445,16 +450,23 @@ fn read_replication(r: &mut Reader, node: Option<&Node>, mirror: &Mirror) -> Rep
     let m = r.section(
         node,
         "replication",
-        &["replica_host", "ssh_user", "ssh_key", "skip_remote"],
+        &[
+            "replica_host",
+            "ssh_user",
+            "ssh_key",
+            "skip_remote",
+            "ssh_options",
+        ],
     );
     Replication {
-        replica_host: r.opt_str(m, "replica_host", "replication").map(|(s, _)| s),
-        ssh_user: r.opt_str(m, "ssh_user", "replication").map(|(s, _)| s),
+        replica_host: replication::checked_name(r, m, "replica_host"),
+        ssh_user: replication::checked_name(r, m, "ssh_user"),
         ssh_key: r
             .opt_str(m, "ssh_key", "replication")
             .map(|(s, _)| PathBuf::from(s))
             .unwrap_or_else(|| mirror.workdir.join(".ssh/id_rsa")),
         skip_remote: r.boolean(m, "skip_remote", "replication", false),
+        ssh_options: replication::ssh_options(r, m),
     }
 }
 
