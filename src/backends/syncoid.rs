@@ -1,19 +1,27 @@
 //! `syncoid` (from sanoid; `tools.syncoid`, default `/sbin/syncoid`):
 //! replication of the mirror dataset to the replica.
-
-use std::path::Path;
+//!
+//! syncoid reads its options with Perl's Getopt::Long, so `--` ends them:
+//! the dataset and the target always follow it, and every option value is
+//! attached (`--sshkey=FILE`), so no config value is read as an option.
 
 use crate::process::{Cmd, Tool, Tools};
 
-/// `syncoid --sshkey <ssh_key> --no-sync-snap --recursive --force-delete
-/// <dataset> <ssh_user>@<replica_host>:<dataset>` (spec/stages.md,
-/// "replicate").
-pub fn replicate_cmd(tools: &Tools, ssh_key: &Path, dataset: &str, user: &str, host: &str) -> Cmd {
+/// `syncoid <ssh_args...> --no-sync-snap --recursive --force-delete --
+/// <dataset> <user>@<host>:<dataset>` (spec/stages.md, "replicate").
+/// `ssh_args` are syncoid's ssh flags (`--sshkey=FILE`,
+/// `--sshoption=OPTION`, ...: [`crate::backends::ssh::syncoid_args`]).
+pub fn replicate_cmd(
+    tools: &Tools,
+    ssh_args: &[String],
+    dataset: &str,
+    user: &str,
+    host: &str,
+) -> Cmd {
     tools
         .cmd(Tool::Syncoid, "replicate the mirror dataset to the replica")
-        .arg("--sshkey")
-        .arg(ssh_key)
-        .args(["--no-sync-snap", "--recursive", "--force-delete"])
+        .args(ssh_args)
+        .args(["--no-sync-snap", "--recursive", "--force-delete", "--"])
         .arg(dataset)
         .arg(format!("{user}@{host}:{dataset}"))
 }

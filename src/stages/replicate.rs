@@ -4,11 +4,16 @@
 //! Skipped, with success, when skip_remote is in effect
 //! (`replication_skipped_by_flag source=flag|config`) or no `replica_host`
 //! is set (`replication_skipped_no_host`). Otherwise `ssh_user` is required
-//! and the plan is one command: `syncoid --sshkey <ssh_key> --no-sync-snap
-//! --recursive --force-delete <dataset> <ssh_user>@<replica_host>:<dataset>`.
+//! and the plan is one command: `syncoid --sshkey=<ssh_key> <ssh flags>
+//! --no-sync-snap --recursive --force-delete -- <dataset>
+//! <ssh_user>@<replica_host>:<dataset>`, where the ssh flags come from
+//! `replication.ssh_options` ([`crate::backends::ssh::syncoid_args`]); an
+//! `-i` there replaces `ssh_key`. syncoid pastes the key path into a shell
+//! command, so a key path with a blank or another shell character is an
+//! error naming `replication.ssh_key`.
 
 use super::{Plan, StageDef, Step, run_stage};
-use crate::backends::syncoid;
+use crate::backends::{ssh, syncoid};
 use crate::cli::Cli;
 use crate::error::{Error, Result};
 use crate::process::Tool;
@@ -52,10 +57,26 @@ pub fn run(cli: &Cli) -> Result<()> {
                     ctx.config.path.display()
                 ))
             })?;
+            let failed = |what: &str, why: String| {
+                Error::Failed(anyhow::anyhow!(
+                    "{what} in {}: {why}",
+                    ctx.config.path.display()
+                ))
+            };
+            let options = ssh::syncoid_args(&r.ssh_options)
+                .map_err(|why| failed("replication.ssh_options", why))?;
+            let mut args = Vec::new();
+            if !options.has_key {
+                let key = r.ssh_key.to_string_lossy().into_owned();
+                args = ssh::syncoid_args(&["-i".to_owned(), key])
+                    .map_err(|why| failed("replication.ssh_key", why))?
+                    .args;
+            }
+            args.extend(options.args);
             let dataset = &ctx.config.mirror.zfs_mirror_dataset;
             let mut plan = Plan::new();
             plan.push(Step::Run(syncoid::replicate_cmd(
-                &ctx.tools, &r.ssh_key, dataset, user, host,
+                &ctx.tools, &args, dataset, user, host,
             )));
             ctx.execute(&plan)?;
             tracing::info!(dataset = %dataset, host = host, dry_run = ctx.dry_run, "zfs_replication_completed");
