@@ -5,10 +5,12 @@
 //! /root/.ssh/key, -o, StrictHostKeyChecking=yes, -p, 2222]`) used by both
 //! remote programs:
 //!
-//! - `syncoid` takes ssh options only as `--sshkey=FILE` (`-i`),
-//!   `--sshport=PORT` (`-p`), `--sshcipher=CIPHER` (`-c`) and
-//!   `--sshoption=OPTION` (`-o`, repeatable), and pastes them into a shell
-//!   command line unquoted (sanoid's `syncoid` script). So
+//! - `syncoid` takes ssh options only as `--sshkey FILE` (`-i`),
+//!   `--sshport PORT` (`-p`), `--sshcipher CIPHER` (`-c`) and
+//!   `--sshoption OPTION` (`-o`, repeatable), and pastes them into a shell
+//!   command line unquoted (sanoid's `syncoid` script). Its Getopt::Long
+//!   takes the word after such a flag as its value even when it starts
+//!   with `-`. So
 //!   [`syncoid_args`] accepts exactly `-i`, `-p`, `-c`, `-o` (value
 //!   separate or attached: `-oX=Y`), and only values made of
 //!   `[A-Za-z0-9_@%+=:,./-]` (no blank, quote or other shell character);
@@ -37,7 +39,7 @@ pub struct SyncoidSsh {
     /// Whether the options name a key (`-i`): then `replication.ssh_key` is
     /// not passed.
     pub has_key: bool,
-    /// The flags, each one argument (`--sshoption=StrictHostKeyChecking=yes`).
+    /// The flags and their values (`--sshoption`, `StrictHostKeyChecking=yes`).
     pub args: Vec<String>,
 }
 
@@ -85,7 +87,8 @@ pub fn syncoid_args(options: &[String]) -> Result<SyncoidSsh, String> {
             ));
         }
         out.has_key |= name == "sshkey";
-        out.args.push(format!("--{name}={value}"));
+        out.args.push(format!("--{name}"));
+        out.args.push(value.to_owned());
     }
     Ok(out)
 }
@@ -139,11 +142,16 @@ mod tests {
         assert_eq!(
             got.args,
             strings(&[
-                "--sshkey=/root/.ssh/key",
-                "--sshoption=StrictHostKeyChecking=yes",
-                "--sshoption=ConnectTimeout=10",
-                "--sshport=2222",
-                "--sshcipher=aes128-ctr"
+                "--sshkey",
+                "/root/.ssh/key",
+                "--sshoption",
+                "StrictHostKeyChecking=yes",
+                "--sshoption",
+                "ConnectTimeout=10",
+                "--sshport",
+                "2222",
+                "--sshcipher",
+                "aes128-ctr"
             ])
         );
         assert_eq!(syncoid_args(&[]).unwrap(), SyncoidSsh::default());

@@ -2,15 +2,16 @@
 //! replication of the mirror dataset to the replica.
 //!
 //! syncoid reads its options with Perl's Getopt::Long, so `--` ends them:
-//! the dataset and the target always follow it, and every option value is
-//! attached (`--sshkey=FILE`), so no config value is read as an option.
+//! the dataset and the target always follow it, and the value of a flag
+//! (`--sshkey FILE`) is taken as a value even when it starts with `-`, so
+//! no config value is read as an option.
 
 use crate::process::{Cmd, Tool, Tools};
 
 /// `syncoid <ssh_args...> --no-sync-snap --recursive --force-delete --
 /// <dataset> <user>@<host>:<dataset>` (spec/stages.md, "replicate").
-/// `ssh_args` are syncoid's ssh flags (`--sshkey=FILE`,
-/// `--sshoption=OPTION`, ...: [`crate::backends::ssh::syncoid_args`]).
+/// `ssh_args` are syncoid's ssh flags (`--sshkey FILE`, `--sshoption
+/// OPTION`, ...: [`crate::backends::ssh::syncoid_args`]).
 pub fn replicate_cmd(
     tools: &Tools,
     ssh_args: &[String],

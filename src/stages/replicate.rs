@@ -4,7 +4,7 @@
 //! Skipped, with success, when skip_remote is in effect
 //! (`replication_skipped_by_flag source=flag|config`) or no `replica_host`
 //! is set (`replication_skipped_no_host`). Otherwise `ssh_user` is required
-//! and the plan is one command: `syncoid --sshkey=<ssh_key> <ssh flags>
+//! and the plan is one command: `syncoid --sshkey <ssh_key> <ssh flags>
 //! --no-sync-snap --recursive --force-delete -- <dataset>
 //! <ssh_user>@<replica_host>:<dataset>`, where the ssh flags come from
 //! `replication.ssh_options` ([`crate::backends::ssh::syncoid_args`]); an
