@@ -243,7 +243,7 @@ impl EnvFile {
     /// # Errors
     /// [`ContainerError::BadEnvValue`], [`ContainerError::EnvFile`].
     pub fn write(syncer: &Syncer) -> Result<Option<EnvFile>, ContainerError> {
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         if syncer.environment.is_empty() {
             return Ok(None);
         }
@@ -265,9 +265,9 @@ impl EnvFile {
             dir: tmp.clone(),
             source,
         };
-        // TempDir creates the directory with mode 0700.
         let dir = tempfile::Builder::new()
             .prefix("mirrorer-env-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .map_err(err)?;
         let path = dir.path().join("env");

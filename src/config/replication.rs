@@ -6,8 +6,11 @@
 //!   brackets), not starting with `-` (ssh would read it as an option;
 //!   syncoid pastes it into a shell command).
 //! - `ssh_user`: letters, digits and `._-`, not starting with `-`.
-//! - `ssh_options`: a list of strings (none empty, none with a NUL or a
-//!   line break) that syncoid can take ([`crate::backends::ssh::syncoid_args`]).
+//! - `ssh_options`: a list of strings, none empty, none with a NUL or a
+//!   line break. Whether syncoid can take them
+//!   ([`crate::backends::ssh::syncoid_args`]) is checked by `replicate`, so
+//!   that options only rsync can carry (a key path with a blank) still
+//!   serve `publish-snapshot`.
 
 use marked_yaml::Node;
 use marked_yaml::types::MarkedMappingNode;
@@ -62,7 +65,6 @@ pub(super) fn ssh_options(r: &mut Reader, map: Option<&MarkedMappingNode>) -> Ve
         }
     };
     let mut out = Vec::new();
-    let mut ok = true;
     for (i, item) in items.iter().enumerate() {
         let key = format!("{path}[{i}]");
         let Node::Scalar(s) = item else {
@@ -71,7 +73,6 @@ pub(super) fn ssh_options(r: &mut Reader, map: Option<&MarkedMappingNode>) -> Ve
                 item.span(),
                 format!("must be a single value, found {}", kind(item)),
             );
-            ok = false;
             continue;
         };
         let text = s.as_str();
@@ -86,13 +87,9 @@ pub(super) fn ssh_options(r: &mut Reader, map: Option<&MarkedMappingNode>) -> Ve
         };
         if let Some(why) = why {
             r.error(&key, s.span(), why);
-            ok = false;
             continue;
         }
         out.push(text.to_owned());
-    }
-    if ok && let Err(why) = crate::backends::ssh::syncoid_args(&out) {
-        r.error(&path, node.span(), why);
     }
     out
 }
