@@ -90,7 +90,10 @@ fn syncer_environment_reaches_the_container_but_not_the_docker_client() {
         format!("HOME={SYNCER_HOME}"),
         format!("DOCKER_HOST={SYNCER_DOCKER_HOST}"),
     ] {
-        assert!(!client.contains(&leaked.as_str()), "{leaked} reached the client");
+        assert!(
+            !client.contains(&leaked.as_str()),
+            "{leaked} reached the client"
+        );
     }
     assert!(
         !client.iter().any(|l| l.starts_with("API_TOKEN=")),
@@ -118,7 +121,12 @@ fn an_environment_value_an_env_file_cannot_carry_is_a_config_error() {
         "      MULTI_LINE: \"a\\nb\"\n",
         &log_file,
     ));
-    let out = sync_cmd(&env).arg("sync").assert().code(3).get_output().clone();
+    let out = sync_cmd(&env)
+        .arg("sync")
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
     let stderr = stderr(&out);
     assert!(
         stderr.contains("syncer[0].environment.MULTI_LINE") && stderr.contains("line break"),
@@ -227,7 +235,11 @@ fn remote_publication_honours_rsync_rsh() {
         calls[0].starts_with("argv-ssh [-o][SetEnv=A=x y][-l][mirror][replica.example][rsync]"),
         "{calls:?}"
     );
-    assert!(replica_repo(&env).join(format!("snapshots/{S1}/debian")).is_symlink());
+    assert!(
+        replica_repo(&env)
+            .join(format!("snapshots/{S1}/debian"))
+            .is_symlink()
+    );
 }
 
 #[test]
@@ -266,7 +278,13 @@ fn ssh_options_reach_ssh_through_rsync_quoted_and_syncoid_as_flags() {
         "{calls:?}"
     );
     // syncoid cannot pass a key path with a blank (it uses a shell).
-    let out = env.cmd().arg("replicate").assert().code(1).get_output().clone();
+    let out = env
+        .cmd()
+        .arg("replicate")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
     let text = stderr(&out);
     assert!(
         text.contains("replication.ssh_options") && text.contains("through a shell"),
@@ -299,7 +317,13 @@ fn ssh_options_must_be_a_list_of_plain_strings() {
             "  skip_remote: false\n",
             &format!("  skip_remote: false\n  ssh_options: {value}\n"),
         ));
-        let out = env.cmd().arg("replicate").assert().code(3).get_output().clone();
+        let out = env
+            .cmd()
+            .arg("replicate")
+            .assert()
+            .code(3)
+            .get_output()
+            .clone();
         let text = stderr(&out);
         assert!(text.contains(needle), "{value}: {text}");
     }
@@ -320,11 +344,16 @@ fn a_snapshot_without_sources_is_never_published() {
     let repo = env.workdir().join("repo");
     // The current snapshot and --snapshot: nothing left, exit 1.
     env.write_file("work/state/current_snapshot.txt", &format!("{S1}\n"));
-    for args in [&["publish-snapshot"][..], &["publish-snapshot", "--snapshot", S1]] {
+    for args in [
+        &["publish-snapshot"][..],
+        &["publish-snapshot", "--snapshot", S1],
+    ] {
         let out = env.cmd().args(args).assert().code(1).get_output().clone();
         let text = stderr(&out);
         assert!(
-            text.contains(&format!("WARNING  mirrorer::stages::publish_snapshot: publish_snapshot_empty snapshot={S1}")),
+            text.contains(&format!(
+                "WARNING  mirrorer::stages::publish_snapshot: publish_snapshot_empty snapshot={S1}"
+            )),
             "{text}"
         );
         assert!(text.contains("nothing to publish"), "{text}");
@@ -362,7 +391,12 @@ fn a_syncer_whose_log_file_cannot_be_opened_still_runs() {
     env.write_file("logs", "a file, not a directory");
     let log_file = env.root.join("logs/sub/alpha.log");
     env.write_config(&sync_config(&env, "      MIRROR: x\n", &log_file));
-    let out = sync_cmd(&env).arg("sync").assert().success().get_output().clone();
+    let out = sync_cmd(&env)
+        .arg("sync")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let text = stderr(&out);
     let warnings: Vec<&str> = text
         .lines()
@@ -376,8 +410,14 @@ fn a_syncer_whose_log_file_cannot_be_opened_still_runs() {
         "{text}"
     );
     assert_eq!(read(&docker_dir(&env).join("alpha.attempts")).trim(), "1");
-    assert!(text.contains("[alpha] alpha says hello (attempt 1)"), "{text}");
-    assert!(text.contains("sync_summary container=alpha status=ok"), "{text}");
+    assert!(
+        text.contains("[alpha] alpha says hello (attempt 1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sync_summary container=alpha status=ok"),
+        "{text}"
+    );
 }
 
 // 5. Mode and owner of repo/snapshots.
@@ -391,7 +431,11 @@ fn mode_and_owner(path: &Path) -> (u32, u32) {
 fn publishing_keeps_mode_and_owner_of_repo_snapshots_on_both_sides() {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let owner = if root { 65534 } else { unsafe { libc::geteuid() } };
+    let owner = if root {
+        65534
+    } else {
+        unsafe { libc::geteuid() }
+    };
     let env = Env::new();
     env.write_config(&env.default_config());
     env.make_snapshot(S1);
@@ -437,13 +481,30 @@ fn a_replica_host_or_user_that_looks_like_an_option_is_a_config_error() {
             "replica_host: -oProxyCommand=touch /tmp/pwned",
             "replication.replica_host",
         ),
-        ("ssh_user: mirror", "ssh_user: '-lroot'", "replication.ssh_user"),
-        ("ssh_user: mirror", "ssh_user: 'a;b'", "replication.ssh_user"),
+        (
+            "ssh_user: mirror",
+            "ssh_user: '-lroot'",
+            "replication.ssh_user",
+        ),
+        (
+            "ssh_user: mirror",
+            "ssh_user: 'a;b'",
+            "replication.ssh_user",
+        ),
     ] {
         env.write_config(&env.default_config().replace(from, to));
-        let out = env.cmd().arg("replicate").assert().code(3).get_output().clone();
+        let out = env
+            .cmd()
+            .arg("replicate")
+            .assert()
+            .code(3)
+            .get_output()
+            .clone();
         let text = stderr(&out);
-        assert!(text.contains(key) && text.contains("not start with '-'"), "{text}");
+        assert!(
+            text.contains(key) && text.contains("not start with '-'"),
+            "{text}"
+        );
         assert!(env.log().is_empty());
     }
 }
@@ -454,7 +515,12 @@ fn an_image_that_looks_like_an_option_is_refused_and_names_follow_a_double_dash(
     let log_file = env.root.join("logs/alpha.log");
     let config = sync_config(&env, "      MIRROR: x\n", &log_file);
     env.write_config(&config.replace("image: registry.example/alpha:1", "image: --privileged"));
-    let out = sync_cmd(&env).arg("sync").assert().code(1).get_output().clone();
+    let out = sync_cmd(&env)
+        .arg("sync")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
     let text = stderr(&out);
     assert!(
         text.contains("--privileged") && text.contains("must not be empty or start with '-'"),
@@ -464,8 +530,14 @@ fn an_image_that_looks_like_an_option_is_refused_and_names_follow_a_double_dash(
     env.write_config(&config);
     sync_cmd(&env).arg("sync").assert().success();
     let calls = env.log_of("docker");
-    assert!(calls.iter().any(|c| c == "docker rm -f -- alpha"), "{calls:?}");
-    assert!(calls.iter().any(|c| c == "docker wait -- alpha"), "{calls:?}");
+    assert!(
+        calls.iter().any(|c| c == "docker rm -f -- alpha"),
+        "{calls:?}"
+    );
+    assert!(
+        calls.iter().any(|c| c == "docker wait -- alpha"),
+        "{calls:?}"
+    );
     assert!(
         calls
             .iter()

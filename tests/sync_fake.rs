@@ -395,10 +395,10 @@ fn start_held(env: &Env, args: &[&str], names: &[&str]) -> Child {
         .spawn()
         .expect("start mirrorer");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !names
-        .iter()
-        .all(|n| env.log_of("docker").contains(&format!("docker wait -- {n}")))
-    {
+    while !names.iter().all(|n| {
+        env.log_of("docker")
+            .contains(&format!("docker wait -- {n}"))
+    }) {
         assert!(Instant::now() < deadline, "the containers never started");
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -60,7 +60,11 @@ pub enum Dest<'a> {
 /// The `-e` value for remote publication (module docs): `None` when
 /// `rsync_rsh` (the value of `RSYNC_RSH`) is set and not empty and neither
 /// `tools.ssh` (config or `MIRRORER_TOOL_SSH`) nor `ssh_options` is given.
-pub fn remote_shell(tools: &Tools, ssh_options: &[String], rsync_rsh: Option<&str>) -> Option<String> {
+pub fn remote_shell(
+    tools: &Tools,
+    ssh_options: &[String],
+    rsync_rsh: Option<&str>,
+) -> Option<String> {
     let rsh_set = rsync_rsh.is_some_and(|v| !v.trim().is_empty());
     if rsh_set && ssh_options.is_empty() && tools.source(Tool::Ssh) == ToolSource::Default {
         None
@@ -205,7 +209,10 @@ mod tests {
     fn rsync_rsh_is_honoured_unless_ssh_is_configured() {
         let default = Tools::resolve(&[], |_| None);
         assert_eq!(remote_shell(&default, &[], Some("ssh -i k")), None);
-        assert_eq!(remote_shell(&default, &[], Some(" ")).as_deref(), Some("ssh"));
+        assert_eq!(
+            remote_shell(&default, &[], Some(" ")).as_deref(),
+            Some("ssh")
+        );
         assert_eq!(remote_shell(&default, &[], None).as_deref(), Some("ssh"));
         assert_eq!(
             remote_shell(&default, &["-p".to_owned(), "22".to_owned()], Some("x")).as_deref(),

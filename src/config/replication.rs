@@ -24,7 +24,11 @@ pub(super) fn checked_name(
     key: &str,
 ) -> Option<String> {
     let (text, span) = r.opt_str(map, key, "replication")?;
-    let extra: &str = if key == "replica_host" { ".-_:[]" } else { ".-_" };
+    let extra: &str = if key == "replica_host" {
+        ".-_:[]"
+    } else {
+        ".-_"
+    };
     let ok = !text.starts_with('-')
         && text
             .chars()

@@ -283,8 +283,8 @@ fn names(syncers: &[Syncer]) -> String {
 /// The commands of one attempt, for `--dry-run`.
 fn attempt_steps(tools: &Tools, s: &Syncer) -> Result<Vec<Step>> {
     let env_file = (!s.environment.is_empty()).then(container::env_file_placeholder);
-    let run = container::run_cmd(tools, s, env_file.as_deref())
-        .map_err(|e| Error::Failed(e.into()))?;
+    let run =
+        container::run_cmd(tools, s, env_file.as_deref()).map_err(|e| Error::Failed(e.into()))?;
     let mut steps = Vec::new();
     if let Some(parent) = s.log_file.parent() {
         steps.push(Step::CreateDir(parent.to_path_buf()));
