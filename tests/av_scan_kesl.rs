@@ -119,7 +119,7 @@ fn scans_what_zfs_diff_reports_as_added_or_modified_regular_files() {
         env.log_of("zfs"),
         vec![
             "zfs list -t snapshot -o name -H",
-            "zfs diff -H -F tank/mirror@20260101-000000"
+            "zfs diff -H -F -- tank/mirror@20260101-000000"
         ]
     );
     let log = fs::read(env.log_path()).expect("log");

@@ -127,7 +127,7 @@ fn programs_started_by_worker_threads_die_with_a_killed_sync() {
         let log = env.log_of("docker");
         ["alpha", "beta"]
             .iter()
-            .all(|n| log.contains(&format!("docker wait {n}")))
+            .all(|n| log.contains(&format!("docker wait -- {n}")))
     });
     std::thread::sleep(Duration::from_millis(100));
     // `docker logs --follow` and `docker wait` of each syncer, spawned by

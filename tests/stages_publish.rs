@@ -142,11 +142,15 @@ fn publish_all_mirrors_exactly_the_zfs_snapshots() {
     assert_eq!(local.clone().into_iter().collect::<Vec<_>>(), want);
     assert_eq!(tree(&replica_repo(&env)), local);
     assert_eq!(env.log_of("zfs"), vec!["zfs list -t snapshot -o name -H"]);
-    // One rsync of the whole tree per side.
+    // Per side one rsync of the snapshots and one that prunes the others.
     let ssh = env.log_of("ssh");
-    assert_eq!(ssh.len(), 1, "{ssh:?}");
+    assert_eq!(ssh.len(), 2, "{ssh:?}");
     assert!(
         ssh[0].ends_with(&format!(" {}/", repo(&env).display())),
+        "{ssh:?}"
+    );
+    assert!(
+        ssh[1].ends_with(&format!(" {}/snapshots/", repo(&env).display())),
         "{ssh:?}"
     );
     assert_no_scratch_left(&env);
@@ -203,7 +207,7 @@ fn missing_sources_warn_and_are_skipped() {
 }
 
 #[test]
-fn a_selected_snapshot_without_a_directory_warns_and_publishes_nothing() {
+fn a_selected_snapshot_without_a_directory_warns_publishes_nothing_and_fails() {
     let env = Env::new();
     env.write_config(&env.default_config());
     env.write_file("work/repo/snapshots/20250101-000000/debian/x", "kept");
@@ -212,7 +216,7 @@ fn a_selected_snapshot_without_a_directory_warns_and_publishes_nothing() {
         .cmd()
         .args(["publish-snapshot", "--snapshot", S1])
         .assert()
-        .success()
+        .code(1)
         .get_output()
         .clone();
     let stderr = stderr(&out);
@@ -220,7 +224,7 @@ fn a_selected_snapshot_without_a_directory_warns_and_publishes_nothing() {
         stderr.contains(&format!("publish_snapshot_source_missing snapshot={S1}")),
         "{stderr}"
     );
-    assert!(stderr.contains("publish_nothing_staged"), "{stderr}");
+    assert!(stderr.contains("nothing to publish"), "{stderr}");
     assert_eq!(tree(&repo(&env)), before);
     assert!(env.log_of("ssh").is_empty());
     assert_no_scratch_left(&env);

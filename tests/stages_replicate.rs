@@ -6,7 +6,7 @@ use common::{DATASET, Env, stderr};
 
 fn syncoid_line(env: &Env) -> String {
     format!(
-        "syncoid --sshkey {}/id_rsa --no-sync-snap --recursive --force-delete {DATASET} mirror@replica.example:{DATASET}",
+        "syncoid --sshkey {}/id_rsa --no-sync-snap --recursive --force-delete -- {DATASET} mirror@replica.example:{DATASET}",
         env.root.display()
     )
 }
@@ -155,5 +155,5 @@ fn replicate_dry_run_prints_the_command_only() {
     assert!(env.log().is_empty());
     let stderr = stderr(&out);
     assert!(stderr.contains("dry_run_command"), "{stderr}");
-    assert!(stderr.contains("--no-sync-snap --recursive --force-delete tank/mirror mirror@replica.example:tank/mirror"), "{stderr}");
+    assert!(stderr.contains("--no-sync-snap --recursive --force-delete -- tank/mirror mirror@replica.example:tank/mirror"), "{stderr}");
 }

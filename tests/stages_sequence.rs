@@ -61,14 +61,16 @@ fn the_nightly_sequence_publishes_the_tree_and_the_reference_inventory() {
     assert_eq!(
         log,
         vec![
-            format!("zfs snapshot {DATASET}@{name}"),
+            format!("zfs snapshot -- {DATASET}@{name}"),
             format!(
-                "syncoid --sshkey {}/id_rsa --no-sync-snap --recursive --force-delete {DATASET} mirror@replica.example:{DATASET}",
+                "syncoid --sshkey {}/id_rsa --no-sync-snap --recursive --force-delete -- {DATASET} mirror@replica.example:{DATASET}",
                 env.root.display()
             ),
             "ssh -l mirror replica.example rsync".to_owned(),
             "ssh -l mirror replica.example rsync".to_owned(),
             "zfs list -t snapshot -o name -H".to_owned(),
+            "ssh -l mirror replica.example rsync".to_owned(),
+            // --all: the snapshots ZFS no longer has are pruned.
             "ssh -l mirror replica.example rsync".to_owned(),
         ]
     );

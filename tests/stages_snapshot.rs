@@ -33,7 +33,7 @@ fn snapshot_runs_zfs_and_records_the_current_snapshot() {
         .get_output()
         .clone();
     let name = snapshot_name_of(&env);
-    assert_eq!(env.log(), vec![format!("zfs snapshot {DATASET}@{name}")]);
+    assert_eq!(env.log(), vec![format!("zfs snapshot -- {DATASET}@{name}")]);
     // The fake took the snapshot: a copy of the tree.
     assert!(
         env.mount()
@@ -154,7 +154,7 @@ fn snapshot_dry_run_changes_nothing_but_prints_the_plan_and_the_dotenv() {
     assert_eq!(tree(&env.mount()), before_mount);
     assert!(env.log_of("zfs").is_empty(), "{:?}", env.log());
     assert!(
-        stderr.contains(&format!("dry_run_command purpose=\"take the snapshot of the mirror dataset\" command=\"{}/zfs snapshot {DATASET}@", common::fakes_dir().display())),
+        stderr.contains(&format!("dry_run_command purpose=\"take the snapshot of the mirror dataset\" command=\"{}/zfs snapshot -- {DATASET}@", common::fakes_dir().display())),
         "{stderr}"
     );
     assert!(stderr.contains("dry_run_write path="), "{stderr}");

@@ -83,7 +83,7 @@ fn sync_cmd(env: &Env) -> assert_cmd::Command {
 fn calls_for(env: &Env, name: &str) -> Vec<String> {
     env.log_of("docker")
         .into_iter()
-        .filter(|l| l.rsplit(' ').next() == Some(name) || l.contains(&format!(" --name {name} ")))
+        .filter(|l| l.rsplit(' ').next() == Some(name) || l.contains(&format!(" --name={name} ")))
         .collect()
 }
 
@@ -91,23 +91,33 @@ fn calls_for(env: &Env, name: &str) -> Vec<String> {
 /// --follow`, which runs alongside `wait` and `stop` (see [`without_logs`]).
 fn one_attempt(name: &str) -> Vec<String> {
     vec![
-        format!("docker rm -f {name}"),
+        format!("docker rm -f -- {name}"),
         format!(
-            "docker run -d --name {name} --user 1000:1000 -v MOUNT:/distpool/mirror:rw -v ROOT/etc/repos.yaml:/app/repos.yaml:ro -e API_TOKEN -e DB_PASSWORD -e MIRROR_NAME registry.example/{name}:1 --verbose --name={name}"
+            "docker run -d --name={name} --user=1000:1000 --volume=MOUNT:/distpool/mirror:rw --volume=ROOT/etc/repos.yaml:/app/repos.yaml:ro --env-file=ROOT/tmp/mirrorer-env-XXXXXX/env registry.example/{name}:1 --verbose --name={name}"
         ),
-        format!("docker wait {name}"),
-        format!("docker stop -t 30 {name}"),
-        format!("docker rm -f {name}"),
+        format!("docker wait -- {name}"),
+        format!("docker stop -t 30 -- {name}"),
+        format!("docker rm -f -- {name}"),
     ]
 }
 
-/// Temp paths replaced by `MOUNT` / `ROOT`.
+/// Temp paths replaced by `MOUNT` / `ROOT`, the random part of the env
+/// file's directory by `XXXXXX`.
 fn normalise(env: &Env, lines: Vec<String>) -> Vec<String> {
     let mount = env.mount().display().to_string();
     let root = env.root.display().to_string();
     lines
         .into_iter()
-        .map(|l| l.replace(&mount, "MOUNT").replace(&root, "ROOT"))
+        .map(|l| {
+            let l = l.replace(&mount, "MOUNT").replace(&root, "ROOT");
+            match l.split_once("/mirrorer-env-") {
+                Some((head, tail)) => {
+                    let rest = tail.split_once('/').map_or("", |(_, r)| r);
+                    format!("{head}/mirrorer-env-XXXXXX/{rest}")
+                }
+                None => l,
+            }
+        })
         .collect()
 }
 
@@ -116,7 +126,7 @@ fn normalise(env: &Env, lines: Vec<String>) -> Vec<String> {
 /// exactly one. `logs` starts right after `run` but its fake may log its
 /// argv after `wait` or `stop` did.
 fn without_logs(lines: Vec<String>, name: &str) -> Vec<String> {
-    let follow = format!("docker logs --follow {name}");
+    let follow = format!("docker logs --follow -- {name}");
     let mut in_attempt = false;
     let mut seen = 0;
     for l in &lines {
@@ -286,10 +296,7 @@ fn environment_values_appear_on_no_command_line_and_in_no_log() {
     // ... but no value was on any argv (what `ps` and /proc/<pid>/cmdline
     // show): the fake logs every argv it receives.
     let argv = fs::read_to_string(env.log_path()).unwrap();
-    assert!(
-        argv.contains("-e API_TOKEN -e DB_PASSWORD -e MIRROR_NAME"),
-        "{argv}"
-    );
+    assert!(argv.contains(" --env-file="), "{argv}");
     for value in [TOKEN, PASSWORD, PLAIN_VALUE] {
         assert!(!argv.contains(value), "{value} on a command line:\n{argv}");
     }
@@ -303,42 +310,8 @@ fn environment_values_appear_on_no_command_line_and_in_no_log() {
     }
     assert!(stderr.contains("[alpha] env API_TOKEN=***"), "{stderr}");
     assert!(
-        stderr.contains("env_hidden=API_TOKEN,DB_PASSWORD,MIRROR_NAME"),
+        stderr.contains("env_vars=API_TOKEN,DB_PASSWORD,MIRROR_NAME"),
         "{stderr}"
-    );
-}
-
-#[test]
-fn a_log_file_that_cannot_be_opened_fails_only_its_syncer() {
-    let env = Env::new();
-    env.write_config(&config(&env, &[S("alpha", "pa"), S("beta", "pb")]));
-    // `logs/sub` is a file, so beta's log file cannot be created below it:
-    // that fails (also as root). alpha's log file is moved elsewhere.
-    let text = fs::read_to_string(env.root.join("config.yaml"))
-        .unwrap()
-        .replacen("logs/sub/alpha.log", "logs/alpha.log", 1);
-    env.write_config(&text);
-    env.write_file("logs/sub", "not a directory");
-    let out = sync_cmd(&env)
-        .arg("sync")
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stderr = stderr(&out);
-    let beta_log = log_file(&env, "beta");
-    assert!(
-        stderr.contains(&format!(
-            "1 of 2 syncers failed: beta (syncer beta: could not create the directory of the log file {}",
-            beta_log.display()
-        )),
-        "{stderr}"
-    );
-    assert_eq!((attempts(&env, "alpha"), attempts(&env, "beta")), (1, 0));
-    assert!(
-        fs::read_to_string(env.root.join("logs/alpha.log"))
-            .unwrap()
-            .contains("alpha says hello (attempt 1)")
     );
 }
 
@@ -403,7 +376,7 @@ fn dry_run_logs_the_commands_and_runs_none() {
         stderr.contains("dry_run_command purpose=\"start the syncer container\""),
         "{stderr}"
     );
-    assert!(stderr.contains("run -d --name alpha"), "{stderr}");
+    assert!(stderr.contains("run -d --name=alpha"), "{stderr}");
     assert!(!stderr.contains(TOKEN));
 }
 
@@ -422,10 +395,10 @@ fn start_held(env: &Env, args: &[&str], names: &[&str]) -> Child {
         .spawn()
         .expect("start mirrorer");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !names
-        .iter()
-        .all(|n| env.log_of("docker").contains(&format!("docker wait {n}")))
-    {
+    while !names.iter().all(|n| {
+        env.log_of("docker")
+            .contains(&format!("docker wait -- {n}"))
+    }) {
         assert!(Instant::now() < deadline, "the containers never started");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -474,8 +447,8 @@ fn sigterm_and_sigint_stop_and_remove_every_container() {
             assert_eq!(
                 calls[calls.len() - 2..],
                 [
-                    format!("docker stop -t 30 {name}"),
-                    format!("docker rm -f {name}")
+                    format!("docker stop -t 30 -- {name}"),
+                    format!("docker rm -f -- {name}")
                 ],
                 "{calls:?}"
             );
@@ -561,8 +534,8 @@ fn sigterm_while_docker_run_is_still_busy_removes_the_container_too() {
     assert_eq!(
         calls[calls.len() - 2..],
         [
-            "docker stop -t 30 alpha".to_owned(),
-            "docker rm -f alpha".to_owned()
+            "docker stop -t 30 -- alpha".to_owned(),
+            "docker rm -f -- alpha".to_owned()
         ],
         "{calls:?}"
     );

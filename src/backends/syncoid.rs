@@ -1,18 +1,22 @@
 //! `syncoid` (from sanoid; `tools.syncoid`, default `/sbin/syncoid`):
 //! replication of the mirror dataset to the replica.
-
-use std::path::Path;
+//!
+//! syncoid reads its options with Perl's Getopt::Long, so `--` ends them:
+//! the dataset and the target always follow it, and the value of a flag
+//! (`--sshkey FILE`) is taken as a value even when it starts with `-`, so
+//! no config value is read as an option.
 
 use crate::process::{Cmd, Tool, Tools};
 
-/// `syncoid --sshkey <ssh_key> --no-sync-snap --recursive --force-delete
-/// <dataset> <ssh_user>@<replica_host>:<replica_dataset>` (docs/stages.md,
-/// "replicate"; `replica_dataset` is `replication.replica_dataset`, by
-/// default the source's dataset name). Every flag is one of syncoid 2.1.0's
-/// (`syncoid --help`).
+/// `syncoid <ssh_args...> --no-sync-snap --recursive --force-delete --
+/// <dataset> <user>@<host>:<replica_dataset>` (docs/stages.md, "replicate";
+/// `replica_dataset` is `replication.replica_dataset`, by default the
+/// source's dataset name). `ssh_args` are syncoid's ssh flags (`--sshkey
+/// FILE`, `--sshoption OPTION`, ...: [`crate::backends::ssh::syncoid_args`]).
+/// Every flag is one of syncoid 2.1.0's (`syncoid --help`).
 pub fn replicate_cmd(
     tools: &Tools,
-    ssh_key: &Path,
+    ssh_args: &[String],
     dataset: &str,
     user: &str,
     host: &str,
@@ -20,9 +24,8 @@ pub fn replicate_cmd(
 ) -> Cmd {
     tools
         .cmd(Tool::Syncoid, "replicate the mirror dataset to the replica")
-        .arg("--sshkey")
-        .arg(ssh_key)
-        .args(["--no-sync-snap", "--recursive", "--force-delete"])
+        .args(ssh_args)
+        .args(["--no-sync-snap", "--recursive", "--force-delete", "--"])
         .arg(dataset)
         .arg(format!("{user}@{host}:{replica_dataset}"))
 }

@@ -1,5 +1,7 @@
 //! ZFS through the `zfs` CLI (`tools.zfs`, default `/sbin/zfs`); see
-//! zfs-snapshot(8), zfs-list(8) and zfs-diff(8) of OpenZFS.
+//! zfs-snapshot(8), zfs-list(8) and zfs-diff(8) of OpenZFS. zfs reads each
+//! subcommand's options with getopt(3), so `--` ends them: the dataset
+//! always follows it and is never read as an option.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -7,11 +9,11 @@ use std::path::PathBuf;
 
 use crate::process::{Cmd, ProcessError, Tool, Tools};
 
-/// `zfs snapshot <dataset>@<name>`: takes a snapshot (mutating; for a plan).
+/// `zfs snapshot -- <dataset>@<name>`: takes a snapshot (mutating; for a plan).
 pub fn snapshot_cmd(tools: &Tools, dataset: &str, name: &str) -> Cmd {
     tools
         .cmd(Tool::Zfs, "take the snapshot of the mirror dataset")
-        .arg("snapshot")
+        .args(["snapshot", "--"])
         .arg(format!("{dataset}@{name}"))
 }
 
@@ -44,14 +46,14 @@ pub fn parse_snapshot_list(stdout: &str, dataset: &str) -> Vec<String> {
         .collect()
 }
 
-/// `zfs diff -H -F <dataset>@<snapshot>`: the changes since that snapshot,
+/// `zfs diff -H -F -- <dataset>@<snapshot>`: the changes since that snapshot,
 /// for the antivirus scan (read-only). Its output is ASCII (every other
 /// byte of a path is escaped). Parse it with
 /// [`parse_diff_line`].
 pub fn diff_cmd(tools: &Tools, dataset: &str, snapshot: &str) -> Cmd {
     tools
         .cmd(Tool::Zfs, "list the files changed since the last snapshot")
-        .args(["diff", "-H", "-F"])
+        .args(["diff", "-H", "-F", "--"])
         .arg(format!("{dataset}@{snapshot}"))
         .quiet()
 }

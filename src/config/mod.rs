@@ -10,6 +10,7 @@
 
 mod pipeline;
 mod reader;
+mod replication;
 mod syncer;
 
 use std::path::{Path, PathBuf};
@@ -101,6 +102,10 @@ pub struct Replication {
     /// dataset on the replica that `replicate` sends to, a ZFS dataset
     /// name ([`check_dataset_name`]).
     pub replica_dataset: String,
+    /// `ssh_options` (default none): ssh(1) arguments for syncoid and the
+    /// remote rsync, e.g. `[-i, /root/.ssh/key, -o, StrictHostKeyChecking=yes]`
+    /// (see [`crate::backends::ssh`] for what syncoid can take).
+    pub ssh_options: Vec<String>,
 }
 
 /// `antivirus`: the scan of changed files.
@@ -455,6 +460,7 @@ fn read_replication(r: &mut Reader, node: Option<&Node>, mirror: &Mirror) -> Rep
             "ssh_key",
             "skip_remote",
             "replica_dataset",
+            "ssh_options",
         ],
     );
     let replica_dataset = match r.opt_str(m, "replica_dataset", "replication") {
@@ -467,14 +473,15 @@ fn read_replication(r: &mut Reader, node: Option<&Node>, mirror: &Mirror) -> Rep
         }
     };
     Replication {
-        replica_host: r.opt_str(m, "replica_host", "replication").map(|(s, _)| s),
-        ssh_user: r.opt_str(m, "ssh_user", "replication").map(|(s, _)| s),
+        replica_host: replication::checked_name(r, m, "replica_host"),
+        ssh_user: replication::checked_name(r, m, "ssh_user"),
         ssh_key: r
             .opt_str(m, "ssh_key", "replication")
             .map(|(s, _)| PathBuf::from(s))
             .unwrap_or_else(|| mirror.workdir.join(".ssh/id_rsa")),
         skip_remote: r.boolean(m, "skip_remote", "replication", false),
         replica_dataset,
+        ssh_options: replication::ssh_options(r, m),
     }
 }
 

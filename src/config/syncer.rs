@@ -175,6 +175,16 @@ fn check_environment(
                 "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
             );
         }
+        // The value goes to the container through an env file.
+        if let Some((_, value)) = env.iter().find(|(k, _)| k == key.as_str())
+            && let Err(why) = crate::backends::container::check_env_value(key.as_str(), value)
+        {
+            r.error(
+                &format!("{path}.environment.{}", key.as_str()),
+                key.span(),
+                format!("value {why}"),
+            );
+        }
     }
 }
 

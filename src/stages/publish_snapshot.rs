@@ -19,28 +19,33 @@
 //!    missing is a warning (`publish_snapshot_source_missing`) and is
 //!    skipped; a missing `source_base` is skipped silently (DEBUG
 //!    `publish_source_base_missing`); a missing source is a warning
-//!    (`publish_source_path_missing`). If no selected snapshot is left,
-//!    nothing is published: a warning `publish_nothing_staged` and success,
-//!    as mirrorer 0.1.0 does; except with `--all`, which then fails instead
-//!    of syncing an empty tree over `<workdir>/repo` (mirrorer 0.1.0 wipes
-//!    the published tree there, e.g. when the dataset is not mounted). Links are never created outside
-//!    the scratch directory; a public prefix nested in another (`a` and
-//!    `a/b`) is an error naming both.
-//! 2. `rsync --archive --delete --links --chmod=D755,F644 --mkpath`: `--all`: the
-//!    scratch root to `<workdir>/repo/`; else each `snapshots/<snap>/` to
-//!    `<workdir>/repo/snapshots/<snap>/` (sent as `--relative
-//!    <scratch>/./snapshots/<snap>/ <workdir>/repo/`, see
-//!    [`crate::backends::rsync`]).
+//!    (`publish_source_path_missing`). A snapshot that holds none of the
+//!    sources is never published (it would be an empty directory, and
+//!    `latest` in the inventory): a warning `publish_snapshot_empty` and it
+//!    is skipped, as in mirrorer 0.1.0. If no selected snapshot is left,
+//!    the stage fails (exit 1) and publishes nothing: with `--all` that
+//!    also keeps an unmounted dataset from wiping `<workdir>/repo`. Links
+//!    are never created outside the scratch directory; a public prefix
+//!    nested in another (`a` and `a/b`) is an error naming both.
+//! 2. one `rsync --archive --delete --links --chmod=D755,F644 --mkpath
+//!    --relative --no-implied-dirs` of every staged `snapshots/<snap>/` to
+//!    `<workdir>/repo/snapshots/<snap>/`; with `--all` then `rsync --dirs
+//!    --delete --existing --ignore-existing` of `snapshots/` removes the
+//!    published snapshots that ZFS no longer has. An existing
+//!    `<workdir>/repo/snapshots` keeps its mode and owner on both sides
+//!    (see [`crate::backends::rsync`]).
 //! 3. When remote is in effect (not skip_remote, `replica_host` set;
-//!    `ssh_user` required) the same trees to
-//!    `<ssh_user>@<replica_host>:<workdir>/repo...` with `-e <tools.ssh>`.
-//!    Missing directories on either side are created (`--mkpath`).
+//!    `ssh_user` required) the same to
+//!    `<ssh_user>@<replica_host>:<workdir>/repo/...`, through `-e '<tools.ssh>
+//!    <replication.ssh_options...>'`, or through `RSYNC_RSH` when that is
+//!    set and neither `tools.ssh` nor `ssh_options` is configured
+//!    ([`rsync::remote_shell`]).
 //!
 //! `<workdir>/repo` must be a real directory (or missing): a symlink there
 //! is refused before anything runs, so `rsync --delete` never works through
 //! it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Args;
 
@@ -171,12 +176,22 @@ pub fn run(cli: &Cli, args: &PublishSnapshotArgs) -> Result<()> {
             if args.all {
                 tools.push(Tool::Zfs);
             }
-            if ctx.remote_in_effect() {
+            if ctx.remote_in_effect() && remote_shell(ctx).is_some() {
                 tools.push(Tool::Ssh);
             }
             tools
         },
         |ctx| body(ctx, args),
+    )
+}
+
+/// The `-e` value of the remote rsync ([`rsync::remote_shell`]).
+fn remote_shell(ctx: &StageContext) -> Option<String> {
+    let rsync_rsh = std::env::var("RSYNC_RSH").ok();
+    rsync::remote_shell(
+        &ctx.tools,
+        &ctx.config.replication.ssh_options,
+        rsync_rsh.as_deref(),
     )
 }
 
@@ -223,7 +238,7 @@ fn body(ctx: &mut StageContext, args: &PublishSnapshotArgs) -> Result<()> {
             tracing::warn!(snapshot = %snap, path = %snap_root.display(), "publish_snapshot_source_missing");
             continue;
         }
-        plan.push(Step::CreateDir(scratch.join("snapshots").join(snap)));
+        let mut links = Vec::new();
         let mut prefixes = Vec::new();
         for m in &config.repo_paths {
             let base = snap_root.join(&m.source_base);
@@ -236,54 +251,52 @@ fn body(ctx: &mut StageContext, args: &PublishSnapshotArgs) -> Result<()> {
                 tracing::warn!(snapshot = %snap, source = %source.display(), prefix = %m.public_prefix, "publish_source_path_missing");
                 continue;
             }
-            plan.push(Step::Symlink {
+            links.push(Step::Symlink {
                 root: scratch.clone(),
                 link: Path::new("snapshots").join(snap).join(&m.public_prefix),
                 target: source,
             });
             prefixes.push(m.public_prefix.clone());
         }
+        if links.is_empty() {
+            tracing::warn!(snapshot = %snap, path = %snap_root.display(), "publish_snapshot_empty");
+            continue;
+        }
+        plan.push(Step::CreateDir(scratch.join("snapshots").join(snap)));
+        plan.steps.extend(links);
         tracing::info!(snapshot = %snap, prefixes = %prefixes.join(","), "publish_snapshot_staged");
         staged.push(snap.clone());
     }
     if staged.is_empty() {
         let root = config.mirror.zfs_mirror_dir.join(".zfs/snapshot");
-        if args.all {
-            return Err(failed(format!(
-                "none of the ZFS snapshots ({}) has a directory under {}; refusing to replace the published tree with an empty one (is the dataset mounted?)",
-                names.join(", "),
-                root.display()
-            )));
-        }
-        tracing::warn!(snapshots = %names.join(","), path = %root.display(), "publish_nothing_staged");
-        return Ok(());
+        let refusing = if args.all {
+            "; refusing to replace the published tree with an empty one (is the dataset mounted?)"
+        } else {
+            ""
+        };
+        return Err(failed(format!(
+            "nothing to publish: none of the selected snapshots ({}) has a directory under {} holding a source of repo.paths{refusing}",
+            names.join(", "),
+            root.display()
+        )));
     }
 
-    // Subtrees of the scratch tree to send (None: all of it) to `repo`.
-    let subtrees: Vec<Option<PathBuf>> = if args.all {
-        vec![None]
-    } else {
-        staged
-            .iter()
-            .map(|s| Some(Path::new("snapshots").join(s)))
-            .collect()
-    };
+    let shell = remote_shell(ctx);
     let mut dests = vec![rsync::Dest::Local(&repo)];
     if let Some((user, host)) = &remote {
         dests.push(rsync::Dest::Remote {
             user,
             host,
             path: &repo,
+            shell: shell.as_deref(),
         });
     }
     for dest in &dests {
-        for subtree in &subtrees {
-            plan.push(Step::Run(rsync::publish_cmd(
-                &ctx.tools,
-                &scratch,
-                subtree.as_deref(),
-                dest,
-            )));
+        plan.push(Step::Run(rsync::publish_cmd(
+            &ctx.tools, &scratch, &staged, dest,
+        )));
+        if args.all {
+            plan.push(Step::Run(rsync::prune_cmd(&ctx.tools, &scratch, dest)));
         }
     }
     if remote.is_none() {

@@ -4,16 +4,20 @@
 //! Skipped, with success, when skip_remote is in effect
 //! (`replication_skipped_by_flag source=flag|config`) or no `replica_host`
 //! is set (`replication_skipped_no_host`). Otherwise `ssh_user` is required
-//! and the plan is one command: `syncoid --sshkey <ssh_key> --no-sync-snap
-//! --recursive --force-delete <dataset>
-//! <ssh_user>@<replica_host>:<replica_dataset>` (`replica_dataset` defaults
-//! to `<dataset>`). Every line syncoid prints (what it sends, its `WARN:`
-//! lines such as a missing resume feature, its fallbacks) is logged at INFO
-//! as `syncoid_output stream=stdout|stderr line=...`; only syncoid's exit
-//! code decides success.
+//! and the plan is one command: `syncoid --sshkey <ssh_key> <ssh flags>
+//! --no-sync-snap --recursive --force-delete -- <dataset>
+//! <ssh_user>@<replica_host>:<replica_dataset>`, where the ssh flags come
+//! from `replication.ssh_options` ([`crate::backends::ssh::syncoid_args`]);
+//! an `-i` there replaces `ssh_key`. syncoid pastes the key path into a
+//! shell command, so a key path with a blank or another shell character is
+//! an error naming `replication.ssh_key`. `replica_dataset` defaults to
+//! `<dataset>`. Every line syncoid prints (what it sends, its `WARN:` lines
+//! such as a missing resume feature, its fallbacks) is logged at INFO as
+//! `syncoid_output stream=stdout|stderr line=...`; only syncoid's exit code
+//! decides success.
 
 use super::{Plan, StageDef, Step, run_stage};
-use crate::backends::syncoid;
+use crate::backends::{ssh, syncoid};
 use crate::cli::Cli;
 use crate::error::{Error, Result};
 use crate::process::{Stream, Tool};
@@ -57,12 +61,28 @@ pub fn run(cli: &Cli) -> Result<()> {
                     ctx.config.path.display()
                 ))
             })?;
+            let failed = |what: &str, why: String| {
+                Error::Failed(anyhow::anyhow!(
+                    "{what} in {}: {why}",
+                    ctx.config.path.display()
+                ))
+            };
+            let options = ssh::syncoid_args(&r.ssh_options)
+                .map_err(|why| failed("replication.ssh_options", why))?;
+            let mut args = Vec::new();
+            if !options.has_key {
+                let key = r.ssh_key.to_string_lossy().into_owned();
+                args = ssh::syncoid_args(&["-i".to_owned(), key])
+                    .map_err(|why| failed("replication.ssh_key", why))?
+                    .args;
+            }
+            args.extend(options.args);
             let dataset = &ctx.config.mirror.zfs_mirror_dataset;
             let mut plan = Plan::new();
             plan.push(Step::Run(
                 syncoid::replicate_cmd(
                     &ctx.tools,
-                    &r.ssh_key,
+                    &args,
                     dataset,
                     user,
                     host,

@@ -18,14 +18,17 @@
 //! # One syncer
 //!
 //! Its `log_file` is opened for appending first (parent directories
-//! created); if that fails, the syncer fails at once with an error naming
-//! the file, and the others still run. Then, per attempt (each step through
+//! created); if that fails, one warning `sync_log_file_unavailable
+//! container= path= error=` names the file and the error, and the syncer
+//! runs anyway with its output in the job log only, as in mirrorer 0.1.0
+//! ([`output`]). Then, per attempt (each step through
 //! [`crate::backends::container`]):
 //!
-//! 1. `docker rm -f NAME` removes a stale container of the same name;
+//! 1. `docker rm -f -- NAME` removes a stale container of the same name;
 //! 2. `sync_container_start container= image= attempt= max_attempts=
-//!    env_vars=` (the keys only), then `docker run -d --name NAME --user U -v H:B:M ... -e KEY
-//!    ... IMAGE ARGS...` (values hidden, see the backend);
+//!    env_vars=` (the keys only), then `docker run -d --name=NAME --user=U
+//!    --volume=H:B:M ... --env-file=F IMAGE ARGS...` (the environment in a
+//!    private file removed right after, see the backend);
 //! 3. `docker logs --follow NAME` streams the output: each line of both
 //!    streams is logged as `[<name>] <line>` (INFO) and appended, without
 //!    the prefix, to the log file, which also gets one `--- mirrorer: ...`
@@ -62,23 +65,23 @@
 //! `--dry-run` logs, per selected syncer, the commands of one attempt and
 //! runs nothing, takes no per-syncer lock and opens no log file.
 
-use std::fs::{self, File};
-use std::io::Write as _;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 
 use super::{Plan, StageDef, Step, run_stage_checked};
-use crate::backends::container::{self, ContainerError};
+use crate::backends::container;
 use crate::cli::Cli;
 use crate::config::Syncer;
 use crate::error::{Error, Result};
 use crate::process::{Running, Stream, Tool, Tools};
 use crate::state::LockMode;
+
+mod output;
+
+pub use output::LogFileError;
+use output::OutputSink;
 
 const TARGET: &str = "mirrorer::stages::sync";
 
@@ -140,7 +143,7 @@ pub struct SyncerReport {
     pub name: String,
     /// How each attempt ended, in order.
     pub attempts: Vec<AttemptEnd>,
-    /// Why no attempt could be made (log file, bad volume), if so.
+    /// Why no attempt could be made (bad volume or image), if so.
     pub setup_error: Option<String>,
     /// Containers that could not be stopped or removed.
     pub cleanup_errors: Vec<String>,
@@ -173,21 +176,6 @@ impl SyncerReport {
     }
 }
 
-/// The log file of a syncer could not be opened.
-#[derive(Debug, thiserror::Error)]
-#[error("syncer {name}: could not {action} {}", path.display())]
-pub struct LogFileError {
-    /// The syncer.
-    pub name: String,
-    /// What was being done.
-    pub action: &'static str,
-    /// The path.
-    pub path: PathBuf,
-    /// The I/O error.
-    #[source]
-    pub source: std::io::Error,
-}
-
 /// The error and its causes on one line.
 fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
@@ -198,103 +186,6 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Where a syncer's output goes: the job log (prefixed) and its log file,
-/// with secret values masked.
-struct OutputSink {
-    name: String,
-    path: PathBuf,
-    file: Mutex<File>,
-    secrets: Vec<String>,
-    write_failed: AtomicBool,
-}
-
-impl OutputSink {
-    fn open(syncer: &Syncer) -> std::result::Result<OutputSink, LogFileError> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let path = syncer.log_file.clone();
-        let err = |action| {
-            let name = syncer.name.clone();
-            let path = path.clone();
-            move |source| LogFileError {
-                name,
-                action,
-                path,
-                source,
-            }
-        };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(err("create the directory of the log file"))?;
-        }
-        let file = fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o644)
-            .open(&path)
-            .map_err(err("open the log file"))?;
-        let mut secrets: Vec<String> = syncer
-            .environment
-            .iter()
-            .filter(|(k, v)| crate::logging::is_secret_key(k) && v.len() >= MIN_REDACTED_LEN)
-            .map(|(_, v)| v.clone())
-            .chain(crate::redact::secret_values(&syncer.command_args))
-            .filter(|v| v.len() >= MIN_REDACTED_LEN)
-            .collect();
-        // Longest first, so a secret containing another is masked whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        Ok(OutputSink {
-            name: syncer.name.clone(),
-            path,
-            file: Mutex::new(file),
-            secrets,
-            write_failed: AtomicBool::new(false),
-        })
-    }
-
-    fn redact(&self, line: &str) -> String {
-        let mut line = line.to_owned();
-        for s in &self.secrets {
-            if line.contains(s.as_str()) {
-                line = line.replace(s.as_str(), "***");
-            }
-        }
-        line
-    }
-
-    fn write_file(&self, text: &str) {
-        let result = match self.file.lock() {
-            Ok(mut f) => writeln!(f, "{text}"),
-            Err(_) => Ok(()),
-        };
-        if let Err(e) = result
-            && !self.write_failed.swap(true, Ordering::SeqCst)
-        {
-            tracing::warn!(
-                target: TARGET,
-                container = %self.name,
-                path = %self.path.display(),
-                error = %e,
-                "sync_log_file_write_failed"
-            );
-        }
-    }
-
-    /// One line of container output.
-    fn line(&self, line: &str) {
-        let line = self.redact(line);
-        tracing::info!(target: TARGET, "[{}] {}", self.name, line);
-        self.write_file(&line);
-    }
-
-    /// A marker line in the log file only.
-    fn marker(&self, what: &str) {
-        self.write_file(&format!(
-            "--- mirrorer: {} container {} {what} ---",
-            chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%:z"),
-            self.name
-        ));
-    }
 }
 
 /// Runs the stage.
@@ -392,7 +283,9 @@ fn names(syncers: &[Syncer]) -> String {
 
 /// The commands of one attempt, for `--dry-run`.
 fn attempt_steps(tools: &Tools, s: &Syncer) -> Result<Vec<Step>> {
-    let run = container::run_cmd(tools, s).map_err(|e| Error::Failed(e.into()))?;
+    let env_file = (!s.environment.is_empty()).then(container::env_file_placeholder);
+    let run =
+        container::run_cmd(tools, s, env_file.as_deref()).map_err(|e| Error::Failed(e.into()))?;
     let mut steps = Vec::new();
     if let Some(parent) = s.log_file.parent() {
         steps.push(Step::CreateDir(parent.to_path_buf()));
@@ -470,22 +363,15 @@ fn run_syncer(tools: &Tools, syncer: &Syncer, sections: bool) -> SyncerReport {
         setup_error: None,
         cleanup_errors: Vec::new(),
     };
-    let setup = OutputSink::open(syncer)
-        .map_err(|e| chain(&e))
-        .and_then(|sink| {
-            container::run_cmd(tools, syncer)
-                .map(|cmd| (sink, cmd))
-                .map_err(|e| chain(&e))
-        });
-    let (sink, run) = match setup {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::error!(target: TARGET, container = %syncer.name, error = %e, "sync_container_setup_failed");
-            report.setup_error = Some(e);
-            return report;
-        }
-    };
-    let sink = Arc::new(sink);
+    // A syncer whose container cannot be started (bad volume, image or
+    // environment value) fails before any attempt.
+    if let Err(e) = container::check(syncer) {
+        let e = chain(&e);
+        tracing::error!(target: TARGET, container = %syncer.name, error = %e, "sync_container_setup_failed");
+        report.setup_error = Some(e);
+        return report;
+    }
+    let sink = Arc::new(OutputSink::open_or_warn(syncer));
     let env_vars = syncer
         .environment
         .iter()
@@ -509,7 +395,6 @@ fn run_syncer(tools: &Tools, syncer: &Syncer, sections: bool) -> SyncerReport {
         let end = attempt_once(
             tools,
             syncer,
-            &run,
             attempt,
             &sink,
             sections,
@@ -552,7 +437,6 @@ fn run_syncer(tools: &Tools, syncer: &Syncer, sections: bool) -> SyncerReport {
 fn attempt_once(
     tools: &Tools,
     syncer: &Syncer,
-    run: &crate::process::Cmd,
     attempt: u32,
     sink: &Arc<OutputSink>,
     sections: bool,
@@ -566,16 +450,9 @@ fn attempt_once(
         return AttemptEnd::Interrupted;
     }
     sink.marker(&format!("attempt {attempt}/{MAX_ATTEMPTS} starting"));
-    let (end, stopped) = match run.run() {
-        Err(crate::process::ProcessError::Interrupted { .. }) => (AttemptEnd::Interrupted, false),
-        Err(e) => (
-            AttemptEnd::Error(chain(&ContainerError::Process {
-                name: name.clone(),
-                action: "start the container",
-                source: Box::new(e),
-            })),
-            false,
-        ),
+    let (end, stopped) = match container::start(tools, syncer) {
+        Err(e) if e.interrupted() => (AttemptEnd::Interrupted, false),
+        Err(e) => (AttemptEnd::Error(chain(&e)), false),
         Ok(_) => {
             let _section = sections.then(|| {
                 crate::logging::section(
@@ -681,38 +558,6 @@ mod tests {
         assert_eq!(bad.exit_codes(), "error,2");
         let stopped = report(vec![AttemptEnd::Interrupted]);
         assert_eq!(stopped.status(), "interrupted");
-    }
-
-    #[test]
-    fn output_masks_secret_values_longest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let syncer = Syncer {
-            kind: None,
-            name: "debian".into(),
-            prefix: "debian".into(),
-            image: "img".into(),
-            user: "0:0".into(),
-            config: None,
-            repos: None,
-            dest: None,
-            environment: vec![
-                ("API_TOKEN".into(), "abcd".into()),
-                ("DB_PASSWORD".into(), "abcdefgh".into()),
-                ("SHORT_KEY".into(), "xyz".into()),
-                ("MIRROR".into(), "visible".into()),
-            ],
-            command_args: Vec::new(),
-            volumes: Vec::new(),
-            log_file: dir.path().join("a/b/debian.log"),
-        };
-        let sink = OutputSink::open(&syncer).unwrap();
-        assert_eq!(
-            sink.redact("pw=abcdefgh tok=abcd k=xyz m=visible"),
-            "pw=*** tok=*** k=xyz m=visible"
-        );
-        sink.line("tok=abcd");
-        let written = fs::read_to_string(&syncer.log_file).unwrap();
-        assert_eq!(written, "tok=***\n");
     }
 
     #[test]
