@@ -288,7 +288,10 @@ fn metadata_paths_never_leave_the_repository() {
 /// scan root: a link to `/`, links to directories holding repositories
 /// outside, and file links (repomd.xml, InRelease, Packages, pkglist) to
 /// files outside are not followed, each with a warning; links inside the
-/// root (and loops) still work.
+/// root (and loops) still work. A top-level link is a published prefix
+/// (publish-snapshot makes `snapshots/<snap>/<prefix>` links into the ZFS
+/// snapshot): its target is read, but what lies below it is held to that
+/// target; a top-level link to `/` (a parent of the root) is refused.
 #[test]
 fn symlinks_out_of_the_scan_root_are_not_followed() {
     let tree = Tree::new();
@@ -304,10 +307,25 @@ fn symlinks_out_of_the_scan_root_are_not_followed() {
         b"SHA256:\n 00 1 main/binary-amd64/Packages\n",
     );
     tree.write("outside/debian/dists/s/main/binary-amd64/Packages", secret);
+    // A published prefix (a top-level link), with a link inside it that
+    // leaves it.
+    tree.write(
+        "published/debian/dists/s/Release",
+        b"SHA256:\n 00 1 main/binary-amd64/Packages\n",
+    );
+    tree.write(
+        "published/debian/dists/s/main/binary-amd64/Packages",
+        b"published\n",
+    );
+    tree.link(
+        "published/debian/dists/leak",
+        &tree.path("outside/debian/dists/s"),
+    );
+    tree.link("root/pub-debian", &tree.path("published/debian"));
+    tree.link("root/slash", Path::new("/"));
     tree.link("root/host/slash", Path::new("/"));
     tree.link("root/rpm/escape", &tree.path("outside/rpmrepo"));
     tree.link("root/alt/escape", &tree.path("outside/alt"));
-    tree.link("root/deb-out", &tree.path("outside/debian"));
     tree.link("root/deb2/dists", &tree.path("outside/debian/dists"));
     // File links to the outside.
     tree.write("root/rpm/filelink/repodata/p.xml", PRIMARY);
@@ -346,7 +364,6 @@ fn symlinks_out_of_the_scan_root_are_not_followed() {
     assert!(
         bases.iter().all(|b| !b.starts_with("host/")
             && !b.contains("escape")
-            && !b.starts_with("deb-out")
             && !b.starts_with("deb2")
             && !b.starts_with("alt2")),
         "repositories outside the root: {bases:?}"
@@ -356,12 +373,25 @@ fn symlinks_out_of_the_scan_root_are_not_followed() {
     for base in ["a-rel/repo", "abs-inside/repo", "rpm/real"] {
         assert!(bases.contains(&base), "{base} missing: {bases:?}");
     }
+    let published: Vec<&str> = repositories(&catalog)
+        .iter()
+        .filter(|r| r["type"] == "apt")
+        .map(|r| r["metadata_path"].as_str().expect("metadata_path"))
+        .collect();
+    assert_eq!(
+        published,
+        ["pub-debian/dists/s/main/binary-amd64/Packages"],
+        "only the published prefix's own index"
+    );
     let outside = "leads out of the scan root";
     for (format, path) in [
         ("rpm", "host/slash"),
         ("rpm", "rpm/escape"),
         ("apt-rpm", "alt/escape"),
-        ("apt", "deb-out/dists"),
+        ("rpm", "slash"),
+        ("apt-rpm", "slash"),
+        ("apt", "pub-debian/dists/leak"),
+        ("rpm", "pub-debian/dists/leak"),
         ("apt", "deb2/dists"),
         ("rpm", "rpm/filelink/repodata/repomd.xml"),
         ("apt-rpm", "alt2/x86_64/base/pkglist.classic"),
@@ -402,7 +432,7 @@ fn unreadable_directories_become_warnings() {
         "root/debian/dists/locked",
         "root/ubuntu/dists",
     ] {
-        fs::set_permissions(tree.path(locked), fs::Permissions::from_mode(0)).expect("chmod");
+        fs::set_permissions(tree.path(locked), fs::Permissions::from_mode(0o000)).expect("chmod");
     }
     // SAFETY: geteuid has no preconditions and cannot fail.
     let as_root = unsafe { libc::geteuid() } == 0;

@@ -8,7 +8,8 @@
 //!   and normalised by text alone; an absolute path, or one whose `..`
 //!   components climb above the base, is refused without touching the disk.
 //! - [`Confine`]: a file or directory that is opened is checked where it
-//!   really is: it is opened with `O_PATH` (symlinks followed, nothing read),
+//!   really is (inside the scan root, or inside the target of one of the
+//!   root's top-level symlinks, which is how a published snapshot is made): it is opened with `O_PATH` (symlinks followed, nothing read),
 //!   its real path is read back from `/proc/self/fd/N` (the kernel's answer,
 //!   so no race with a symlink that changes) and compared, component by
 //!   component, with the canonical scan root; only then is it opened for
@@ -37,24 +38,49 @@ impl From<io::Error> for OpenError {
     }
 }
 
-/// The text of the warning for a symlink that leads out of the scan root.
+/// The text of the warning for a symlink that leads out of the scan root
+/// (out of every directory of [`Confine`]).
 pub(crate) const OUTSIDE_MESSAGE: &str = "symlink leads out of the scan root; not followed";
 
-/// The scan root, canonical (every symlink resolved, absolute).
+/// The directories the catalog may read: the canonical scan root, plus the
+/// canonical target of each top-level entry of the root that is a symlink to
+/// a directory. A published snapshot is made of such links
+/// (`repo/snapshots/<snap>/<prefix>` -> `<zfs_mirror_dir>/.zfs/snapshot/...`,
+/// spec/stages.md, publish-snapshot), written by this tool from its config,
+/// not synced; everything below a prefix is synced content and must stay
+/// inside one of these directories. A top-level link whose target contains
+/// the scan root itself (`/`, a parent) adds nothing.
 #[derive(Debug, Clone)]
 pub(crate) struct Confine {
-    root: PathBuf,
+    roots: Vec<PathBuf>,
 }
 
 impl Confine {
-    /// Resolves `root` (which must exist) to its canonical path.
+    /// Resolves `root` (which must exist) and the targets of its top-level
+    /// symlinks to their canonical paths.
     ///
     /// # Errors
     /// `realpath(3)` fails on `root`.
     pub(crate) fn new(root: &Path) -> io::Result<Confine> {
-        Ok(Confine {
-            root: std::fs::canonicalize(root)?,
-        })
+        let canonical = std::fs::canonicalize(root)?;
+        let mut roots = vec![canonical.clone()];
+        if let Ok(entries) = std::fs::read_dir(root) {
+            for entry in entries.flatten() {
+                if !entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                    continue;
+                }
+                let Ok(target) = std::fs::canonicalize(entry.path()) else {
+                    continue;
+                };
+                let useful = target.is_dir()
+                    && !canonical.starts_with(&target)
+                    && !roots.iter().any(|r| target.starts_with(r));
+                if useful {
+                    roots.push(target);
+                }
+            }
+        }
+        Ok(Confine { roots })
     }
 
     /// True when the open descriptor `fd` (a directory or an `O_PATH`
@@ -69,7 +95,7 @@ impl Confine {
                 Err(_) => return false,
             },
         };
-        real.starts_with(&self.root)
+        self.roots.iter().any(|root| real.starts_with(root))
     }
 
     /// True when `path` (symlinks followed) is a directory at or below the
@@ -211,7 +237,14 @@ mod tests {
         std::os::unix::fs::symlink(tmp.path().join("secret"), root.join("out")).expect("ln");
         std::os::unix::fs::symlink("d/f", root.join("in")).expect("ln");
         std::os::unix::fs::symlink("..", root.join("up")).expect("ln");
+        std::fs::create_dir_all(tmp.path().join("published/x")).expect("mkdir");
+        std::fs::create_dir_all(tmp.path().join("other")).expect("mkdir");
+        std::os::unix::fs::symlink(tmp.path().join("published"), root.join("pub")).expect("ln");
+        std::os::unix::fs::symlink(tmp.path().join("other"), root.join("d/esc")).expect("ln");
         let confine = Confine::new(&root).expect("confine");
+        // A top-level link is a published prefix; a deeper one is synced content.
+        assert!(confine.dir_inside(&root.join("pub/x")));
+        assert!(!confine.dir_inside(&root.join("d/esc")));
         assert!(matches!(
             confine.open_file(&root.join("out")),
             Err(OpenError::Outside)
