@@ -390,8 +390,9 @@ fn find_one(dir: &Path, contains: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("{contains} in {}", dir.display()))
 }
 
-/// Unreadable files and directories become warnings (or are skipped), never a
-/// crash. Run as an unprivileged user when the tests run as root, since root
+/// Unreadable files and directories become warnings, never a crash (an
+/// unreadable directory is a `cannot read directory` warning for each walk
+/// that would have entered it). Run as an unprivileged user when the tests run as root, since root
 /// reads everything.
 #[test]
 fn unreadable_files_and_directories_become_warnings() {
@@ -460,6 +461,12 @@ fn unreadable_files_and_directories_become_warnings() {
     let filelists = find_one(&root.join("other/custom/repodata"), "filelists");
     let denied = |path: &str| format!("[Errno 13] Permission denied: 'ROOT/{path}'");
     let packages = |suite: &str| format!("debian/dists/{suite}/main/binary-amd64/Packages.xz");
+    let unreadable = |dir: &str| {
+        (
+            dir.to_owned(),
+            format!("cannot read directory: {}", denied(dir)),
+        )
+    };
     let expected = vec![
         (
             packages("bookworm"),
@@ -482,6 +489,7 @@ fn unreadable_files_and_directories_become_warnings() {
                 denied(&packages("stable"))
             ),
         ),
+        unreadable("alt/Sisyphus"),
         (
             "alt/x86_64/base/pkglist.classic".to_owned(),
             format!(
@@ -489,6 +497,8 @@ fn unreadable_files_and_directories_become_warnings() {
                 denied("alt/x86_64/base/pkglist.classic")
             ),
         ),
+        unreadable("other/no-primary"),
+        unreadable("alt/Sisyphus"),
         (
             "other/custom/repodata/repomd.xml".to_owned(),
             format!(
@@ -503,6 +513,7 @@ fn unreadable_files_and_directories_become_warnings() {
                 denied("other/no-href/repodata/repomd.xml")
             ),
         ),
+        unreadable("other/no-primary"),
     ];
     assert_eq!(warnings, expected);
     let repos = catalog["repositories"].as_array().expect("repositories");

@@ -9,10 +9,12 @@
 //! clearsigned with OpenPGP; parsing stops at its signature block.
 
 use std::collections::HashMap;
+use std::io;
 use std::path::Path;
 
 use rayon::prelude::*;
 
+use super::confine::{Confine, OUTSIDE_MESSAGE, OpenError, lexically_inside};
 use super::ids::{
     decode_backslashreplace, lossy_name, pathlib_join, py_int, py_split, py_splitlines, py_strip,
     safe_id,
@@ -182,19 +184,19 @@ struct Suite {
 }
 
 /// The sorted directory entries of `dir` that are directories (symlinks
-/// followed), as raw names; unreadable directories give none.
-pub(crate) fn sorted_subdirs(dir: &Path) -> Vec<Vec<u8>> {
+/// followed), as raw names.
+///
+/// # Errors
+/// `dir` cannot be listed.
+pub(crate) fn sorted_subdirs(dir: &Path) -> io::Result<Vec<Vec<u8>>> {
     use std::os::unix::ffi::OsStrExt;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut names: Vec<Vec<u8>> = entries
+    let mut names: Vec<Vec<u8>> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .filter(|e| is_dir(&e.path()))
         .map(|e| e.file_name().as_bytes().to_vec())
         .collect();
     names.sort();
-    names
+    Ok(names)
 }
 
 /// An index file listed in a Release file, with its compression.
@@ -206,17 +208,60 @@ type SuiteResult = (Option<AptRelease>, Vec<Repository>, Vec<Warning>);
 /// Discovers the APT releases and indexes under `root`.
 ///
 /// `prefixes`: the scan root's prefix directories (raw names, sorted).
+/// Directories and files are used only inside the scan root (`confine`);
+/// index paths from a Release file only inside the prefix. A `dists`
+/// directory that cannot be listed, or that resolves outside the root, is
+/// a warning.
 pub(crate) fn discover(
     root: &Path,
+    confine: &Confine,
     prefixes: &[Vec<u8>],
 ) -> (Vec<AptRelease>, Vec<Repository>, Vec<Warning>) {
     let mut suites = Vec::new();
+    let mut warnings = Vec::new();
     for prefix_raw in prefixes {
         let dists = join(root, prefix_raw).join("dists");
-        if !is_dir(&dists) {
+        let prefix = lossy_name(prefix_raw);
+        let warn = |message: String| Warning {
+            format: "apt",
+            prefix: prefix.clone(),
+            path: format!("{prefix}/dists"),
+            message,
+        };
+        match std::fs::metadata(&dists) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                warnings.push(warn(format!(
+                    "cannot read directory: {}",
+                    os_error_text(&e, &dists)
+                )));
+                continue;
+            }
+        }
+        if !confine.dir_inside(&dists) {
+            warnings.push(warn(OUTSIDE_MESSAGE.to_owned()));
             continue;
         }
-        for suite_raw in sorted_subdirs(&dists) {
+        let suite_names = match sorted_subdirs(&dists) {
+            Ok(names) => names,
+            Err(e) => {
+                warnings.push(warn(format!(
+                    "cannot read directory: {}",
+                    os_error_text(&e, &dists)
+                )));
+                continue;
+            }
+        };
+        for suite_raw in suite_names {
             suites.push(Suite {
                 prefix: lossy_name(prefix_raw),
                 prefix_raw: prefix_raw.clone(),
@@ -225,10 +270,12 @@ pub(crate) fn discover(
             });
         }
     }
-    let results: Vec<SuiteResult> = suites.par_iter().map(|s| discover_suite(root, s)).collect();
+    let results: Vec<SuiteResult> = suites
+        .par_iter()
+        .map(|s| discover_suite(root, confine, s))
+        .collect();
     let mut releases = Vec::new();
     let mut repos = Vec::new();
-    let mut warnings = Vec::new();
     for (release, r, w) in results {
         releases.extend(release);
         repos.extend(r);
@@ -237,7 +284,7 @@ pub(crate) fn discover(
     (releases, repos, warnings)
 }
 
-fn discover_suite(root: &Path, s: &Suite) -> SuiteResult {
+fn discover_suite(root: &Path, confine: &Confine, s: &Suite) -> SuiteResult {
     let mut repos = Vec::new();
     let mut warnings = Vec::new();
     let warn = |path: String, message: String| Warning {
@@ -248,6 +295,15 @@ fn discover_suite(root: &Path, s: &Suite) -> SuiteResult {
     };
     let suite_dir = join(&join(root, &s.prefix_raw).join("dists"), &s.suite_raw);
     let suite_rel = format!("{}/dists/{}", s.prefix, s.suite);
+    if !confine.dir_inside(&suite_dir) {
+        warnings.push(warn(suite_rel, OUTSIDE_MESSAGE.to_owned()));
+        return (None, repos, warnings);
+    }
+    if let Err(e) = std::fs::read_dir(&suite_dir) {
+        let reason = os_error_text(&e, &suite_dir);
+        warnings.push(warn(suite_rel, format!("cannot read directory: {reason}")));
+        return (None, repos, warnings);
+    }
     let release_name = if is_file(&suite_dir.join("InRelease")) {
         "InRelease"
     } else if is_file(&suite_dir.join("Release")) {
@@ -261,9 +317,18 @@ fn discover_suite(root: &Path, s: &Suite) -> SuiteResult {
     };
     let release_file = suite_dir.join(release_name);
     let release_path = format!("{suite_rel}/{release_name}");
-    let bytes = match std::fs::read(&release_file) {
+    let read = confine.open_file(&release_file).and_then(|mut file| {
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut file, &mut bytes)?;
+        Ok(bytes)
+    });
+    let bytes = match read {
         Ok(bytes) => bytes,
-        Err(e) => {
+        Err(OpenError::Outside) => {
+            warnings.push(warn(release_path, OUTSIDE_MESSAGE.to_owned()));
+            return (None, repos, warnings);
+        }
+        Err(OpenError::Io(e)) => {
             let reason = os_error_text(&e, &release_file);
             warnings.push(warn(
                 release_path,
@@ -289,8 +354,10 @@ fn discover_suite(root: &Path, s: &Suite) -> SuiteResult {
         return (None, repos, warnings);
     };
 
-    // Group candidates by (component, arch), in order of first appearance.
+    // Group candidates by (component, arch), in order of first appearance
+    // (an index of the groups keeps this linear in the number of lines).
     let mut groups: Vec<((&str, &str), Vec<Candidate>)> = Vec::new();
+    let mut group_of: HashMap<(&str, &str), usize> = HashMap::new();
     for entry in entries {
         let Some((component, arch, compression)) = parse_index_path(&entry.path) else {
             continue;
@@ -298,9 +365,23 @@ fn discover_suite(root: &Path, s: &Suite) -> SuiteResult {
         if component == "debian-installer" || component.ends_with("/debian-installer") {
             continue;
         }
-        match groups.iter_mut().find(|(key, _)| *key == (component, arch)) {
-            Some((_, list)) => list.push((entry, compression)),
-            None => groups.push(((component, arch), vec![(entry, compression)])),
+        let from_prefix = format!("dists/{}/{}", s.suite, entry.path);
+        if entry.path.starts_with('/') || lexically_inside(&s.prefix, &from_prefix).is_none() {
+            warnings.push(warn(
+                release_path.clone(),
+                format!(
+                    "index path leaves the repository, not opened: {}",
+                    entry.path
+                ),
+            ));
+            continue;
+        }
+        match group_of.get(&(component, arch)) {
+            Some(&i) => groups[i].1.push((entry, compression)),
+            None => {
+                group_of.insert((component, arch), groups.len());
+                groups.push(((component, arch), vec![(entry, compression)]));
+            }
         }
     }
     let release_id = format!("{}__{}", safe_id(&s.prefix), safe_id(&s.suite));
@@ -308,18 +389,35 @@ fn discover_suite(root: &Path, s: &Suite) -> SuiteResult {
         candidates.sort_by(|a, b| {
             (compression_rank(a.1), &a.0.path).cmp(&(compression_rank(b.1), &b.0.path))
         });
-        let chosen = candidates
-            .into_iter()
-            .filter(|(_, compression)| *compression != "zst")
-            .find(|(entry, _)| is_file(&suite_dir.join(&entry.path)));
+        let mut chosen = None;
+        for (entry, compression) in candidates {
+            if compression == "zst" {
+                continue;
+            }
+            match confine.is_file(&suite_dir.join(&entry.path)) {
+                Ok(true) => {
+                    chosen = Some((entry, compression));
+                    break;
+                }
+                Ok(false) => {}
+                Err(_) => warnings.push(warn(
+                    pathlib_join(&suite_rel, &entry.path),
+                    OUTSIDE_MESSAGE.to_owned(),
+                )),
+            }
+        }
         let Some((entry, compression)) = chosen else {
             continue;
         };
         let metadata_path = pathlib_join(&suite_rel, &entry.path);
         let file = suite_dir.join(&entry.path);
-        let (sha256, size) = match hash_file(&file) {
+        let (sha256, size) = match hash_file(confine, &file) {
             Ok(found) => found,
-            Err(e) => {
+            Err(OpenError::Outside) => {
+                warnings.push(warn(metadata_path, OUTSIDE_MESSAGE.to_owned()));
+                continue;
+            }
+            Err(OpenError::Io(e)) => {
                 let reason = os_error_text(&e, &file);
                 warnings.push(warn(
                     metadata_path,

@@ -12,9 +12,10 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
+use super::confine::{Confine, OUTSIDE_MESSAGE, OpenError};
 use super::ids::{lossy_name, safe_path_id};
 use super::model::{AptRpmRepository, Repository, Warning};
-use super::walk::{PkglistFind, hash_file, is_dir, is_file, join, os_error_text};
+use super::walk::{PkglistFind, hash_file, join, os_error_text};
 
 /// Architectures recognised in apt-rpm base paths.
 pub const KNOWN_ARCHES: [&str; 12] = [
@@ -67,7 +68,12 @@ fn compression_rank(compression: &str) -> u8 {
 }
 
 /// Builds the apt-rpm entries from the pkglist candidates the walk found.
-pub(crate) fn discover(root: &Path, finds: Vec<PkglistFind>) -> (Vec<Repository>, Vec<Warning>) {
+/// Files and directories are used only inside the scan root (`confine`).
+pub(crate) fn discover(
+    root: &Path,
+    confine: &Confine,
+    finds: Vec<PkglistFind>,
+) -> (Vec<Repository>, Vec<Warning>) {
     // Grouped per base directory (as the reference does: two base paths
     // whose ids collide, such as `a b` and `a_b`, stay two entries).
     let mut groups: BTreeMap<(Vec<u8>, String), Vec<PkglistFind>> = BTreeMap::new();
@@ -82,7 +88,7 @@ pub(crate) fn discover(root: &Path, finds: Vec<PkglistFind>) -> (Vec<Repository>
         .collect();
     let results: Vec<(Option<Repository>, Vec<Warning>)> = groups
         .into_par_iter()
-        .map(|(id, candidates)| group(root, id, candidates))
+        .map(|(id, candidates)| group(root, confine, id, candidates))
         .collect();
     let mut repos = Vec::new();
     let mut warnings = Vec::new();
@@ -95,6 +101,7 @@ pub(crate) fn discover(root: &Path, finds: Vec<PkglistFind>) -> (Vec<Repository>
 
 fn group(
     root: &Path,
+    confine: &Confine,
     id: String,
     mut candidates: Vec<PkglistFind>,
 ) -> (Option<Repository>, Vec<Warning>) {
@@ -122,14 +129,21 @@ fn group(
     }
     let base_dir = join(root, &chosen.rel);
     let file = join(&base_dir.join("base"), &chosen.file);
-    let (sha256, size) = match hash_file(&file) {
+    let (sha256, size) = match hash_file(confine, &file) {
         Ok(found) => found,
-        Err(e) => {
+        Err(OpenError::Outside) => {
+            warnings.push(warn(OUTSIDE_MESSAGE.to_owned()));
+            return (None, warnings);
+        }
+        Err(OpenError::Io(e)) => {
             let reason = os_error_text(&e, &file);
             warnings.push(warn(format!("failed to read pkglist metadata: {reason}")));
             return (None, warnings);
         }
     };
+    // Only names are published for these; they still must be inside the root.
+    let is_dir = |path: &Path| confine.dir_inside(path);
+    let is_file = |path: &Path| matches!(confine.is_file(path), Ok(true));
     let component = chosen.component;
     let rpms_dir = format!("RPMS.{component}");
     let package_dir_candidates = if is_dir(&base_dir.join(&rpms_dir)) {

@@ -9,7 +9,17 @@
 //! Modules: [`model`] (the document's types), [`apt`] (Release/InRelease,
 //! Debian's repository format), [`rpm`] (repomd.xml, the createrepo format),
 //! [`aptrpm`] (ALT's apt-rpm layout), [`ids`] (id, path and text helpers),
-//! `walk` (the single parallel walk of the tree, hashing).
+//! `walk` (the single parallel walk of the tree, hashing), `confine`
+//! (keeping every path and symlink inside the scan root), [`xml`] (XML
+//! parsing with bounded entity expansion).
+//!
+//! The tree is untrusted input. Symlinks are followed only while they
+//! resolve inside the canonical scan root; a path read from metadata (a
+//! Release checksum line, a repomd.xml `location@href`) is used only when,
+//! joined lexically to its repository's base, it stays inside that base;
+//! only regular files are opened for reading; XML entity expansion is
+//! bounded by the file's size. Each refusal, and each directory that cannot
+//! be read, is a [`Warning`]; nothing in the tree makes the catalog fail.
 //!
 //! Non-UTF-8 file names: every byte of a name that is not part of valid UTF-8
 //! is written as U+FFFD (REPLACEMENT CHARACTER) in paths, and as `_` in ids;
@@ -18,10 +28,12 @@
 pub mod apt;
 pub mod aptrpm;
 pub mod command;
+mod confine;
 pub mod ids;
 pub mod model;
 pub mod rpm;
 mod walk;
+pub mod xml;
 
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -63,9 +75,10 @@ pub enum CatalogError {
 /// and returns the catalog, stamped with `shard` and the current UTC time.
 ///
 /// The tree is walked once for all formats; walking, parsing and hashing run
-/// on rayon's thread pool (all cores). Unreadable files and directories
-/// become warnings or are skipped (docs/metadata.md); nothing in the tree
-/// makes this fail.
+/// on rayon's thread pool (all cores). Unreadable files and directories,
+/// symlinks and metadata paths that lead out of the root, and XML files
+/// whose entity expansion would exceed their bound become warnings (docs/metadata.md); nothing
+/// in the tree makes this fail.
 ///
 /// # Errors
 /// [`CatalogError`] when `root` is missing, not a directory or unreadable.
@@ -103,6 +116,10 @@ pub fn build_catalog(
     };
     formats.sort();
     formats.dedup();
+    let confine = confine::Confine::new(root).map_err(|source| CatalogError::ReadRoot {
+        path: root.to_path_buf(),
+        source,
+    })?;
     let want = |f: Format| formats.contains(&f);
     let (want_apt, want_rpm, want_aptrpm) =
         (want(Format::Apt), want(Format::Rpm), want(Format::AptRpm));
@@ -113,21 +130,24 @@ pub fn build_catalog(
                 return Default::default();
             }
             let prefixes: Vec<Vec<u8>> = apt::sorted_subdirs(root)
+                .unwrap_or_default()
                 .into_iter()
                 .filter(|name| !name.starts_with(b"."))
                 .collect();
-            apt::discover(root, &prefixes)
+            apt::discover(root, &confine, &prefixes)
         },
         || -> io::Result<_> {
             if !want_rpm && !want_aptrpm {
                 return Ok(Default::default());
             }
-            let found = walk::walk(root, want_rpm, want_aptrpm)?;
-            let (rpm, aptrpm) = rayon::join(
-                || rpm::discover(root, &found.rpm),
-                || aptrpm::discover(root, found.pkglists),
+            let found = walk::walk(root, &confine, want_rpm, want_aptrpm)?;
+            let ((rpm_repos, mut rpm_warnings), (aptrpm_repos, mut aptrpm_warnings)) = rayon::join(
+                || rpm::discover(root, &confine, &found.rpm),
+                || aptrpm::discover(root, &confine, found.pkglists),
             );
-            Ok((rpm, aptrpm))
+            rpm_warnings.extend(found.rpm_warnings);
+            aptrpm_warnings.extend(found.aptrpm_warnings);
+            Ok(((rpm_repos, rpm_warnings), (aptrpm_repos, aptrpm_warnings)))
         },
     );
     let (mut apt_releases, mut repositories, mut warnings) = apt_result;

@@ -12,14 +12,27 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
+use super::confine::{Confine, OUTSIDE_MESSAGE, OpenError, lexically_inside};
 use super::ids::{lossy_name, pathlib_join, py_int, py_strip, safe_path_id};
 use super::model::{Repository, RpmMetadata, RpmRepository, Warning};
-use super::walk::{RpmFind, hash_bytes, hash_file, is_file, join, os_error_text};
+use super::walk::{RpmFind, hash_bytes, hash_file, join, os_error_text};
+
+/// The warning for a `location@href` (other than the primary's) that is
+/// absolute or climbs out of the repository's base directory.
+pub const OUTSIDE_HREF_MESSAGE: &str = "metadata location is outside the repository; not opened";
 
 /// Builds the RPM entries for the `repodata/` directories the walk found.
-pub(crate) fn discover(root: &Path, finds: &[RpmFind]) -> (Vec<Repository>, Vec<Warning>) {
-    let results: Vec<(RpmRepository, Vec<Warning>)> =
-        finds.par_iter().map(|f| repository(root, f)).collect();
+/// Files are opened only inside the scan root (`confine`), and a
+/// `location@href` only inside the repository's base directory.
+pub(crate) fn discover(
+    root: &Path,
+    confine: &Confine,
+    finds: &[RpmFind],
+) -> (Vec<Repository>, Vec<Warning>) {
+    let results: Vec<(RpmRepository, Vec<Warning>)> = finds
+        .par_iter()
+        .map(|f| repository(root, confine, f))
+        .collect();
     let mut repos = Vec::with_capacity(results.len());
     let mut warnings = Vec::new();
     for (repo, w) in results {
@@ -121,7 +134,7 @@ fn checksum_child(node: &roxmltree::Node, name: &str) -> (Option<Option<String>>
     }
 }
 
-fn repository(root: &Path, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
+fn repository(root: &Path, confine: &Confine, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
     let base_path = lossy_name(&find.rel);
     let prefix = base_path.split('/').next().unwrap_or("").to_owned();
     let repomd_path = pathlib_join(&base_path, "repodata/repomd.xml");
@@ -154,9 +167,18 @@ fn repository(root: &Path, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
         primary_checksum: None,
         primary_size: None,
     };
-    let bytes = match std::fs::read(&repomd_file) {
+    let read = confine.open_file(&repomd_file).and_then(|mut file| {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes)?;
+        Ok(bytes)
+    });
+    let bytes = match read {
         Ok(bytes) => bytes,
-        Err(e) => {
+        Err(OpenError::Outside) => {
+            warnings.push(warn(&repomd_path, OUTSIDE_MESSAGE.to_owned()));
+            return (entry, warnings);
+        }
+        Err(OpenError::Io(e)) => {
             let reason = os_error_text(&e, &repomd_file);
             warnings.push(warn(
                 &repomd_path,
@@ -169,13 +191,7 @@ fn repository(root: &Path, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
     entry.repomd_size = Some(bytes.len() as u64);
     let parsed = std::str::from_utf8(&bytes)
         .map_err(|e| format!("not UTF-8: {e}"))
-        .and_then(|text| {
-            let options = roxmltree::ParsingOptions {
-                allow_dtd: true,
-                ..Default::default()
-            };
-            roxmltree::Document::parse_with_options(text, options).map_err(|e| e.to_string())
-        });
+        .and_then(super::xml::parse);
     let doc = match parsed {
         Ok(doc) => doc,
         Err(reason) => {
@@ -217,11 +233,31 @@ fn repository(root: &Path, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
             metadata_size: None,
             metadata_sha256: None,
         };
+        let inside = href.as_deref().map(|h| lexically_inside(&base_path, h));
         match (&href, &item.path) {
+            (Some(_), Some(path)) if inside == Some(None) => {
+                // Absolute, or climbing out of the base: never opened, as if
+                // missing (the reference's warning for a primary, whose
+                // absolute hrefs it looks up on the host; the fixtures keep it).
+                let message = if kind == "primary" {
+                    "primary metadata file listed in repomd.xml is missing"
+                } else {
+                    OUTSIDE_HREF_MESSAGE
+                };
+                warnings.push(warn(path, message.to_owned()));
+            }
             (Some(href), Some(path)) => {
                 let file = base_dir.join(href);
-                if is_file(&file) {
-                    match hash_file(&file) {
+                let is_file = match confine.is_file(&file) {
+                    Ok(is_file) => is_file,
+                    Err(_) => {
+                        warnings.push(warn(path, OUTSIDE_MESSAGE.to_owned()));
+                        items.push(item);
+                        continue;
+                    }
+                };
+                if is_file {
+                    match hash_file(confine, &file) {
                         Ok((sha256, size)) => {
                             item.status = "ok";
                             let declared_sha256 =
@@ -238,7 +274,10 @@ fn repository(root: &Path, find: &RpmFind) -> (RpmRepository, Vec<Warning>) {
                             item.metadata_sha256 = Some(sha256);
                             item.metadata_size = Some(size);
                         }
-                        Err(e) => {
+                        Err(OpenError::Outside) => {
+                            warnings.push(warn(path, OUTSIDE_MESSAGE.to_owned()));
+                        }
+                        Err(OpenError::Io(e)) => {
                             // As the reference: an unreadable listed file makes the
                             // whole repository broken, with only this warning.
                             let reason = os_error_text(&e, &file);

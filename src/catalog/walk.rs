@@ -8,7 +8,14 @@
 //! one visited set and skips `.git`, `__pycache__`, `.repo_catalogs`; it does
 //! not descend into `repodata`. The apt-rpm walk runs once per prefix with its
 //! own visited set, also skips `.dist-mirror`, and does not descend into
-//! `base`. Unreadable directories are skipped silently.
+//! `base`. A directory that cannot be opened or listed (other than a
+//! missing or non-directory symlink target) is a warning
+//! `cannot read directory: <reason>` for each walk that would have entered
+//! it. A symlink (or an entry of unknown type) is entered only when the
+//! directory it opens is inside the canonical scan root
+//! ([`super::confine`]); otherwise it is the warning
+//! [`super::confine::OUTSIDE_MESSAGE`]. Real directories cost no such check,
+//! and file entries still cost no system call.
 //!
 //! How it is made fast: the walks run together (a directory is read once for
 //! every walk that wants it; each walk keeps its own visited set), and the
@@ -36,6 +43,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use rustix::fs::{FileType, Mode, OFlags, RawDir};
 use sha2::{Digest, Sha256};
+
+use super::confine::{Confine, OUTSIDE_MESSAGE, OpenError};
+use super::model::Warning;
 
 /// Directory names neither walk enters.
 const IGNORED: [&[u8]; 3] = [b".git", b"__pycache__", b".repo_catalogs"];
@@ -69,9 +79,21 @@ pub(crate) struct PkglistFind {
 pub(crate) struct WalkOutput {
     pub rpm: Vec<RpmFind>,
     pub pkglists: Vec<PkglistFind>,
+    /// Unreadable directories and symlinks out of the root met by the RPM walk.
+    pub rpm_warnings: Vec<Warning>,
+    /// The same for the apt-rpm walks.
+    pub aptrpm_warnings: Vec<Warning>,
 }
 
-struct Walker {
+/// What the walk needs to know about the root.
+struct Ctx<'a> {
+    /// The root as given (normalised), for the paths in warning texts.
+    root: &'a Path,
+    confine: &'a Confine,
+}
+
+struct Walker<'a> {
+    ctx: &'a Ctx<'a>,
     rpm_visited: HashSet<DirKey>,
     ar_visited: HashSet<DirKey>,
     out: WalkOutput,
@@ -81,14 +103,23 @@ struct Walker {
     fs_short_batch: HashMap<u64, bool>,
 }
 
-fn open_dir_at<Fd: AsFd>(dir: Fd, name: &[u8]) -> Option<OwnedFd> {
-    rustix::fs::openat(
+fn open_dir_at<Fd: AsFd>(dir: Fd, name: &[u8]) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
         dir,
         OsStr::from_bytes(name),
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOCTTY,
         Mode::empty(),
+    )?)
+}
+
+/// Whether a failure to open a directory entry as a directory is worth a
+/// warning: not when the entry is no directory at all (a file, a dangling
+/// symlink, a symlink to a file, a symlink loop).
+fn is_unreadable(err: &io::Error) -> bool {
+    !matches!(
+        err.raw_os_error(),
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
     )
-    .ok()
 }
 
 fn dir_key<Fd: AsFd>(fd: Fd) -> Option<DirKey> {
@@ -129,19 +160,27 @@ fn short_batch_is_end<Fd: AsFd>(fd: Fd) -> bool {
 /// symlinks are left out (most of a mirror: no copy, no sort for them). With
 /// `short_batch_ends`, a `getdents64` batch that left room for another record
 /// ends the listing (saves the final empty call; see [`SHORT_BATCH_IS_END`]).
+/// A read error ends the listing: the entries read so far and the error.
 fn read_entries(
     fd: &OwnedFd,
     buf: &mut [MaybeUninit<u8>],
     with_files: bool,
     short_batch_ends: bool,
-) -> Vec<(Vec<u8>, FileType)> {
+) -> (Vec<(Vec<u8>, FileType)>, Option<io::Error>) {
     // RawDir may skip up to 7 bytes to align the buffer.
     let capacity = buf.len().saturating_sub(8);
     let mut entries = Vec::new();
     let mut dir = RawDir::new(fd, buf);
     let mut batch_bytes = 0;
+    let mut error = None;
     while let Some(entry) = dir.next() {
-        let Ok(entry) = entry else { break };
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                error = Some(io::Error::from(e));
+                break;
+            }
+        };
         let name = entry.file_name().to_bytes();
         batch_bytes += dirent_reclen(name.len());
         let file_type = entry.file_type();
@@ -163,7 +202,7 @@ fn read_entries(
         }
     }
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    entries
+    (entries, error)
 }
 
 /// Parses `pkglist.<component>[.xz|.gz|.bz2]` (`^pkglist\.([^.]+)(\.(xz|gz|bz2))?$`).
@@ -182,9 +221,20 @@ pub(crate) fn parse_pkglist_name(name: &str) -> Option<(String, &'static str)> {
     Some((component.to_owned(), compression))
 }
 
-impl Walker {
-    fn new(prefix: Vec<u8>) -> Self {
+/// How entering one directory entry went.
+enum Enter {
+    /// Opened, inside the root: the descriptor and its (device, inode).
+    Open(OwnedFd, DirKey),
+    /// Not a directory (or gone): nothing to say.
+    Skip,
+    /// Unreadable or outside the root: the warning message.
+    Warn(String),
+}
+
+impl<'a> Walker<'a> {
+    fn new(ctx: &'a Ctx<'a>, prefix: Vec<u8>) -> Self {
         Walker {
+            ctx,
             rpm_visited: HashSet::new(),
             ar_visited: HashSet::new(),
             out: WalkOutput::default(),
@@ -194,11 +244,81 @@ impl Walker {
         }
     }
 
+    /// Opens the entry `name` of `dir` (at `rel`, the entry's own relative
+    /// path) as a directory. Entries that may be symlinks (`checked`) must
+    /// open a directory inside the root.
+    fn enter<Fd: AsFd>(&self, dir: Fd, name: &[u8], rel: &[u8], checked: bool) -> Enter {
+        let child = match open_dir_at(dir, name) {
+            Ok(child) => child,
+            Err(e) if is_unreadable(&e) => {
+                let path = join(self.ctx.root, rel);
+                return Enter::Warn(format!(
+                    "cannot read directory: {}",
+                    os_error_text(&e, &path)
+                ));
+            }
+            Err(_) => return Enter::Skip,
+        };
+        if checked
+            && !self
+                .ctx
+                .confine
+                .fd_inside(&child, &join(self.ctx.root, rel))
+        {
+            return Enter::Warn(OUTSIDE_MESSAGE.to_owned());
+        }
+        match dir_key(&child) {
+            Some(key) => Enter::Open(child, key),
+            None => Enter::Skip,
+        }
+    }
+
+    /// Records a warning about the directory `rel` for the active walks.
+    fn warn(&mut self, rel: &[u8], message: String, rpm: bool, ar: bool) {
+        let path = super::ids::lossy_name(rel);
+        let prefix = path.split('/').next().unwrap_or("").to_owned();
+        if rpm {
+            self.out.rpm_warnings.push(Warning {
+                format: "rpm",
+                prefix: prefix.clone(),
+                path: path.clone(),
+                message: message.clone(),
+            });
+        }
+        if ar {
+            self.out.aptrpm_warnings.push(Warning {
+                format: "apt-rpm",
+                prefix: super::ids::lossy_name(&self.prefix),
+                path,
+                message,
+            });
+        }
+    }
+
+    /// Lists a directory (see [`read_entries`]); a read error is a warning
+    /// for the active walks.
+    fn list(
+        &mut self,
+        fd: &OwnedFd,
+        dev: u64,
+        rel: &[u8],
+        with_files: bool,
+        walks: (bool, bool),
+    ) -> Vec<(Vec<u8>, FileType)> {
+        let short_batch_ends = self.short_batch_ends(fd, dev);
+        let (entries, error) = read_entries(fd, &mut self.buf, with_files, short_batch_ends);
+        if let Some(e) = error {
+            let path = join(self.ctx.root, rel);
+            let message = format!("cannot read directory: {}", os_error_text(&e, &path));
+            self.warn(rel, message, walks.0, walks.1);
+        }
+        entries
+    }
+
     /// Visits the children of the directory `fd` (at `rel`), for the walks
     /// that are active there.
     fn visit(&mut self, fd: &OwnedFd, dev: u64, rel: &mut Vec<u8>, rpm: bool, ar: bool) {
-        let short_batch_ends = self.short_batch_ends(fd, dev);
-        let entries = read_entries(fd, &mut self.buf, false, short_batch_ends);
+        let entries = self.list(fd, dev, rel, false, (rpm, ar));
         for (name, file_type) in entries {
             if !matches!(
                 file_type,
@@ -213,16 +333,30 @@ impl Walker {
             if !rpm && !child_ar {
                 continue;
             }
-            let Some(child) = open_dir_at(fd, &name) else {
-                continue;
+            let parent_len = rel.len();
+            if !rel.is_empty() {
+                rel.push(b'/');
+            }
+            rel.extend_from_slice(&name);
+            let checked = file_type != FileType::Directory;
+            let (child, key) = match self.enter(fd, &name, rel, checked) {
+                Enter::Open(child, key) => (child, key),
+                Enter::Skip => {
+                    rel.truncate(parent_len);
+                    continue;
+                }
+                Enter::Warn(message) => {
+                    self.warn(rel, message, rpm, child_ar);
+                    rel.truncate(parent_len);
+                    continue;
+                }
             };
-            let Some(key) = dir_key(&child) else { continue };
+            rel.truncate(parent_len);
             let take_rpm = rpm && self.rpm_visited.insert(key);
             let take_ar = child_ar && self.ar_visited.insert(key);
             if !take_rpm && !take_ar {
                 continue;
             }
-            let parent_len = rel.len();
             let mut descend_rpm = take_rpm;
             let mut descend_ar = take_ar;
             if take_rpm && name == b"repodata" {
@@ -238,7 +372,7 @@ impl Walker {
             }
             if take_ar && name == b"base" {
                 descend_ar = false;
-                self.scan_base(&child, key.0, rel);
+                self.scan_base(&child, key.0, rel, &name);
             }
             if descend_rpm || descend_ar {
                 if !rel.is_empty() {
@@ -259,9 +393,13 @@ impl Walker {
             .or_insert_with(|| short_batch_is_end(fd))
     }
 
-    fn scan_base(&mut self, fd: &OwnedFd, dev: u64, parent_rel: &[u8]) {
-        let short_batch_ends = self.short_batch_ends(fd, dev);
-        for (name, file_type) in read_entries(fd, &mut self.buf, true, short_batch_ends) {
+    fn scan_base(&mut self, fd: &OwnedFd, dev: u64, parent_rel: &[u8], name: &[u8]) {
+        let mut base_rel = parent_rel.to_vec();
+        if !base_rel.is_empty() {
+            base_rel.push(b'/');
+        }
+        base_rel.extend_from_slice(name);
+        for (name, file_type) in self.list(fd, dev, &base_rel, true, (false, true)) {
             let text = super::ids::lossy_name(&name);
             let Some((component, compression)) = parse_pkglist_name(&text) else {
                 continue;
@@ -287,16 +425,26 @@ impl Walker {
 /// One top-level entry of the root that is a directory.
 struct TopEntry {
     name: Vec<u8>,
+    /// Not known to be a real directory (a symlink, or unknown type).
+    checked: bool,
     rpm: bool,
     ar: bool,
 }
 
 /// Walks `root` once for the RPM walk (when `rpm`) and the apt-rpm walks
 /// (when `apt_rpm`), in parallel over the root's top-level directories.
+/// `root` is the root as given (for warning texts); `confine` its canonical
+/// form.
 ///
 /// # Errors
 /// The root itself cannot be opened as a directory.
-pub(crate) fn walk(root: &Path, rpm: bool, apt_rpm: bool) -> io::Result<WalkOutput> {
+pub(crate) fn walk(
+    root: &Path,
+    confine: &Confine,
+    rpm: bool,
+    apt_rpm: bool,
+) -> io::Result<WalkOutput> {
+    let ctx = Ctx { root, confine };
     let root_fd = rustix::fs::open(
         root,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -305,7 +453,11 @@ pub(crate) fn walk(root: &Path, rpm: bool, apt_rpm: bool) -> io::Result<WalkOutp
     let root_key =
         dir_key(&root_fd).ok_or_else(|| io::Error::other("cannot stat the scan root"))?;
     let mut buf = vec![MaybeUninit::uninit(); 64 * 1024];
-    let tops: Vec<TopEntry> = read_entries(&root_fd, &mut buf, false, false)
+    let (entries, error) = read_entries(&root_fd, &mut buf, false, false);
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let tops: Vec<TopEntry> = entries
         .into_iter()
         .filter(|(_, t)| {
             matches!(
@@ -313,9 +465,10 @@ pub(crate) fn walk(root: &Path, rpm: bool, apt_rpm: bool) -> io::Result<WalkOutp
                 FileType::Directory | FileType::Symlink | FileType::Unknown
             )
         })
-        .map(|(name, _)| TopEntry {
+        .map(|(name, t)| TopEntry {
             rpm: rpm && !IGNORED.contains(&name.as_slice()),
             ar: apt_rpm && !name.starts_with(b"."),
+            checked: t != FileType::Directory,
             name,
         })
         .filter(|t| t.rpm || t.ar)
@@ -324,7 +477,7 @@ pub(crate) fn walk(root: &Path, rpm: bool, apt_rpm: bool) -> io::Result<WalkOutp
     // Speculative parallel pass: each subtree with a local RPM visited set.
     let results: Vec<Walker> = tops
         .par_iter()
-        .map(|top| walk_top(&root_fd, root_key, top, top.rpm, top.ar, None))
+        .map(|top| walk_top(&ctx, &root_fd, root_key, top, top.rpm, top.ar, None))
         .collect();
 
     let mut out = WalkOutput::default();
@@ -332,6 +485,7 @@ pub(crate) fn walk(root: &Path, rpm: bool, apt_rpm: bool) -> io::Result<WalkOutp
     for (top, result) in tops.iter().zip(results) {
         let walker = result;
         out.pkglists.extend(walker.out.pkglists);
+        out.aptrpm_warnings.extend(walker.out.aptrpm_warnings);
         if !top.rpm {
             continue;
         }
@@ -342,11 +496,13 @@ pub(crate) fn walk(root: &Path, rpm: bool, apt_rpm: bool) -> io::Result<WalkOutp
         if clean {
             global.extend(walker.rpm_visited);
             out.rpm.extend(walker.out.rpm);
+            out.rpm_warnings.extend(walker.out.rpm_warnings);
         } else {
             let visited = std::mem::take(&mut global);
-            let rewalk = walk_top(&root_fd, root_key, top, true, false, Some(visited));
+            let rewalk = walk_top(&ctx, &root_fd, root_key, top, true, false, Some(visited));
             global = rewalk.rpm_visited;
             out.rpm.extend(rewalk.out.rpm);
+            out.rpm_warnings.extend(rewalk.out.rpm_warnings);
         }
     }
     Ok(out)
@@ -354,21 +510,24 @@ pub(crate) fn walk(root: &Path, rpm: bool, apt_rpm: bool) -> io::Result<WalkOutp
 
 /// Walks one top-level entry. `rpm_visited`: the global RPM set to continue
 /// with (re-walk), else a fresh local set holding the root.
-fn walk_top(
+fn walk_top<'a>(
+    ctx: &'a Ctx<'a>,
     root_fd: &OwnedFd,
     root_key: DirKey,
     top: &TopEntry,
     rpm: bool,
     ar: bool,
     rpm_visited: Option<HashSet<DirKey>>,
-) -> Walker {
-    let mut walker = Walker::new(top.name.clone());
+) -> Walker<'a> {
+    let mut walker = Walker::new(ctx, top.name.clone());
     walker.rpm_visited = rpm_visited.unwrap_or_else(|| HashSet::from([root_key]));
-    let Some(fd) = open_dir_at(root_fd, &top.name) else {
-        return walker;
-    };
-    let Some(key) = dir_key(&fd) else {
-        return walker;
+    let (fd, key) = match walker.enter(root_fd, &top.name, &top.name, top.checked) {
+        Enter::Open(fd, key) => (fd, key),
+        Enter::Skip => return walker,
+        Enter::Warn(message) => {
+            walker.warn(&top.name, message, rpm, ar);
+            return walker;
+        }
     };
     let take_rpm = rpm && walker.rpm_visited.insert(key);
     let take_ar = ar && walker.ar_visited.insert(key);
@@ -403,17 +562,23 @@ pub(crate) fn is_dir(path: &Path) -> bool {
     std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false)
 }
 
-/// The SHA-256 (lower-case hex) and size in bytes of a file, read in 1 MiB
-/// blocks into a per-thread buffer (memory does not grow with the file or the
-/// number of files).
+/// The SHA-256 (lower-case hex) and size in bytes of the regular file
+/// `path`, opened only if it resolves inside the root
+/// ([`Confine::open_file`]), read in 1 MiB blocks into a per-thread buffer
+/// (memory does not grow with the file or the number of files).
 ///
 /// # Errors
-/// The file cannot be opened or read.
-pub(crate) fn hash_file(path: &Path) -> io::Result<(String, u64)> {
+/// [`OpenError::Outside`] for a file outside the root; [`OpenError::Io`]
+/// when it cannot be opened or read.
+pub(crate) fn hash_file(confine: &Confine, path: &Path) -> Result<(String, u64), OpenError> {
+    let file = confine.open_file(path)?;
+    Ok(hash_open_file(file)?)
+}
+
+fn hash_open_file(mut file: File) -> io::Result<(String, u64)> {
     thread_local! {
         static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 1 << 20]);
     }
-    let mut file = File::open(path)?;
     BUFFER.with(|buffer| {
         let mut buf = buffer.borrow_mut();
         let mut hasher = Sha256::new();

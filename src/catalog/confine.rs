@@ -1,0 +1,267 @@
+//! Keeping the catalog inside its scan root: the tree is untrusted input,
+//! so a path read from a file, and every symlink on the way, must resolve
+//! inside the root before anything is opened there.
+//!
+//! Two layers:
+//! - [`lexically_inside`]: a path read from metadata (a Release checksum
+//!   line, a repomd.xml `location@href`) is joined to the repository's base
+//!   and normalised by text alone; an absolute path, or one whose `..`
+//!   components climb above the base, is refused without touching the disk.
+//! - [`Confine`]: a file or directory that is opened is checked where it
+//!   really is (inside the scan root, or inside the target of one of the
+//!   root's top-level symlinks, which is how a published snapshot is made): it is opened with `O_PATH` (symlinks followed, nothing read),
+//!   its real path is read back from `/proc/self/fd/N` (the kernel's answer,
+//!   so no race with a symlink that changes) and compared, component by
+//!   component, with the canonical scan root; only then is it opened for
+//!   reading through that same descriptor. Without `/proc`, the path is
+//!   resolved with `realpath(3)` instead.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, Mode, OFlags};
+
+/// Why a file under the root was not opened.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// The path resolves outside the scan root (through a symlink).
+    Outside,
+    /// The path could not be opened, or is not a regular file.
+    Io(io::Error),
+}
+
+impl From<io::Error> for OpenError {
+    fn from(e: io::Error) -> Self {
+        OpenError::Io(e)
+    }
+}
+
+/// The text of the warning for a symlink that leads out of the scan root
+/// (out of every directory of [`Confine`]).
+pub(crate) const OUTSIDE_MESSAGE: &str = "symlink leads out of the scan root; not followed";
+
+/// The directories the catalog may read: the canonical scan root, plus the
+/// canonical target of each top-level entry of the root that is a symlink to
+/// a directory. A published snapshot is made of such links
+/// (`repo/snapshots/<snap>/<prefix>` -> `<zfs_mirror_dir>/.zfs/snapshot/...`,
+/// spec/stages.md, publish-snapshot), written by this tool from its config,
+/// not synced; everything below a prefix is synced content and must stay
+/// inside one of these directories. A top-level link whose target contains
+/// the scan root itself (`/`, a parent) adds nothing.
+#[derive(Debug, Clone)]
+pub(crate) struct Confine {
+    roots: Vec<PathBuf>,
+}
+
+impl Confine {
+    /// Resolves `root` (which must exist) and the targets of its top-level
+    /// symlinks to their canonical paths.
+    ///
+    /// # Errors
+    /// `realpath(3)` fails on `root`.
+    pub(crate) fn new(root: &Path) -> io::Result<Confine> {
+        let canonical = std::fs::canonicalize(root)?;
+        let mut roots = vec![canonical.clone()];
+        if let Ok(entries) = std::fs::read_dir(root) {
+            for entry in entries.flatten() {
+                if !entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                    continue;
+                }
+                let Ok(target) = std::fs::canonicalize(entry.path()) else {
+                    continue;
+                };
+                let useful = target.is_dir()
+                    && !canonical.starts_with(&target)
+                    && !roots.iter().any(|r| target.starts_with(r));
+                if useful {
+                    roots.push(target);
+                }
+            }
+        }
+        Ok(Confine { roots })
+    }
+
+    /// True when the open descriptor `fd` (a directory or an `O_PATH`
+    /// descriptor) is at or below the root. `path` is where it was opened
+    /// from, used only when `/proc` is not available.
+    pub(crate) fn fd_inside<Fd: AsFd>(&self, fd: Fd, path: &Path) -> bool {
+        let link = format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd());
+        let real = match std::fs::read_link(link) {
+            Ok(real) => real,
+            Err(_) => match std::fs::canonicalize(path) {
+                Ok(real) => real,
+                Err(_) => return false,
+            },
+        };
+        self.roots.iter().any(|root| real.starts_with(root))
+    }
+
+    /// True when `path` (symlinks followed) is a directory at or below the
+    /// root; false when it is outside, missing or not a directory.
+    pub(crate) fn dir_inside(&self, path: &Path) -> bool {
+        match open_path(path, true) {
+            Ok(fd) => self.fd_inside(&fd, path),
+            Err(_) => false,
+        }
+    }
+
+    /// Opens the regular file `path` for reading, if it resolves inside the
+    /// root. A FIFO or device is refused before it is opened for reading (no
+    /// blocking open).
+    ///
+    /// # Errors
+    /// [`OpenError::Outside`] when it resolves outside the root;
+    /// [`OpenError::Io`] when it cannot be opened or is not a regular file.
+    pub(crate) fn open_file(&self, path: &Path) -> Result<File, OpenError> {
+        let fd = open_path(path, false)?;
+        if !self.fd_inside(&fd, path) {
+            return Err(OpenError::Outside);
+        }
+        let stat = rustix::fs::fstat(&fd).map_err(io::Error::from)?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Err(OpenError::Io(io::Error::other("not a regular file")));
+        }
+        let reopen = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        match rustix::fs::open(
+            reopen.as_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+        ) {
+            Ok(file) => Ok(File::from(file)),
+            // No /proc: open the path again (checked by realpath above).
+            Err(_) => Ok(File::open(path)?),
+        }
+    }
+
+    /// Whether `path` is a regular file inside the root: `Ok(true)`,
+    /// `Ok(false)` when missing or not a regular file, `Err(Outside)` when
+    /// it resolves outside the root.
+    pub(crate) fn is_file(&self, path: &Path) -> Result<bool, OpenError> {
+        let Ok(fd) = open_path(path, false) else {
+            return Ok(false);
+        };
+        if !self.fd_inside(&fd, path) {
+            return Err(OpenError::Outside);
+        }
+        Ok(rustix::fs::fstat(&fd)
+            .map(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
+            .unwrap_or(false))
+    }
+}
+
+/// `open(path, O_PATH)`, symlinks followed; `dir`: must be a directory.
+fn open_path(path: &Path, dir: bool) -> io::Result<OwnedFd> {
+    let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+    if dir {
+        flags |= OFlags::DIRECTORY;
+    }
+    Ok(rustix::fs::open(path, flags, Mode::empty())?)
+}
+
+/// `base/rel` normalised by text (`.` and empty components dropped, `..`
+/// removing the previous component), if it ends at or below `base`:
+/// `None` when `rel` is absolute, climbs above the scan root at any point,
+/// or ends outside `base` (`../base/x` from `base` is `base/x`). `base` is a
+/// relative path from the scan root (`.` for the root itself).
+///
+/// ```text
+/// lexically_inside("debian", "dists/s/../s/main/binary-amd64/Packages") = Some("debian/dists/s/main/binary-amd64/Packages")
+/// lexically_inside("debian", "../etc/passwd") = None
+/// lexically_inside("debian", "/etc/passwd")   = None
+/// ```
+pub(crate) fn lexically_inside(base: &str, rel: &str) -> Option<String> {
+    if rel.starts_with('/') {
+        return None;
+    }
+    let base_parts: Vec<&str> = base
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    let mut parts = base_parts.clone();
+    for c in rel.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    if !parts.starts_with(&base_parts) {
+        return None;
+    }
+    Some(if parts.is_empty() {
+        ".".to_owned()
+    } else {
+        parts.join("/")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lexical_containment() {
+        assert_eq!(
+            lexically_inside("debian/dists/s", "../s/main/x").as_deref(),
+            Some("debian/dists/s/main/x")
+        );
+        assert_eq!(
+            lexically_inside("debian", "dists/s/../../../etc"),
+            None,
+            "climbs above the base"
+        );
+        assert_eq!(lexically_inside("debian", "/etc/passwd"), None);
+        assert_eq!(lexically_inside(".", "a/../b").as_deref(), Some("b"));
+        assert_eq!(lexically_inside(".", "../b"), None);
+        assert_eq!(
+            lexically_inside("o/r", "../r/repodata/x").as_deref(),
+            Some("o/r/repodata/x")
+        );
+        assert_eq!(lexically_inside("o/r", "../s/x"), None);
+        assert_eq!(lexically_inside("o/r", "../../../o/r/x"), None);
+        assert_eq!(lexically_inside("a", "").as_deref(), Some("a"));
+        assert_eq!(lexically_inside("a", "./b//c").as_deref(), Some("a/b/c"));
+    }
+
+    #[test]
+    fn confine_refuses_links_out_of_the_root() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("d")).expect("mkdir");
+        std::fs::write(tmp.path().join("secret"), "s").expect("write");
+        std::fs::write(root.join("d/f"), "f").expect("write");
+        std::os::unix::fs::symlink(tmp.path().join("secret"), root.join("out")).expect("ln");
+        std::os::unix::fs::symlink("d/f", root.join("in")).expect("ln");
+        std::os::unix::fs::symlink("..", root.join("up")).expect("ln");
+        std::fs::create_dir_all(tmp.path().join("published/x")).expect("mkdir");
+        std::fs::create_dir_all(tmp.path().join("other")).expect("mkdir");
+        std::os::unix::fs::symlink(tmp.path().join("published"), root.join("pub")).expect("ln");
+        std::os::unix::fs::symlink(tmp.path().join("other"), root.join("d/esc")).expect("ln");
+        let confine = Confine::new(&root).expect("confine");
+        // A top-level link is a published prefix; a deeper one is synced content.
+        assert!(confine.dir_inside(&root.join("pub/x")));
+        assert!(!confine.dir_inside(&root.join("d/esc")));
+        assert!(matches!(
+            confine.open_file(&root.join("out")),
+            Err(OpenError::Outside)
+        ));
+        assert!(confine.open_file(&root.join("in")).is_ok());
+        assert!(matches!(
+            confine.open_file(&root.join("d")),
+            Err(OpenError::Io(_))
+        ));
+        assert!(confine.dir_inside(&root.join("d")));
+        assert!(!confine.dir_inside(&root.join("up")));
+        assert!(confine.dir_inside(&root));
+        assert!(matches!(confine.is_file(&root.join("in")), Ok(true)));
+        assert!(matches!(confine.is_file(&root.join("nope")), Ok(false)));
+        assert!(matches!(
+            confine.is_file(&root.join("out")),
+            Err(OpenError::Outside)
+        ));
+    }
+}
