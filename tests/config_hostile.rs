@@ -239,10 +239,6 @@ fn values_a_program_would_read_as_an_option_are_refused() {
             "syncer[0].name",
         ),
         (
-            "syncer:\n  - {type: apt, name: a, prefix: --all, config: c}\n",
-            "syncer[0].prefix",
-        ),
-        (
             "syncer:\n  - {type: apt, image: --privileged, config: c}\n",
             "syncer[0].image",
         ),

@@ -6,9 +6,11 @@
 //!   their names map to; a name may not be another syncer's prefix, since
 //!   `sync --syncer X` selects by name or prefix and would run both;
 //! - option-like values: a value that a program takes as an argument
-//!   (container name, image and user; ZFS dataset; replica host and user;
-//!   the ssh key; paths that end up as arguments; the config path the jobs
-//!   pass) may not start with `-`, or the program would read it as an option;
+//!   (syncer name = container name, image and user; ZFS dataset; replica
+//!   host and user; the ssh key; the mirror paths, which end up in rsync
+//!   and zfs arguments; the config path the jobs pass to `--config`) may
+//!   not start with `-`, or the program would read it as an option (a
+//!   prefix may: it only selects syncers and names jobs);
 //! - characters: no value or key may contain NUL (no program argument,
 //!   environment value or path can), and the values printed into the GitLab
 //!   child pipeline (syncer names and prefixes, runner tags, the command,
@@ -148,8 +150,8 @@ const ARGUMENT_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("replication", &["replica_host", "ssh_user", "ssh_key"]),
-    ("syncer", &["name", "prefix", "image", "user"]),
-    ("containers", &["name", "prefix", "image", "user"]),
+    ("syncer", &["name", "image", "user"]),
+    ("containers", &["name", "image", "user"]),
     ("pipeline", &["config_path"]),
 ];
 
