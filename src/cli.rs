@@ -304,11 +304,14 @@ where
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    drop_empty_values(&mut cli);
     if let Some(level) = cli.log_level {
         logging::set_level(level);
     }
     logging::set_json(cli.json_logs);
+    if let Err(err) = drop_empty_values(&mut cli) {
+        report(&err);
+        return ExitCode::from(err.exit_code());
+    }
     match dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -334,12 +337,31 @@ fn given<T: AsRef<std::ffi::OsStr>>(value: &mut Option<T>) {
 /// read through a flag. `--config ""` is handled by its value parser, the
 /// run-mode flags by [`RunModeArgs::flags`]. Values that must not be empty
 /// (`--log-level`, `--format`, numbers) stay usage errors.
-fn drop_empty_values(cli: &mut Cli) {
+///
+/// # Errors
+/// [`Error::Usage`] for `--snapshot NAME` with `--all` (publish-snapshot)
+/// or `--rebuild` (publish-catalog); an empty NAME goes with either.
+fn drop_empty_values(cli: &mut Cli) -> Result<()> {
+    let conflict = |other: &str| {
+        Err(Error::Usage(format!(
+            "the argument '--snapshot <NAME>' cannot be used with '{other}'"
+        )))
+    };
     match &mut cli.command {
         Command::Sync(a) => a.syncers.retain(|s| !s.trim().is_empty()),
         Command::Snapshot(a) => given(&mut a.dotenv),
-        Command::PublishSnapshot(a) => given(&mut a.snapshot),
-        Command::PublishCatalog(a) => given(&mut a.snapshot),
+        Command::PublishSnapshot(a) => {
+            given(&mut a.snapshot);
+            if a.snapshot.is_some() && a.all {
+                return conflict("--all");
+            }
+        }
+        Command::PublishCatalog(a) => {
+            given(&mut a.snapshot);
+            if a.snapshot.is_some() && a.rebuild {
+                return conflict("--rebuild");
+            }
+        }
         Command::Catalog(a) => {
             given(&mut a.output);
             given(&mut a.shard);
@@ -356,6 +378,7 @@ fn drop_empty_values(cli: &mut Cli) {
         | Command::AvScan
         | Command::CleanupState => {}
     }
+    Ok(())
 }
 
 fn report(err: &Error) {

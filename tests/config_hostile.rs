@@ -423,6 +423,30 @@ fn empty_flag_and_variable_values_mean_not_given() {
             .is_file()
     );
 
+    // An empty --snapshot goes with --all / --rebuild; a real one does not.
+    for (stage, all) in [
+        ("publish-snapshot", "--all"),
+        ("publish-catalog", "--rebuild"),
+    ] {
+        let out = env
+            .cmd()
+            .args(["--skip-remote", "--dry-run", stage, "--snapshot", "", all])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{stage}: {}", stderr(&out));
+        let out = env
+            .cmd()
+            .args(["--skip-remote", "--dry-run", stage, "--snapshot", snap, all])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{stage}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot be used with"),
+            "{}",
+            stderr(&out)
+        );
+    }
+
     // `catalog --shard ""`: the default shard.
     let out = mirrorer()
         .args(["catalog", "--root-dir"])

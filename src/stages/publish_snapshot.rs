@@ -52,12 +52,8 @@ use crate::state::LockMode;
 #[derive(Debug, Clone, Args)]
 pub struct PublishSnapshotArgs {
     /// Publish snapshot NAME [default: the one in state/current_snapshot.txt].
-    #[arg(
-        long,
-        value_name = "NAME",
-        conflicts_with = "all",
-        allow_hyphen_values = true
-    )]
+    /// Not with --all (checked in `cli`, where an empty NAME means not given).
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     pub snapshot: Option<String>,
     /// Publish every ZFS snapshot of the dataset (the published tree becomes
     /// exactly that set).
