@@ -12,7 +12,8 @@
 //!   YAML does not allow in a stream (C0 controls but tab and line breaks,
 //!   DEL, C1 controls but U+0085, U+FFFE, U+FFFF, a BOM after the start),
 //!   naming its line and column (the file is never read only up to a NUL);
-//! - expands aliases (`*name`) by copying the anchored node, and refuses a
+//! - expands aliases (`*name`) by copying the anchored node (positions in
+//!   the copy are those of the anchored original), and refuses a
 //!   file whose aliases would add more than [`MAX_ALIAS_NODES`] nodes or
 //!   [`MAX_ALIAS_BYTES`] bytes of text (a "billion laughs" file fails after
 //!   at most that much work);
