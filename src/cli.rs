@@ -31,13 +31,44 @@ fn parse_level(s: &str) -> std::result::Result<Level, String> {
     }
 }
 
+/// Longest wait a seconds flag accepts: 10^9 s (about 31 years). Larger
+/// values would overflow a `Duration` or the deadline computed from it.
+pub const MAX_SECONDS: f64 = 1e9;
+
+/// Parses a number of seconds: a finite decimal number in `0..=MAX_SECONDS`
+/// (`1.5`, `0`, `3e3`); `NaN`, `inf`, negative and larger values are
+/// refused with a sentence saying so (clap exits 2).
+pub fn parse_seconds(s: &str) -> std::result::Result<f64, String> {
+    let t = s.trim();
+    let v: f64 = t
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !v.is_finite() || !(0.0..=MAX_SECONDS).contains(&v) {
+        return Err(format!(
+            "{s:?} is out of range: expected a number of seconds from 0 to {MAX_SECONDS:e}"
+        ));
+    }
+    Ok(v)
+}
+
+/// Parses `--config`/`MIRRORER_CONFIG`: an empty or blank value means "not
+/// given", i.e. [`config::DEFAULT_CONFIG_PATH`] (as mirrorer 0.1.0 did with
+/// an empty `MIRRORER_CONFIG`).
+fn parse_config_path(s: &str) -> std::result::Result<PathBuf, String> {
+    if s.trim().is_empty() {
+        Ok(PathBuf::from(config::DEFAULT_CONFIG_PATH))
+    } else {
+        Ok(PathBuf::from(s))
+    }
+}
+
 /// `mirrorer`: the shard-host tool of dist-mirror and the generator of its
 /// GitLab child pipeline.
 #[derive(Debug, Parser)]
 #[command(name = "mirrorer", version, about, long_about = None)]
 pub struct Cli {
     /// Configuration file (dist-mirror.yaml).
-    #[arg(short = 'c', long, env = "MIRRORER_CONFIG", value_name = "PATH", default_value = config::DEFAULT_CONFIG_PATH)]
+    #[arg(short = 'c', long, env = "MIRRORER_CONFIG", value_name = "PATH", default_value = config::DEFAULT_CONFIG_PATH, value_parser = parse_config_path)]
     pub config: PathBuf,
 
     /// Log level: DEBUG, INFO, WARNING or ERROR (any case); overrides log.log_level.
@@ -70,7 +101,7 @@ pub struct Cli {
     pub dry_run: bool,
 
     /// Give up waiting for the state lock after SECONDS (exit 4); default: wait.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, allow_negative_numbers = true)]
     pub lock_timeout: Option<f64>,
 
     /// The command to run.
@@ -175,10 +206,16 @@ pub struct RunModeArgs {
 }
 
 impl RunModeArgs {
+    /// The run-mode inputs; empty values count as not given.
     fn flags(&self) -> mode::ModeFlags {
         mode::ModeFlags {
-            syncers: self.syncers.clone(),
-            snapshot: self.snapshot.clone(),
+            syncers: self
+                .syncers
+                .iter()
+                .filter(|s| !s.trim().is_empty())
+                .cloned()
+                .collect(),
+            snapshot: self.snapshot.clone().filter(|s| !s.trim().is_empty()),
             publish_all: self.publish_all,
             catalog_rebuild: self.catalog_rebuild,
             skip_remote: self.skip_remote,
@@ -239,11 +276,11 @@ pub struct TriggerArgs {
     pub wait: bool,
 
     /// Seconds between two status reads with --wait.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     pub poll_interval: f64,
 
     /// Give up waiting after SECONDS (exit 1); default: wait until it ends.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, allow_negative_numbers = true)]
     pub wait_timeout: Option<f64>,
 }
 
@@ -256,7 +293,7 @@ where
 {
     logging::init();
     let command = Cli::command().after_help(exit_code_help());
-    let cli = match command
+    let mut cli = match command
         .try_get_matches_from(args)
         .and_then(|m| Cli::from_arg_matches(&m))
     {
@@ -271,6 +308,10 @@ where
         logging::set_level(level);
     }
     logging::set_json(cli.json_logs);
+    if let Err(err) = drop_empty_values(&mut cli) {
+        report(&err);
+        return ExitCode::from(err.exit_code());
+    }
     match dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -278,6 +319,66 @@ where
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// `None` for an empty or blank value.
+fn given<T: AsRef<std::ffi::OsStr>>(value: &mut Option<T>) {
+    if value
+        .as_ref()
+        .is_some_and(|v| v.as_ref().to_string_lossy().trim().is_empty())
+    {
+        *value = None;
+    }
+}
+
+/// An empty value of a flag means "not given", as in mirrorer 0.1.0
+/// (`--syncer ""` syncs every syncer, `--snapshot ""` uses the current
+/// snapshot, `--shard ""` the default shard); so does one of a CI variable
+/// read through a flag. `--config ""` is handled by its value parser, the
+/// run-mode flags by [`RunModeArgs::flags`]. Values that must not be empty
+/// (`--log-level`, `--format`, numbers) stay usage errors.
+///
+/// # Errors
+/// [`Error::Usage`] for `--snapshot NAME` with `--all` (publish-snapshot)
+/// or `--rebuild` (publish-catalog); an empty NAME goes with either.
+fn drop_empty_values(cli: &mut Cli) -> Result<()> {
+    let conflict = |other: &str| {
+        Err(Error::Usage(format!(
+            "the argument '--snapshot <NAME>' cannot be used with '{other}'"
+        )))
+    };
+    match &mut cli.command {
+        Command::Sync(a) => a.syncers.retain(|s| !s.trim().is_empty()),
+        Command::Snapshot(a) => given(&mut a.dotenv),
+        Command::PublishSnapshot(a) => {
+            given(&mut a.snapshot);
+            if a.snapshot.is_some() && a.all {
+                return conflict("--all");
+            }
+        }
+        Command::PublishCatalog(a) => {
+            given(&mut a.snapshot);
+            if a.snapshot.is_some() && a.rebuild {
+                return conflict("--rebuild");
+            }
+        }
+        Command::Catalog(a) => {
+            given(&mut a.output);
+            given(&mut a.shard);
+        }
+        Command::Pipeline(PipelineCommand::Generate(a)) => {
+            given(&mut a.output);
+            given(&mut a.job_config);
+        }
+        #[cfg(feature = "gitlab")]
+        Command::Pipeline(PipelineCommand::Trigger(a)) => given(&mut a.trigger_token),
+        Command::Config(_)
+        | Command::Replicate
+        | Command::PublishInventory
+        | Command::AvScan
+        | Command::CleanupState => {}
+    }
+    Ok(())
 }
 
 fn report(err: &Error) {
@@ -422,6 +523,15 @@ fn seconds(flag: &str, value: f64) -> Result<std::time::Duration> {
 #[cfg(feature = "gitlab")]
 fn trigger(cli: &Cli, args: &TriggerArgs) -> Result<()> {
     use crate::pipeline::trigger::{self as t, Auth, Secret};
+    for (flag, value) in [
+        ("--url (CI_SERVER_URL)", &args.url),
+        ("--project (CI_PROJECT_ID)", &args.project),
+        ("--ref", &args.git_ref),
+    ] {
+        if value.trim().is_empty() {
+            return Err(Error::Usage(format!("{flag} is empty")));
+        }
+    }
     let run_mode = t::validate_flags(&args.mode.flags()).map_err(Error::Usage)?;
     let poll = seconds("--poll-interval", args.poll_interval)?;
     let wait_timeout = args

@@ -90,6 +90,14 @@ fn setup() -> Setup {
     }
 }
 
+/// The hostile name of syncer `i`: the value after its index. Names must
+/// not start with `-` (an option to docker) and must map to distinct lock
+/// files (`safe(name)`), which the config loader checks; the index keeps
+/// `$HOME` and `${HOME}` apart and every value still reaches the job whole.
+fn hostile_name(i: usize, v: &str) -> String {
+    format!("{i}{v}")
+}
+
 fn config_text(s: &Setup, command: &[String]) -> String {
     let mut text = String::from("pipeline:\n  runner_tags: [");
     text.push_str(
@@ -113,10 +121,10 @@ fn config_text(s: &Setup, command: &[String]) -> String {
     text.push_str(&yaml_str(&s.values[0]));
     text.push_str("\nsyncer:\n");
     for (i, v) in s.values.iter().enumerate() {
-        // The name is the hostile value (prefix defaults to it) ...
+        // The name holds the hostile value (prefix defaults to it) ...
         text.push_str(&format!(
             "  - {{type: apt, config: c.list, name: {}}}\n",
-            yaml_str(v)
+            yaml_str(&hostile_name(i, v))
         ));
         // ... and a safe name with a hostile prefix.
         text.push_str(&format!(
@@ -209,8 +217,14 @@ fn run_jobs(s: &Setup, doc: &Value, shell: &str, path_env: &str, job_config: &st
         assert_eq!(argv[..3], head, "{shell}: job {job:?}");
         let tail: Vec<&str> = argv[3..].iter().map(String::as_str).collect();
         if let Some(prefix) = job.strip_prefix("sync:") {
-            let name = if let Some(i) = s.values.iter().position(|v| v == prefix) {
-                s.values[i].clone()
+            let hostile = s
+                .values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| hostile_name(i, v))
+                .find(|n| n == prefix);
+            let name = if let Some(name) = hostile {
+                name
             } else {
                 let i = s
                     .values
@@ -269,10 +283,11 @@ fn hostile_names_prefixes_and_paths_arrive_as_one_unchanged_argument() {
         .keys()
         .map(String::as_str)
         .collect();
-    for v in &s.values {
+    for (i, v) in s.values.iter().enumerate() {
+        let name = hostile_name(i, v);
         assert!(
-            names.contains(&format!("sync:{v}").as_str()),
-            "job for {v:?} missing"
+            names.contains(&format!("sync:{name}").as_str()),
+            "job for {name:?} missing"
         );
         assert!(
             names.contains(&format!("sync:P{v}").as_str()),
@@ -283,9 +298,11 @@ fn hostile_names_prefixes_and_paths_arrive_as_one_unchanged_argument() {
         doc["default"]["tags"],
         serde_json::json!(["yes", "null", "~", s.values[0]])
     );
+    let yes = format!("sync:{}", hostile_name(8, "yes"));
+    assert_eq!(s.values[8], "yes");
     assert_eq!(
-        doc["sync:yes"]["resource_group"],
-        format!("{}:sync:yes", s.values[0])
+        doc[&yes]["resource_group"],
+        format!("{}:{yes}", s.values[0])
     );
     // No raw line break of a value made it into the text.
     assert!(!text.contains('\u{2028}') && !text.contains('\u{85}'));

@@ -510,7 +510,7 @@ fn a_replica_host_or_user_that_looks_like_an_option_is_a_config_error() {
 }
 
 #[test]
-fn an_image_that_looks_like_an_option_is_refused_and_names_follow_a_double_dash() {
+fn an_image_that_looks_like_an_option_is_a_config_error_and_names_follow_a_double_dash() {
     let env = Env::new();
     let log_file = env.root.join("logs/alpha.log");
     let config = sync_config(&env, "      MIRROR: x\n", &log_file);
@@ -518,12 +518,14 @@ fn an_image_that_looks_like_an_option_is_refused_and_names_follow_a_double_dash(
     let out = sync_cmd(&env)
         .arg("sync")
         .assert()
-        .code(1)
+        .code(3)
         .get_output()
         .clone();
     let text = stderr(&out);
     assert!(
-        text.contains("--privileged") && text.contains("must not be empty or start with '-'"),
+        text.contains("syncer[0].image")
+            && text.contains("--privileged")
+            && text.contains("starts with `-`"),
         "{text}"
     );
     assert!(env.log_of("docker").is_empty());

@@ -46,7 +46,7 @@ pub(crate) const OUTSIDE_MESSAGE: &str = "symlink leads out of the scan root; no
 /// canonical target of each top-level entry of the root that is a symlink to
 /// a directory. A published snapshot is made of such links
 /// (`repo/snapshots/<snap>/<prefix>` -> `<zfs_mirror_dir>/.zfs/snapshot/...`,
-/// spec/stages.md, publish-snapshot), written by this tool from its config,
+/// docs/stages.md, "publish-snapshot"), written by this tool from its config,
 /// not synced; everything below a prefix is synced content and must stay
 /// inside one of these directories. A top-level link whose target contains
 /// the scan root itself (`/`, a parent) adds nothing.

@@ -8,14 +8,16 @@
 //! line and column. Unknown keys are accepted and listed in
 //! [`Config::warnings`].
 
+mod checks;
 mod pipeline;
 mod reader;
 mod replication;
 mod syncer;
+pub mod yaml;
 
 use std::path::{Path, PathBuf};
 
-use marked_yaml::{LoaderOptions, Node};
+use marked_yaml::Node;
 
 pub use pipeline::{PipelineSettings, RETRY_WHEN_VALUES, Retry, STAGE_NAMES};
 pub use reader::{Finding, Position, check_relative, is_none_like, parse_bool};
@@ -187,7 +189,9 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not valid YAML (or has a duplicate key, an anchor, a tag).
+    /// The file is not valid YAML, or breaks a rule of the YAML layer
+    /// ([`yaml`]: a duplicate key, a forbidden character, an unknown tag,
+    /// too deep, too many aliases).
     #[error("configuration file {} is not valid YAML at {position}: {message}", path.display())]
     Syntax {
         /// The file.
@@ -215,26 +219,37 @@ pub enum ConfigError {
 /// [`ConfigError::Read`] if the file cannot be read, [`ConfigError::Syntax`]
 /// if it is not YAML, [`ConfigError::Invalid`] with every problem otherwise.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read(path).map_err(|source| ConfigError::Read {
+    use std::io::Read as _;
+    let read_error = |source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    let text = String::from_utf8(text).map_err(|e| ConfigError::Read {
-        path: path.to_path_buf(),
-        source: std::io::Error::new(
+    };
+    // At most one byte over the limit is read, so a huge file or a device
+    // that never ends costs bounded memory.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(yaml::MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if bytes.len() as u64 > yaml::MAX_FILE_BYTES {
+        return Err(read_error(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("not UTF-8 text: {e}"),
-        ),
-    })?;
-    from_str(&text, path)
+            format!(
+                "the file is larger than {} MiB; a configuration file is expected to be far smaller",
+                yaml::MAX_FILE_BYTES >> 20
+            ),
+        )));
+    }
+    let text = yaml::decode(&bytes).map_err(|e| syntax(path, e))?;
+    from_str(text, path)
 }
 
 /// Validates configuration text; `path` is used in messages and as
-/// [`Config::path`].
+/// [`Config::path`]. A leading byte-order mark is skipped.
 ///
 /// # Errors
 /// As [`load`], without the read error.
 pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let root = parse(text, path)?;
     let mut r = Reader::default();
     let root_map = match &root {
@@ -293,6 +308,9 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let syncers = syncer::read_syncers(&mut r, get("syncer"), get("containers"), &mirror);
     let pipeline = pipeline::read(&mut r, get("pipeline"));
     let tools = read_tools(&mut r, get("tools"));
+    if let Some(m) = root_map {
+        checks::values(&mut r, m);
+    }
 
     if r.errors.is_empty() {
         Ok(Config {
@@ -319,49 +337,25 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
 }
 
 fn parse(text: &str, path: &Path) -> Result<Option<Node>, ConfigError> {
-    if text.trim().is_empty() {
-        return Ok(None);
+    let root = yaml::parse(text).map_err(|e| syntax(path, e))?;
+    match &root {
+        Some(node @ Node::Sequence(_)) => Err(syntax(
+            path,
+            yaml::SyntaxError {
+                position: Position::of(node.span()),
+                message: "the top level must be a mapping".to_owned(),
+            },
+        )),
+        _ => Ok(root),
     }
-    let options = LoaderOptions::default().error_on_duplicate_keys(true);
-    marked_yaml::parse_yaml_with_options(0, text, options)
-        .map(Some)
-        .map_err(|e| {
-            use marked_yaml::LoadError as E;
-            let (marker, message) = match &e {
-                E::TopLevelMustBeMapping(m) => {
-                    (Some(*m), "the top level must be a mapping".to_owned())
-                }
-                E::TopLevelMustBeSequence(m) => {
-                    (Some(*m), "the top level must be a list".to_owned())
-                }
-                E::UnexpectedAnchor(m) => {
-                    (Some(*m), "anchors and aliases are not supported".to_owned())
-                }
-                E::MappingKeyMustBeScalar(m) => {
-                    (Some(*m), "mapping keys must be plain values".to_owned())
-                }
-                E::UnexpectedTag(m) => (Some(*m), "explicit tags are not supported".to_owned()),
-                E::ScanError(m, scan) => (Some(*m), scan.info().to_owned()),
-                E::DuplicateKey(d) => (
-                    d.key.span().start().copied(),
-                    format!(
-                        "duplicate key {:?} (first at line {})",
-                        d.key.as_str(),
-                        d.prev_key.span().start().map(|m| m.line()).unwrap_or(0)
-                    ),
-                ),
-            };
-            ConfigError::Syntax {
-                path: path.to_path_buf(),
-                position: marker
-                    .map(|m| Position {
-                        line: m.line(),
-                        column: m.column(),
-                    })
-                    .unwrap_or_default(),
-                message,
-            }
-        })
+}
+
+fn syntax(path: &Path, e: yaml::SyntaxError) -> ConfigError {
+    ConfigError::Syntax {
+        path: path.to_path_buf(),
+        position: e.position,
+        message: e.message,
+    }
 }
 
 fn read_mirror(r: &mut Reader, node: Option<&Node>) -> Mirror {
@@ -527,11 +521,57 @@ fn repo_path_part(
     }
 }
 
+/// The public prefixes seen so far, for a check in time linear in their
+/// length: `full` holds each prefix, `inner` each proper leading part of
+/// one (`a` and `a/b` for `a/b/c`), both by their `/`-separated components
+/// (empty and `.` components dropped, as `Path` compares them).
+#[derive(Default)]
+struct PrefixIndex {
+    full: std::collections::HashMap<String, usize>,
+    inner: std::collections::HashMap<String, usize>,
+}
+
+impl PrefixIndex {
+    /// Whether `prefix` equals or nests with an earlier one: how, and the
+    /// index of that one. Otherwise records it as entry `index`.
+    fn clash(&mut self, prefix: &str, index: usize) -> Option<(&'static str, usize)> {
+        let parts: Vec<&str> = prefix
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
+        let whole = parts.join("/");
+        if let Some(&at) = self.full.get(&whole) {
+            return Some(("is also", at));
+        }
+        if let Some(&at) = self.inner.get(&whole) {
+            return Some(("nests with", at));
+        }
+        let mut lead = String::new();
+        let mut leads = Vec::with_capacity(parts.len());
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            if !lead.is_empty() {
+                lead.push('/');
+            }
+            lead.push_str(part);
+            if let Some(&at) = self.full.get(&lead) {
+                return Some(("nests with", at));
+            }
+            leads.push(lead.clone());
+        }
+        for lead in leads {
+            self.inner.entry(lead).or_insert(index);
+        }
+        self.full.insert(whole, index);
+        None
+    }
+}
+
 fn read_repo_paths(r: &mut Reader, node: Option<&Node>) -> Vec<RepoPath> {
     let Some(bases) = r.mapping(node, "repo.paths") else {
         return Vec::new();
     };
     let mut out: Vec<(RepoPath, Position)> = Vec::new();
+    let mut prefixes = PrefixIndex::default();
     for (base_key, inner) in bases.iter() {
         let base_path = join("repo.paths", base_key.as_str());
         let base = repo_path_part(r, base_key.as_str(), &base_path, base_key.span());
@@ -554,22 +594,14 @@ fn read_repo_paths(r: &mut Reader, node: Option<&Node>) -> Vec<RepoPath> {
             };
             if let (Some(base), Some(name), Some(prefix)) = (&base, name, prefix) {
                 let position = Position::of(value.span());
-                if let Some((clash, at)) = out.iter().find(|(p, _)| {
-                    p.public_prefix == prefix
-                        || p.public_prefix.starts_with(&format!("{prefix}/"))
-                        || prefix.starts_with(&format!("{}/", p.public_prefix))
-                }) {
-                    let how = if clash.public_prefix == prefix {
-                        "is also"
-                    } else {
-                        "nests with"
-                    };
+                if let Some((how, at)) = prefixes.clash(&prefix, out.len()) {
+                    let (clash, at_pos): &(RepoPath, Position) = &out[at];
                     r.error(
                         &key,
                         value.span(),
                         format!(
                             "public prefix {prefix:?} {how} the public prefix {:?} of {}/{} (line {})",
-                            clash.public_prefix, clash.source_base, clash.source_name, at.line
+                            clash.public_prefix, clash.source_base, clash.source_name, at_pos.line
                         ),
                     );
                     continue;

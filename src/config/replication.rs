@@ -1,5 +1,5 @@
 //! Rules of the `replication` section that keep its values from becoming
-//! options or shell code of ssh, rsync and syncoid (spec/config.md,
+//! options or shell code of ssh, rsync and syncoid (docs/config.md,
 //! `replication`).
 //!
 //! - `replica_host`: letters, digits and `.-_:[]` (an IPv6 address in

@@ -214,7 +214,8 @@ const CONTAINER_KEYS: &[&str] = &[
 ];
 
 /// Reads `syncer` (or, when it is empty, the legacy `containers`), derives
-/// every container and checks that names and prefixes are unique.
+/// every container and checks that names, prefixes and lock files are
+/// unique ([`super::checks::unique_syncers`]).
 pub(super) fn read_syncers(
     r: &mut Reader,
     syncer_node: Option<&Node>,
@@ -246,30 +247,7 @@ pub(super) fn read_syncers(
             }
         }
     }
-    for (i, (a, a_path, a_name, a_prefix)) in out.iter().enumerate() {
-        for (b, b_path, b_name, b_prefix) in &out[..i] {
-            if a.name == b.name {
-                r.errors.push(super::Finding {
-                    key: format!("{a_path}.name"),
-                    position: *a_name,
-                    message: format!(
-                        "duplicate syncer name {:?}: also {b_path}.name (line {})",
-                        a.name, b_name.line
-                    ),
-                });
-            }
-            if a.prefix == b.prefix {
-                r.errors.push(super::Finding {
-                    key: format!("{a_path}.prefix"),
-                    position: *a_prefix,
-                    message: format!(
-                        "duplicate syncer prefix {:?}: also {b_path}.prefix (line {})",
-                        a.prefix, b_prefix.line
-                    ),
-                });
-            }
-        }
-    }
+    super::checks::unique_syncers(r, &out);
     out.into_iter().map(|(s, ..)| s).collect()
 }
 

@@ -198,23 +198,31 @@ fn choose(req: Requested) -> Result<Mode, ModeError> {
 }
 
 /// Resolves the run mode from flags and variables (`var` looks a variable
-/// up, e.g. `|n| std::env::var(n).ok()`). Empty values count as not given.
+/// up, e.g. `|n| std::env::var(n).ok()`). Empty or blank values, of flags
+/// and variables alike, count as not given (as in mirrorer 0.1.0).
 ///
 /// # Errors
-/// [`ModeError`] for an invalid snapshot name, a non-boolean variable, an
-/// empty syncer name, or two modes at once.
+/// [`ModeError`] for an invalid snapshot name, a non-boolean variable, or
+/// two modes at once.
 pub fn resolve(
     flags: &ModeFlags,
     var: impl Fn(&str) -> Option<String>,
 ) -> Result<RunMode, ModeError> {
     let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-    for s in &flags.syncers {
-        if s.trim().is_empty() {
-            return Err(ModeError::Invalid(
-                "--syncer: a syncer name or prefix must not be empty".to_owned(),
-            ));
-        }
-    }
+    // An empty value means "not given" (mirrorer 0.1.0): `--syncer ""` is
+    // no selection, `--snapshot ""` no snapshot.
+    let flag_syncers: Vec<String> = flags
+        .syncers
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .cloned()
+        .collect();
+    let flag_snapshot = flags.snapshot.clone().filter(|s| !s.trim().is_empty());
+    let flags = ModeFlags {
+        syncers: flag_syncers,
+        snapshot: flag_snapshot,
+        ..flags.clone()
+    };
     let any_mode_flag = !flags.syncers.is_empty()
         || flags.snapshot.is_some()
         || flags.publish_all
@@ -336,6 +344,45 @@ mod tests {
         assert!(
             err.contains("MIRRORER_SYNCERS") && err.contains("MIRRORER_PUBLISH_ALL"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_values_are_not_given() {
+        let flags = ModeFlags {
+            syncers: vec![String::new(), " ".to_owned()],
+            snapshot: Some(String::new()),
+            ..ModeFlags::default()
+        };
+        let vars = |n: &str| (n == "MIRRORER_SNAPSHOT").then(|| "snap1".to_owned());
+        // Empty flags are no mode flag, so the variables are read.
+        assert_eq!(
+            resolve(&flags, vars).unwrap().mode,
+            Mode::Republish {
+                snapshot: "snap1".to_owned()
+            }
+        );
+        let flags = ModeFlags {
+            syncers: vec![String::new(), "debian".to_owned()],
+            snapshot: Some(" ".to_owned()),
+            ..ModeFlags::default()
+        };
+        assert_eq!(
+            resolve(&flags, no_vars).unwrap().mode,
+            Mode::Full {
+                syncers: vec!["debian".to_owned()]
+            }
+        );
+        let vars = |n: &str| match n {
+            "MIRRORER_SYNCERS" => Some(" , ".to_owned()),
+            "MIRRORER_SNAPSHOT" | "MIRRORER_PUBLISH_ALL" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(
+            resolve(&ModeFlags::default(), vars).unwrap().mode,
+            Mode::Full {
+                syncers: Vec::new()
+            }
         );
     }
 

@@ -35,12 +35,8 @@ pub const SHARD_VARIABLE: &str = "DIST_MIRROR_REPO_CATALOG_SHARD";
 #[derive(clap::Args, Debug, Clone)]
 pub struct PublishCatalogArgs {
     /// Catalog the published snapshot NAME [default: the one in state/current_snapshot.txt].
-    #[arg(
-        long,
-        value_name = "NAME",
-        conflicts_with = "rebuild",
-        allow_hyphen_values = true
-    )]
+    /// Not with --rebuild (checked in `cli`, where an empty NAME means not given).
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     pub snapshot: Option<String>,
     /// Catalog every published snapshot under WORKDIR/repo/snapshots/.
     #[arg(long)]

@@ -62,12 +62,8 @@ use crate::state::LockMode;
 #[derive(Debug, Clone, Args)]
 pub struct PublishSnapshotArgs {
     /// Publish snapshot NAME [default: the one in state/current_snapshot.txt].
-    #[arg(
-        long,
-        value_name = "NAME",
-        conflicts_with = "all",
-        allow_hyphen_values = true
-    )]
+    /// Not with --all (checked in `cli`, where an empty NAME means not given).
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     pub snapshot: Option<String>,
     /// Publish every ZFS snapshot of the dataset (the published tree becomes
     /// exactly that set).
@@ -85,20 +81,27 @@ fn failed(message: String) -> Error {
 /// # Errors
 /// A message naming both mappings.
 pub fn check_prefixes(paths: &[RepoPath]) -> std::result::Result<(), String> {
-    for (i, a) in paths.iter().enumerate() {
-        for b in &paths[i + 1..] {
-            let (pa, pb) = (Path::new(&a.public_prefix), Path::new(&b.public_prefix));
-            if pa.starts_with(pb) || pb.starts_with(pa) {
-                return Err(format!(
-                    "repo.paths: public prefix {:?} ({}/{}) and {:?} ({}/{}) are nested or equal; each public prefix must be its own entry",
-                    a.public_prefix,
-                    a.source_base,
-                    a.source_name,
-                    b.public_prefix,
-                    b.source_base,
-                    b.source_name
-                ));
-            }
+    // Sorted by components, every path that starts with `p` comes right
+    // after `p`, so comparing neighbours finds every clash in n log n.
+    let mut order: Vec<(Vec<std::path::Component<'_>>, usize)> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (Path::new(&p.public_prefix).components().collect(), i))
+        .collect();
+    order.sort();
+    for pair in order.windows(2) {
+        let ((pa, ia), (pb, ib)) = (&pair[0], &pair[1]);
+        if pb.starts_with(pa) {
+            let (a, b) = (&paths[*ia.min(ib)], &paths[*ia.max(ib)]);
+            return Err(format!(
+                "repo.paths: public prefix {:?} ({}/{}) and {:?} ({}/{}) are nested or equal; each public prefix must be its own entry",
+                a.public_prefix,
+                a.source_base,
+                a.source_name,
+                b.public_prefix,
+                b.source_base,
+                b.source_name
+            ));
         }
     }
     Ok(())

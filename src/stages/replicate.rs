@@ -80,21 +80,14 @@ pub fn run(cli: &Cli) -> Result<()> {
             let dataset = &ctx.config.mirror.zfs_mirror_dataset;
             let mut plan = Plan::new();
             plan.push(Step::Run(
-                syncoid::replicate_cmd(
-                    &ctx.tools,
-                    &args,
-                    dataset,
-                    user,
-                    host,
-                    &r.replica_dataset,
-                )
-                .on_line(|stream: Stream, line: &str| {
-                    let stream = match stream {
-                        Stream::Stdout => "stdout",
-                        Stream::Stderr => "stderr",
-                    };
-                    tracing::info!(stream, line, "syncoid_output");
-                }),
+                syncoid::replicate_cmd(&ctx.tools, &args, dataset, user, host, &r.replica_dataset)
+                    .on_line(|stream: Stream, line: &str| {
+                        let stream = match stream {
+                            Stream::Stdout => "stdout",
+                            Stream::Stderr => "stderr",
+                        };
+                        tracing::info!(stream, line, "syncoid_output");
+                    }),
             ));
             ctx.execute(&plan)?;
             tracing::info!(dataset = %dataset, host = host, replica_dataset = %r.replica_dataset, dry_run = ctx.dry_run, "zfs_replication_completed");
