@@ -21,7 +21,7 @@ use super::{Plan, StageContext, StageDef, Step, run_stage};
 use crate::catalog::{self, Format};
 use crate::cli::Cli;
 use crate::error::{Error, Result};
-use crate::pipeline::mode::validate_snapshot_name;
+use crate::domain::validate_snapshot_name;
 use crate::state::LockMode;
 
 /// The catalog's file name inside `metadata/snapshots/<snap>/`.

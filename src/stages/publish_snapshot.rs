@@ -44,7 +44,7 @@ use crate::backends::{rsync, zfs};
 use crate::cli::Cli;
 use crate::config::RepoPath;
 use crate::error::{Error, Result};
-use crate::pipeline::mode::validate_snapshot_name;
+use crate::domain::validate_snapshot_name;
 use crate::process::Tool;
 use crate::state::LockMode;
 

@@ -3,7 +3,7 @@
 //! Name = local time `%Y%m%d-%H%M%S`. Plan: `zfs snapshot
 //! <dataset>@<name>`, then `state/current_snapshot.txt` (the name and a
 //! newline). With `--dotenv FILE`, or with `CI=true` by default
-//! [`crate::pipeline::plan::SNAPSHOT_DOTENV`] (`mirrorer-snapshot.env`),
+//! [`crate::domain::SNAPSHOT_DOTENV`] (`mirrorer-snapshot.env`),
 //! also `MIRRORER_SNAPSHOT=<name>\n` to FILE, for GitLab's
 //! `artifacts:reports:dotenv`.
 //!
@@ -21,6 +21,7 @@ use clap::Args;
 use super::{Plan, StageDef, Step, run_stage};
 use crate::backends::zfs;
 use crate::cli::Cli;
+use crate::domain;
 use crate::error::{Error, Result};
 use crate::process::Tool;
 use crate::state::LockMode;
@@ -32,11 +33,6 @@ pub struct SnapshotArgs {
     /// default with CI=true: mirrorer-snapshot.env.
     #[arg(long, value_name = "FILE")]
     pub dotenv: Option<PathBuf>,
-}
-
-/// The snapshot name for local time `now`: `%Y%m%d-%H%M%S`.
-pub fn snapshot_name(now: chrono::DateTime<chrono::Local>) -> String {
-    now.format("%Y%m%d-%H%M%S").to_string()
 }
 
 /// Runs the stage.
@@ -53,11 +49,11 @@ pub fn run(cli: &Cli, args: &SnapshotArgs) -> Result<()> {
         def,
         |_| vec![Tool::Zfs],
         |ctx| {
-            let name = snapshot_name(chrono::Local::now());
+            let name = domain::snapshot_name(chrono::Local::now());
             let dataset = &ctx.config.mirror.zfs_mirror_dataset;
             let dotenv = args.dotenv.clone().or_else(|| {
                 ctx.ci
-                    .then(|| PathBuf::from(crate::pipeline::plan::SNAPSHOT_DOTENV))
+                    .then(|| PathBuf::from(domain::SNAPSHOT_DOTENV))
             });
             let mut plan = Plan::new();
             plan.push(Step::Run(zfs::snapshot_cmd(&ctx.tools, dataset, &name)));
@@ -70,7 +66,7 @@ pub fn run(cli: &Cli, args: &SnapshotArgs) -> Result<()> {
             tracing::info!(snapshot = %format!("{dataset}@{name}"), dry_run = ctx.dry_run, "zfs_snapshot_created");
             tracing::info!(snapshot = %name, path = %ctx.state().current_snapshot_path().display(), dry_run = ctx.dry_run, "current_snapshot_written");
             if let Some(path) = dotenv {
-                let text = format!("MIRRORER_SNAPSHOT={name}\n");
+                let text = domain::snapshot_dotenv(&name);
                 crate::state::write_atomic(&path, text.as_bytes(), 0o644)
                     .map_err(|e| Error::Failed(e.into()))?;
                 tracing::info!(path = %path.display(), snapshot = %name, dry_run = ctx.dry_run, "snapshot_dotenv_written");

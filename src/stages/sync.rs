@@ -5,7 +5,7 @@
 //! # Selection and locks
 //!
 //! `--syncer` (alias `--prefix`, repeatable) picks the syncers whose name or
-//! prefix equals one of the values ([`crate::pipeline::plan::select_syncers`];
+//! prefix equals one of the values ([`crate::domain::select_syncers`];
 //! none given: all). A value that matches nothing is a usage error (exit 2,
 //! `no syncer matches name or prefix: X`), reported before any lock is
 //! waited for ([`super::run_stage_checked`]). The stage holds
@@ -307,7 +307,7 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
     };
     let select = |config: &crate::config::Config| -> Result<Vec<Syncer>> {
         Ok(
-            crate::pipeline::plan::select_syncers(&config.syncers, &args.syncers)
+            crate::domain::select_syncers(&config.syncers, &args.syncers)
                 .map_err(|e| Error::Usage(e.to_string()))?
                 .into_iter()
                 .cloned()
