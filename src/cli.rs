@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -12,7 +13,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::error::{EXIT_CODE_TABLE, Error, Result};
 use crate::logging::{self, Level};
 use crate::pipeline::{self, mode};
-use crate::stages;
+use crate::stages::{self, Options, load_config};
 
 fn exit_code_help() -> String {
     let mut text = String::from("Exit codes:\n");
@@ -29,6 +30,22 @@ fn parse_level(s: &str) -> std::result::Result<Level, String> {
         }
         Ok(level) => Ok(level),
     }
+}
+
+/// `--lock-timeout`: a number of seconds >= 0.
+fn parse_seconds(s: &str) -> std::result::Result<Duration, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .and_then(|v| Duration::try_from_secs_f64(v).ok())
+        .ok_or_else(|| format!("must be a number of seconds >= 0, got {s:?}"))
+}
+
+/// `--snapshot` of a stage: a valid snapshot name
+/// ([`crate::domain::validate_snapshot_name`]).
+fn parse_snapshot_name(s: &str) -> std::result::Result<String, String> {
+    crate::domain::validate_snapshot_name(s).map(|()| s.to_owned())
 }
 
 /// `mirrorer`: the shard-host tool of dist-mirror and the generator of its
@@ -70,8 +87,8 @@ pub struct Cli {
     pub dry_run: bool,
 
     /// Give up waiting for the state lock after SECONDS (exit 4); default: wait.
-    #[arg(long, value_name = "SECONDS")]
-    pub lock_timeout: Option<f64>,
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub lock_timeout: Option<Duration>,
 
     /// The command to run.
     #[command(subcommand)]
@@ -89,21 +106,21 @@ pub enum Command {
     Pipeline(PipelineCommand),
     /// Run the syncer containers (all, or those named by --syncer) in
     /// parallel, each up to 3 attempts.
-    Sync(stages::sync::SyncArgs),
+    Sync(SyncArgs),
     /// Take the ZFS snapshot of the mirror dataset and record it as current.
-    Snapshot(stages::snapshot::SnapshotArgs),
+    Snapshot(SnapshotArgs),
     /// Replicate the dataset to the replica with syncoid (skipped without
     /// replica_host or with skip_remote).
     #[command(alias = "replication")]
     Replicate,
     /// Publish snapshots as a tree of symlinks under WORKDIR/repo (and on
     /// the replica).
-    PublishSnapshot(stages::publish_snapshot::PublishSnapshotArgs),
+    PublishSnapshot(PublishSnapshotArgs),
     /// Write WORKDIR/metadata/inventory.json from the published tree.
     PublishInventory,
     /// Write the repository catalog of published snapshots to
     /// WORKDIR/metadata/snapshots/SNAPSHOT/repo_catalog.json.
-    PublishCatalog(stages::publish_catalog::PublishCatalogArgs),
+    PublishCatalog(PublishCatalogArgs),
     /// Scan the files changed since the newest ZFS snapshot with the
     /// antivirus engine (resumable; exit 5 on threats with fail_on_threats).
     AvScan,
@@ -111,6 +128,118 @@ pub enum Command {
     CleanupState,
     /// Scan a snapshot tree and write its repository catalog JSON (no config needed).
     Catalog(crate::catalog::command::CatalogArgs),
+}
+
+impl Cli {
+    /// The global flags as the plain [`Options`] every stage runs with:
+    /// each `--x`/`--no-x` pair becomes one `Option<bool>` (the last flag
+    /// given wins; none: the config decides).
+    pub fn options(&self) -> Options {
+        let pair = |on: bool, off: bool| match (on, off) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        Options {
+            config: self.config.clone(),
+            log_level: self.log_level,
+            dry_run: self.dry_run,
+            skip_remote: pair(self.skip_remote, self.no_skip_remote),
+            fail_on_threats: pair(self.fail_on_threats, self.allow_threats),
+            lock_timeout: self.lock_timeout,
+        }
+    }
+}
+
+/// Options of `sync`.
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// Only the syncers with this name or prefix (repeatable; default: all).
+    #[arg(
+        long = "syncer",
+        visible_alias = "prefix",
+        value_name = "NAME_OR_PREFIX",
+        allow_hyphen_values = true
+    )]
+    pub syncers: Vec<String>,
+}
+
+impl SyncArgs {
+    fn options(&self) -> stages::sync::SyncOptions {
+        stages::sync::SyncOptions {
+            syncers: self.syncers.clone(),
+        }
+    }
+}
+
+/// Options of `snapshot`.
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotArgs {
+    /// Also write `MIRRORER_SNAPSHOT=<name>` to FILE (GitLab dotenv report);
+    /// default with CI=true: mirrorer-snapshot.env.
+    #[arg(long, value_name = "FILE")]
+    pub dotenv: Option<PathBuf>,
+}
+
+impl SnapshotArgs {
+    fn options(&self) -> stages::snapshot::SnapshotOptions {
+        stages::snapshot::SnapshotOptions {
+            dotenv: self.dotenv.clone(),
+        }
+    }
+}
+
+/// Options of `publish-snapshot`.
+#[derive(Debug, Clone, Args)]
+pub struct PublishSnapshotArgs {
+    /// Publish snapshot NAME [default: the one in state/current_snapshot.txt].
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "all",
+        allow_hyphen_values = true,
+        value_parser = parse_snapshot_name
+    )]
+    pub snapshot: Option<String>,
+    /// Publish every ZFS snapshot of the dataset (the published tree becomes
+    /// exactly that set).
+    #[arg(long)]
+    pub all: bool,
+}
+
+impl PublishSnapshotArgs {
+    fn options(&self) -> stages::publish_snapshot::PublishSnapshotOptions {
+        stages::publish_snapshot::PublishSnapshotOptions {
+            snapshot: self.snapshot.clone(),
+            all: self.all,
+        }
+    }
+}
+
+/// Flags of `mirrorer publish-catalog`.
+#[derive(Args, Debug, Clone)]
+pub struct PublishCatalogArgs {
+    /// Catalog the published snapshot NAME [default: the one in state/current_snapshot.txt].
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "rebuild",
+        allow_hyphen_values = true,
+        value_parser = parse_snapshot_name
+    )]
+    pub snapshot: Option<String>,
+    /// Catalog every published snapshot under WORKDIR/repo/snapshots/.
+    #[arg(long)]
+    pub rebuild: bool,
+}
+
+impl PublishCatalogArgs {
+    fn options(&self) -> stages::publish_catalog::PublishCatalogOptions {
+        stages::publish_catalog::PublishCatalogOptions {
+            snapshot: self.snapshot.clone(),
+            rebuild: self.rebuild,
+        }
+    }
 }
 
 /// `mirrorer config ...`
@@ -316,43 +445,27 @@ impl std::fmt::Display for ErrorText {
 
 impl std::error::Error for ErrorText {}
 
-/// Loads the config, logs its warnings, and applies its log level unless
-/// `--log-level` was given.
-pub fn load_config(cli: &Cli) -> Result<Config> {
-    let config = config::load(&cli.config)?;
-    if cli.log_level.is_none() {
-        logging::set_level(config.log_level);
-    }
-    for w in &config.warnings {
-        tracing::warn!(
-            target: "mirrorer::config",
-            setting = %w.key,
-            line = w.position.line,
-            column = w.position.column,
-            warning = %w.message,
-            "config_warning"
-        );
-    }
-    Ok(config)
-}
-
 fn dispatch(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Config(ConfigCommand::Check) => {
-            let config = load_config(cli)?;
+            let config = load_config(&cli.config, cli.log_level)?;
             print_stdout(&config_summary(&config))
         }
         Command::Pipeline(PipelineCommand::Generate(args)) => generate(cli, args),
         #[cfg(feature = "gitlab")]
         Command::Pipeline(PipelineCommand::Trigger(args)) => trigger(cli, args),
-        Command::Sync(args) => stages::sync::run(cli, args),
-        Command::Snapshot(args) => stages::snapshot::run(cli, args),
-        Command::Replicate => stages::replicate::run(cli),
-        Command::PublishSnapshot(args) => stages::publish_snapshot::run(cli, args),
-        Command::PublishInventory => stages::publish_inventory::run(cli),
-        Command::PublishCatalog(args) => stages::publish_catalog::run(cli, args),
-        Command::AvScan => stages::av_scan::run(cli),
-        Command::CleanupState => stages::cleanup_state::run(cli),
+        Command::Sync(args) => stages::sync::run(&cli.options(), &args.options()),
+        Command::Snapshot(args) => stages::snapshot::run(&cli.options(), &args.options()),
+        Command::Replicate => stages::replicate::run(&cli.options()),
+        Command::PublishSnapshot(args) => {
+            stages::publish_snapshot::run(&cli.options(), &args.options())
+        }
+        Command::PublishInventory => stages::publish_inventory::run(&cli.options()),
+        Command::PublishCatalog(args) => {
+            stages::publish_catalog::run(&cli.options(), &args.options())
+        }
+        Command::AvScan => stages::av_scan::run(&cli.options()),
+        Command::CleanupState => stages::cleanup_state::run(&cli.options()),
         Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
     }
 }
@@ -375,7 +488,7 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> Result<()> {
     let flags = args.mode.flags();
     let run_mode = mode::resolve(&flags, |name| std::env::var(name).ok())
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let config = load_config(cli)?;
+    let config = load_config(&cli.config, cli.log_level)?;
     let job_config = args
         .job_config
         .clone()

@@ -122,10 +122,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Plan, StageContext, StageDef, Step, run_stage};
+use super::{Options, Plan, StageContext, StageDef, Step, run_stage};
 use crate::backends::antivirus::{self, BatchResult, Engine, FileVerdict};
 use crate::backends::zfs;
-use crate::cli::Cli;
 use crate::error::{Error, Result};
 use crate::process::{Cmd, Running, Tool};
 use crate::state::{LockMode, StateDir, StateError, StateLock};
@@ -448,13 +447,13 @@ fn read_state(path: &Path) -> Result<Option<Vec<u8>>> {
 /// # Errors
 /// [`Error::Threats`] (exit 5) for threats with `fail_on_threats`; a
 /// failed scanner, zfs or state write (exit 1); the runner's errors.
-pub fn run(cli: &Cli) -> Result<()> {
+pub fn run(options: &Options) -> Result<()> {
     let def = StageDef {
         name: "av-scan",
         lock: LockMode::Exclusive,
     };
     run_stage(
-        cli,
+        options,
         def,
         |ctx| {
             let engine = Engine::from_config(&ctx.config.antivirus);

@@ -3,8 +3,7 @@
 //! it empty, remove `state/current_snapshot.txt` and the legacy
 //! `state/run_state.json`. Missing files are fine.
 
-use super::{Plan, StageDef, Step, run_stage};
-use crate::cli::Cli;
+use super::{Options, Plan, StageDef, Step, run_stage};
 use crate::error::Result;
 use crate::state::{LEGACY_RUN_STATE_FILE, LockMode};
 
@@ -13,13 +12,13 @@ use crate::state::{LEGACY_RUN_STATE_FILE, LockMode};
 /// # Errors
 /// A file or directory that cannot be removed or created (exit 1); the
 /// runner's errors.
-pub fn run(cli: &Cli) -> Result<()> {
+pub fn run(options: &Options) -> Result<()> {
     let def = StageDef {
         name: "cleanup-state",
         lock: LockMode::Exclusive,
     };
     run_stage(
-        cli,
+        options,
         def,
         |_| Vec::new(),
         |ctx| {

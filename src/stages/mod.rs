@@ -69,6 +69,7 @@
 
 pub mod av_scan;
 pub mod cleanup_state;
+pub mod options;
 pub mod plan;
 pub mod publish_catalog;
 pub mod publish_inventory;
@@ -79,12 +80,12 @@ pub mod sync;
 
 use std::time::{Duration, Instant};
 
-use crate::cli::{Cli, load_config};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::process::{Tool, Tools};
 use crate::state::{LockMode, LockRequest, StateDir, StateError, StateLock};
 
+pub use options::{Options, load_config};
 pub use plan::{Plan, PlanError, Step};
 
 const TARGET: &str = "mirrorer::stages";
@@ -167,24 +168,11 @@ impl StageContext {
     }
 }
 
-fn resolve_flag(on: bool, off: bool, config: bool) -> (bool, &'static str) {
-    if on {
-        (true, "flag")
-    } else if off {
-        (false, "flag")
-    } else {
-        (config, "config")
-    }
-}
-
-/// `--lock-timeout` as a duration.
-fn lock_timeout(cli: &Cli) -> Result<Option<Duration>> {
-    match cli.lock_timeout {
-        None => Ok(None),
-        Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
-        Some(s) => Err(Error::Usage(format!(
-            "--lock-timeout must be a number of seconds >= 0, got {s}"
-        ))),
+/// A flag's value over the config's: `(value, "flag" | "config")`.
+fn resolve_flag(flag: Option<bool>, config: bool) -> (bool, &'static str) {
+    match flag {
+        Some(value) => (value, "flag"),
+        None => (config, "config"),
     }
 }
 
@@ -196,28 +184,22 @@ fn state_error(e: StateError) -> Error {
 /// checking tools. Used by [`run_stage`]; public for stage unit tests.
 ///
 /// # Errors
-/// [`Error::Config`] (exit 3), [`Error::Usage`] for a bad `--lock-timeout`.
-pub fn context(cli: &Cli, stage: &'static str) -> Result<StageContext> {
-    let config = load_config(cli)?;
-    let (skip_remote, skip_remote_source) = resolve_flag(
-        cli.skip_remote,
-        cli.no_skip_remote,
-        config.replication.skip_remote,
-    );
-    let (fail_on_threats, _) = resolve_flag(
-        cli.fail_on_threats,
-        cli.allow_threats,
-        config.antivirus.fail_on_threats,
-    );
+/// [`Error::Config`] (exit 3).
+pub fn context(options: &Options, stage: &'static str) -> Result<StageContext> {
+    let config = load_config(&options.config, options.log_level)?;
+    let (skip_remote, skip_remote_source) =
+        resolve_flag(options.skip_remote, config.replication.skip_remote);
+    let (fail_on_threats, _) =
+        resolve_flag(options.fail_on_threats, config.antivirus.fail_on_threats);
     let tools = Tools::from_env(&config.tools);
     Ok(StageContext {
         stage,
         tools,
-        dry_run: cli.dry_run,
+        dry_run: options.dry_run,
         skip_remote,
         skip_remote_source,
         fail_on_threats,
-        lock_timeout: lock_timeout(cli)?,
+        lock_timeout: options.lock_timeout,
         ci: std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true")),
         config,
         lock: None,
@@ -233,12 +215,12 @@ pub fn context(cli: &Cli, stage: &'static str) -> Result<StageContext> {
 /// Whatever the steps return, mapped to the exit-code kinds of
 /// [`crate::error::Error`].
 pub fn run_stage(
-    cli: &Cli,
+    options: &Options,
     def: StageDef,
     needs: impl FnOnce(&StageContext) -> Vec<Tool>,
     body: impl FnOnce(&mut StageContext) -> Result<()>,
 ) -> Result<()> {
-    run_stage_checked(cli, def, |ctx| Ok(needs(ctx)), body)
+    run_stage_checked(options, def, |ctx| Ok(needs(ctx)), body)
 }
 
 /// [`run_stage`] whose `needs` may also reject the options against the
@@ -249,12 +231,12 @@ pub fn run_stage(
 /// # Errors
 /// The error of `needs`; otherwise as [`run_stage`].
 pub fn run_stage_checked(
-    cli: &Cli,
+    options: &Options,
     def: StageDef,
     needs: impl FnOnce(&StageContext) -> Result<Vec<Tool>>,
     body: impl FnOnce(&mut StageContext) -> Result<()>,
 ) -> Result<()> {
-    let mut ctx = context(cli, def.name)?;
+    let mut ctx = context(options, def.name)?;
     let needed = needs(&ctx)?;
     ctx.tools
         .check(&needed)

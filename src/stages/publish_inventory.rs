@@ -2,8 +2,7 @@
 //! `<workdir>/metadata/inventory.json` from `<workdir>/repo`
 //! ([`crate::inventory`]), atomically, mode 0644.
 
-use super::{Plan, StageDef, Step, run_stage};
-use crate::cli::Cli;
+use super::{Options, Plan, StageDef, Step, run_stage};
 use crate::error::{Error, Result};
 use crate::inventory;
 use crate::state::LockMode;
@@ -16,13 +15,13 @@ pub const INVENTORY_FILE: &str = "inventory.json";
 /// # Errors
 /// An unreadable published tree or a failed write (exit 1); the runner's
 /// errors.
-pub fn run(cli: &Cli) -> Result<()> {
+pub fn run(options: &Options) -> Result<()> {
     let def = StageDef {
         name: "publish-inventory",
         lock: LockMode::Exclusive,
     };
     run_stage(
-        cli,
+        options,
         def,
         |_| Vec::new(),
         |ctx| {

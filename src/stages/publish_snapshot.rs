@@ -37,31 +37,22 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Args;
-
-use super::{Plan, StageContext, StageDef, Step, run_stage};
+use super::{Options, Plan, StageContext, StageDef, Step, run_stage};
 use crate::backends::{rsync, zfs};
-use crate::cli::Cli;
 use crate::config::RepoPath;
 use crate::error::{Error, Result};
 use crate::domain::validate_snapshot_name;
 use crate::process::Tool;
 use crate::state::LockMode;
 
-/// Options of `publish-snapshot`.
-#[derive(Debug, Clone, Args)]
-pub struct PublishSnapshotArgs {
-    /// Publish snapshot NAME [default: the one in state/current_snapshot.txt].
-    #[arg(
-        long,
-        value_name = "NAME",
-        conflicts_with = "all",
-        allow_hyphen_values = true
-    )]
+/// Options of `publish-snapshot`: which snapshots to publish (at most one
+/// of the two; neither: the current snapshot).
+#[derive(Debug, Clone, Default)]
+pub struct PublishSnapshotOptions {
+    /// Publish this snapshot (checked by the CLI, and again here).
     pub snapshot: Option<String>,
     /// Publish every ZFS snapshot of the dataset (the published tree becomes
     /// exactly that set).
-    #[arg(long)]
     pub all: bool,
 }
 
@@ -102,7 +93,7 @@ fn scratch_dir() -> PathBuf {
     std::env::temp_dir().join(format!("mirrorer-publish-{}-{nanos}", std::process::id()))
 }
 
-fn select(ctx: &StageContext, args: &PublishSnapshotArgs) -> Result<Vec<String>> {
+fn select(ctx: &StageContext, args: &PublishSnapshotOptions) -> Result<Vec<String>> {
     let names = if args.all {
         let dataset = &ctx.config.mirror.zfs_mirror_dataset;
         let names = zfs::list_snapshots(&ctx.tools, dataset)?;
@@ -161,13 +152,13 @@ fn select(ctx: &StageContext, args: &PublishSnapshotArgs) -> Result<Vec<String>>
 /// # Errors
 /// Empty `repo.paths` or selection, nested prefixes, missing `ssh_user`,
 /// rsync failing (exit 1); a bad `--snapshot` (exit 2); the runner's errors.
-pub fn run(cli: &Cli, args: &PublishSnapshotArgs) -> Result<()> {
+pub fn run(options: &Options, args: &PublishSnapshotOptions) -> Result<()> {
     let def = StageDef {
         name: "publish-snapshot",
         lock: LockMode::Exclusive,
     };
     run_stage(
-        cli,
+        options,
         def,
         |ctx| {
             let mut tools = vec![Tool::Rsync];
@@ -183,7 +174,7 @@ pub fn run(cli: &Cli, args: &PublishSnapshotArgs) -> Result<()> {
     )
 }
 
-fn body(ctx: &mut StageContext, args: &PublishSnapshotArgs) -> Result<()> {
+fn body(ctx: &mut StageContext, args: &PublishSnapshotOptions) -> Result<()> {
     let config = &ctx.config;
     if config.repo_paths.is_empty() {
         return Err(failed(format!(

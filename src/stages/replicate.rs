@@ -7,9 +7,8 @@
 //! and the plan is one command: `syncoid --sshkey <ssh_key> --no-sync-snap
 //! --recursive --force-delete <dataset> <ssh_user>@<replica_host>:<dataset>`.
 
-use super::{Plan, StageDef, Step, run_stage};
+use super::{Options, Plan, StageDef, Step, run_stage};
 use crate::backends::syncoid;
-use crate::cli::Cli;
 use crate::error::{Error, Result};
 use crate::process::Tool;
 use crate::state::LockMode;
@@ -18,13 +17,13 @@ use crate::state::LockMode;
 ///
 /// # Errors
 /// Missing `ssh_user`, syncoid failing (exit 1); the runner's errors.
-pub fn run(cli: &Cli) -> Result<()> {
+pub fn run(options: &Options) -> Result<()> {
     let def = StageDef {
         name: "replicate",
         lock: LockMode::Exclusive,
     };
     run_stage(
-        cli,
+        options,
         def,
         |ctx| {
             if ctx.remote_in_effect() {

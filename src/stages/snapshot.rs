@@ -16,22 +16,18 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
-
-use super::{Plan, StageDef, Step, run_stage};
+use super::{Options, Plan, StageDef, Step, run_stage};
 use crate::backends::zfs;
-use crate::cli::Cli;
 use crate::domain;
 use crate::error::{Error, Result};
 use crate::process::Tool;
 use crate::state::LockMode;
 
 /// Options of `snapshot`.
-#[derive(Debug, Clone, Args)]
-pub struct SnapshotArgs {
-    /// Also write `MIRRORER_SNAPSHOT=<name>` to FILE (GitLab dotenv report);
-    /// default with CI=true: mirrorer-snapshot.env.
-    #[arg(long, value_name = "FILE")]
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotOptions {
+    /// Also write the dotenv report ([`domain::snapshot_dotenv`]) to this
+    /// file; `None`: [`domain::SNAPSHOT_DOTENV`] with `CI=true`, else none.
     pub dotenv: Option<PathBuf>,
 }
 
@@ -39,13 +35,13 @@ pub struct SnapshotArgs {
 ///
 /// # Errors
 /// zfs failing, state or dotenv writes failing (exit 1); the runner's errors.
-pub fn run(cli: &Cli, args: &SnapshotArgs) -> Result<()> {
+pub fn run(options: &Options, args: &SnapshotOptions) -> Result<()> {
     let def = StageDef {
         name: "snapshot",
         lock: LockMode::Exclusive,
     };
     run_stage(
-        cli,
+        options,
         def,
         |_| vec![Tool::Zfs],
         |ctx| {

@@ -69,11 +69,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use clap::Args;
-
-use super::{Plan, StageDef, Step, run_stage_checked};
+use super::{Options, Plan, StageDef, Step, run_stage_checked};
 use crate::backends::container::{self, ContainerError};
-use crate::cli::Cli;
 use crate::config::Syncer;
 use crate::error::{Error, Result};
 use crate::process::{Running, Stream, Tool, Tools};
@@ -97,15 +94,9 @@ pub const LOGS_DRAIN: Duration = Duration::from_secs(10);
 pub const MIN_REDACTED_LEN: usize = 4;
 
 /// Options of `sync`.
-#[derive(Debug, Clone, Args)]
-pub struct SyncArgs {
-    /// Only the syncers with this name or prefix (repeatable; default: all).
-    #[arg(
-        long = "syncer",
-        visible_alias = "prefix",
-        value_name = "NAME_OR_PREFIX",
-        allow_hyphen_values = true
-    )]
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Only the syncers with one of these names or prefixes; empty: all.
     pub syncers: Vec<String>,
 }
 
@@ -300,7 +291,7 @@ impl OutputSink {
 /// An unknown `--syncer` value (exit 2); syncers that failed all attempts
 /// or could not be started or removed (exit 1); a signal (exit 130/143);
 /// the runner's errors.
-pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
+pub fn run(options: &Options, args: &SyncOptions) -> Result<()> {
     let def = StageDef {
         name: "sync",
         lock: LockMode::Shared,
@@ -315,7 +306,7 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
         )
     };
     run_stage_checked(
-        cli,
+        options,
         def,
         // An unknown --syncer is a usage error before the lock is waited for.
         |ctx| {
