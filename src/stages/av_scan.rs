@@ -24,7 +24,7 @@
 //! | `mirror_changed` | by `sync`, atomically, before its containers run | `syncers=<names> at=<time>` |
 //!
 //! **A sync outdates the list.** `sync` writes `mirror_changed` before it
-//! changes the mirror ([`mark_mirror_changed`]). A list (finished or not)
+//! changes the mirror ([`crate::state::StateLock::mark_mirror_changed`]). A list (finished or not)
 //! found together with that marker was made before the mirror changed, so
 //! it no longer holds every changed file: `av-scan` logs
 //! `av_scan_list_outdated`, drops the list, its journal and `done`, and makes
@@ -122,12 +122,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Options, Plan, StageContext, StageDef, Step, run_stage};
+use super::{Executor, Options, Plan, StageContext, StageDef, Step, run_stage};
 use crate::backends::antivirus::{self, BatchResult, Engine, FileVerdict};
 use crate::backends::zfs;
 use crate::error::{Error, Result};
 use crate::process::{Cmd, Running, Tool};
-use crate::state::{LockMode, StateDir, StateError, StateLock};
+use crate::state::{LockMode, MIRROR_CHANGED_FILE, StateError};
 
 const TARGET: &str = "mirrorer::stages::av_scan";
 
@@ -139,8 +139,6 @@ pub const START_TIME_FILE: &str = "scan_start_time.txt";
 pub const JOURNAL_FILE: &str = "journal";
 /// The marker of a complete scan, in `state/av_state/`.
 pub const DONE_FILE: &str = "done";
-/// The marker `sync` leaves when it changes the mirror, in `state/av_state/`.
-pub const MIRROR_CHANGED_FILE: &str = "mirror_changed";
 /// The format of [`JOURNAL_FILE`] ("mirrorer-av-journal 1 ...").
 pub const JOURNAL_MAGIC: &str = "mirrorer-av-journal 1";
 /// The format of `scan_start_time.txt` (local time).
@@ -409,27 +407,6 @@ fn failed(e: impl Into<anyhow::Error>) -> Error {
     Error::Failed(e.into())
 }
 
-/// Records that the mirror is about to change (called by `sync`, through
-/// its held lock, before any container runs): writes
-/// `state/av_state/mirror_changed`, which makes the next `av-scan` start a
-/// new list (see the module docs).
-///
-/// # Errors
-/// [`StateError`] when the marker cannot be written.
-pub fn mark_mirror_changed(
-    lock: &StateLock,
-    state: &StateDir,
-    syncers: &str,
-) -> Result<(), StateError> {
-    let at = chrono::Local::now().format(START_TIME_FORMAT);
-    let text = format!("syncers={syncers} at={at}\n");
-    lock.write_file(
-        &state.av_state_dir().join(MIRROR_CHANGED_FILE),
-        text.as_bytes(),
-        0o644,
-    )
-}
-
 fn read_state(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {
         Ok(b) => Ok(Some(b)),
@@ -464,11 +441,11 @@ pub fn run(options: &Options) -> Result<()> {
             }
             tools
         },
-        body,
+        |ctx, exec| body(ctx, exec),
     )
 }
 
-fn body(ctx: &mut StageContext) -> Result<()> {
+fn body(ctx: &StageContext, exec: &Executor) -> Result<()> {
     let engine = Engine::from_config(&ctx.config.antivirus);
     let paths = Paths::of(ctx);
     let changed = read_state(&paths.changed)?;
@@ -485,7 +462,7 @@ fn body(ctx: &mut StageContext) -> Result<()> {
         for file in [&paths.done, &paths.journal, &paths.list, &paths.start_time] {
             plan.push(Step::RemoveFile(file.clone()));
         }
-        ctx.execute(&plan)?;
+        exec.execute(&plan)?;
     }
     let done = if outdated {
         None
@@ -503,7 +480,7 @@ fn body(ctx: &mut StageContext) -> Result<()> {
     let (list, start_time) = match existing {
         Some(bytes) => {
             let list = FileList::from_bytes(bytes);
-            let start_time = resume_start_time(ctx, &paths)?;
+            let start_time = resume_start_time(exec, &paths)?;
             tracing::info!(target: TARGET, path = %paths.list.display(), files = list.len(), scan_start_time = %start_time, "av_scan_resume");
             (list, start_time)
         }
@@ -514,7 +491,7 @@ fn body(ctx: &mut StageContext) -> Result<()> {
                 if changed.is_some() {
                     let mut plan = Plan::new();
                     plan.push(Step::RemoveFile(paths.changed.clone()));
-                    ctx.execute(&plan)?;
+                    exec.execute(&plan)?;
                 }
                 tracing::info!(target: TARGET, "av_scan_skipped_no_files");
                 return Ok(());
@@ -540,7 +517,7 @@ fn body(ctx: &mut StageContext) -> Result<()> {
             });
             // The new list holds every change so far.
             plan.push(Step::RemoveFile(paths.changed.clone()));
-            ctx.execute(&plan)?;
+            exec.execute(&plan)?;
             tracing::info!(target: TARGET, path = %paths.list.display(), files = list.len(), scan_start_time = %start_time, dry_run = ctx.dry_run, "av_scan_list_written");
             (list, start_time)
         }
@@ -581,18 +558,12 @@ fn body(ctx: &mut StageContext) -> Result<()> {
         }
         return Ok(());
     }
-    let lock = ctx.lock().ok_or_else(|| {
-        failed(anyhow::anyhow!(
-            "internal error: stage av-scan has no state lock"
-        ))
-    })?;
     if let Some(rewrite) = journal.rewrite.take() {
-        lock.write_file(&paths.journal, &rewrite, 0o644)
-            .map_err(failed)?;
+        exec.write(&paths.journal, &rewrite, 0o644)?;
     }
     let mut scan = Scan {
         ctx,
-        lock,
+        exec,
         engine: &engine,
         list: &list,
         journal_path: &paths.journal,
@@ -602,13 +573,22 @@ fn body(ctx: &mut StageContext) -> Result<()> {
     };
     scan.run(pending)?;
     let stats = scan.stats;
-    finish(ctx, &engine, &paths, &list, &journal, &start_time, &stats)
+    finish(
+        ctx,
+        exec,
+        &engine,
+        &paths,
+        &list,
+        &journal,
+        &start_time,
+        &stats,
+    )
 }
 
 /// The start time recorded for the list, or (missing or invalid: a list
 /// of the previous tool, a hand-edited file) the list's modification time,
 /// which is then recorded.
-fn resume_start_time(ctx: &StageContext, paths: &Paths) -> Result<String> {
+fn resume_start_time(exec: &Executor, paths: &Paths) -> Result<String> {
     if let Some(bytes) = read_state(&paths.start_time)? {
         let text = String::from_utf8_lossy(&bytes);
         let text = text.lines().next().unwrap_or("").trim();
@@ -636,7 +616,7 @@ fn resume_start_time(ctx: &StageContext, paths: &Paths) -> Result<String> {
         contents: format!("{time}\n").into_bytes(),
         mode: 0o644,
     });
-    ctx.execute(&plan)?;
+    exec.execute(&plan)?;
     Ok(time)
 }
 
@@ -738,7 +718,7 @@ struct InFlight {
 
 struct Scan<'a> {
     ctx: &'a StageContext,
-    lock: &'a StateLock,
+    exec: &'a Executor,
     engine: &'a Engine,
     list: &'a FileList,
     journal_path: &'a Path,
@@ -846,9 +826,7 @@ impl Scan<'_> {
             }
             pause = Duration::from_micros(100);
             let t = Instant::now();
-            self.lock
-                .append(self.journal_path, &record)
-                .map_err(failed)?;
+            self.exec.append(self.journal_path, &record)?;
             self.stats.checkpoint_time += t.elapsed();
             self.stats.checkpoints += 1;
             self.progress(
@@ -948,8 +926,10 @@ impl Scan<'_> {
 }
 
 /// The report, the `done` marker, the compaction, and the verdict.
+#[allow(clippy::too_many_arguments)]
 fn finish(
     ctx: &StageContext,
+    exec: &Executor,
     engine: &Engine,
     paths: &Paths,
     list: &FileList,
@@ -957,11 +937,6 @@ fn finish(
     start_time: &str,
     stats: &Stats,
 ) -> Result<()> {
-    let lock = ctx.lock().ok_or_else(|| {
-        failed(anyhow::anyhow!(
-            "internal error: stage av-scan has no state lock"
-        ))
-    })?;
     let mut report = String::new();
     match engine {
         Engine::Kesl => {
@@ -992,8 +967,7 @@ fn finish(
         ))
     });
     if let Some(p) = &report_path {
-        lock.write_file(p, report.as_bytes(), 0o644)
-            .map_err(failed)?;
+        exec.write(p, report.as_bytes(), 0o644)?;
         tracing::warn!(target: TARGET, path = %p.display(), lines = report.lines().count(), engine = engine.name(), "av_threats_reported");
     }
     let threats = report_path.is_some() || journal.threat_batches > 0;
@@ -1005,8 +979,7 @@ fn finish(
         chrono::Local::now().format(START_TIME_FORMAT),
         list.len()
     );
-    lock.write_file(&paths.done, done.as_bytes(), 0o644)
-        .map_err(failed)?;
+    exec.write(&paths.done, done.as_bytes(), 0o644)?;
     // Compaction: the header, the findings, one range for the whole list.
     let mut compact = list.journal_header().into_bytes();
     for f in &journal.findings {
@@ -1018,8 +991,7 @@ fn finish(
         "clean"
     };
     compact.extend_from_slice(format!("B\t0\t{}\t{status}\n", list.len()).as_bytes());
-    lock.write_file(&paths.journal, &compact, 0o644)
-        .map_err(failed)?;
+    exec.write(&paths.journal, &compact, 0o644)?;
     tracing::info!(
         target: TARGET,
         files = list.len(),

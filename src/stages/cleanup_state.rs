@@ -21,14 +21,14 @@ pub fn run(options: &Options) -> Result<()> {
         options,
         def,
         |_| Vec::new(),
-        |ctx| {
+        |ctx, exec| {
             let state = ctx.state();
             let mut plan = Plan::new();
             plan.push(Step::RemoveDirAll(state.av_state_dir()));
             plan.push(Step::CreateDir(state.av_state_dir()));
             plan.push(Step::RemoveFile(state.current_snapshot_path()));
             plan.push(Step::RemoveFile(state.path().join(LEGACY_RUN_STATE_FILE)));
-            ctx.execute(&plan)?;
+            exec.execute(&plan)?;
             tracing::info!(state_root = %state.path().display(), dry_run = ctx.dry_run, "state_cleaned");
             Ok(())
         },

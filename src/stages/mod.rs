@@ -69,6 +69,7 @@
 
 pub mod av_scan;
 pub mod cleanup_state;
+pub mod executor;
 pub mod options;
 pub mod plan;
 pub mod publish_catalog;
@@ -83,8 +84,9 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::process::{Tool, Tools};
-use crate::state::{LockMode, LockRequest, StateDir, StateError, StateLock};
+use crate::state::{LockMode, StateDir};
 
+pub use executor::Executor;
 pub use options::{Options, load_config};
 pub use plan::{Plan, PlanError, Step};
 
@@ -99,8 +101,8 @@ pub struct StageDef {
     pub lock: LockMode,
 }
 
-/// Everything a stage body gets: the config, the resolved tools, the
-/// effective options and the state lock.
+/// What a stage body reads: the config, the resolved tools and the
+/// effective options. Changes go through the [`Executor`] it gets beside.
 #[derive(Debug)]
 pub struct StageContext {
     /// The stage name.
@@ -121,7 +123,6 @@ pub struct StageContext {
     pub lock_timeout: Option<Duration>,
     /// `CI=true` in the environment (GitLab).
     pub ci: bool,
-    lock: Option<StateLock>,
 }
 
 impl StageContext {
@@ -130,41 +131,10 @@ impl StageContext {
         StateDir::new(self.config.mirror.state_dir())
     }
 
-    /// The held state lock; `None` only under `--dry-run` when there was no
-    /// lock file to take.
-    pub fn lock(&self) -> Option<&StateLock> {
-        self.lock.as_ref()
-    }
-
-    /// The held state lock, mutable (e.g. for [`StateLock::lock_syncer`]).
-    pub fn lock_mut(&mut self) -> Option<&mut StateLock> {
-        self.lock.as_mut()
-    }
-
     /// Whether the remote side is used: not skip_remote and a
     /// `replica_host` set.
     pub fn remote_in_effect(&self) -> bool {
         !self.skip_remote && self.config.replication.replica_host.is_some()
-    }
-
-    /// Performs `plan` through the lock, or under `--dry-run` logs it.
-    ///
-    /// # Errors
-    /// [`Error::Failed`] with the failing step's [`PlanError`]; if the lock
-    /// is missing outside dry-run (a bug), an error saying so.
-    pub fn execute(&self, plan: &Plan) -> Result<()> {
-        if self.dry_run {
-            plan.log_dry_run(self.stage);
-            return Ok(());
-        }
-        let lock = self.lock.as_ref().ok_or_else(|| {
-            Error::Failed(anyhow::anyhow!(
-                "internal error: stage {} has no state lock",
-                self.stage
-            ))
-        })?;
-        plan.execute(lock)
-            .map_err(|e| Error::Failed(anyhow::Error::new(e)))
     }
 }
 
@@ -176,12 +146,7 @@ fn resolve_flag(flag: Option<bool>, config: bool) -> (bool, &'static str) {
     }
 }
 
-fn state_error(e: StateError) -> Error {
-    Error::from(e)
-}
-
-/// Builds the context (config, options, tools) without taking the lock or
-/// checking tools. Used by [`run_stage`]; public for stage unit tests.
+/// Builds the context (config, options, tools) without checking tools. Used by [`run_stage`]; public for stage unit tests.
 ///
 /// # Errors
 /// [`Error::Config`] (exit 3).
@@ -202,7 +167,6 @@ pub fn context(options: &Options, stage: &'static str) -> Result<StageContext> {
         lock_timeout: options.lock_timeout,
         ci: std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true")),
         config,
-        lock: None,
     })
 }
 
@@ -218,7 +182,7 @@ pub fn run_stage(
     options: &Options,
     def: StageDef,
     needs: impl FnOnce(&StageContext) -> Vec<Tool>,
-    body: impl FnOnce(&mut StageContext) -> Result<()>,
+    body: impl FnOnce(&StageContext, &mut Executor) -> Result<()>,
 ) -> Result<()> {
     run_stage_checked(options, def, |ctx| Ok(needs(ctx)), body)
 }
@@ -234,9 +198,9 @@ pub fn run_stage_checked(
     options: &Options,
     def: StageDef,
     needs: impl FnOnce(&StageContext) -> Result<Vec<Tool>>,
-    body: impl FnOnce(&mut StageContext) -> Result<()>,
+    body: impl FnOnce(&StageContext, &mut Executor) -> Result<()>,
 ) -> Result<()> {
-    let mut ctx = context(options, def.name)?;
+    let ctx = context(options, def.name)?;
     let needed = needs(&ctx)?;
     ctx.tools
         .check(&needed)
@@ -249,10 +213,20 @@ pub fn run_stage_checked(
         false,
     );
     let mut started = Instant::now();
-    let result = take_lock(&mut ctx, def).and_then(|()| {
+    let mut executor = None;
+    let result = Executor::take(
+        &ctx.state(),
+        def.name,
+        def.lock,
+        ctx.lock_timeout,
+        ctx.dry_run,
+        &ctx.config.mirror.metadata_dir(),
+    )
+    .and_then(|exec| {
+        let exec = executor.insert(exec);
         started = Instant::now();
         tracing::info!(target: TARGET, stage = def.name, dry_run = ctx.dry_run, "stage_start");
-        body(&mut ctx)
+        body(&ctx, exec)
     });
     let result = match (result, crate::signals::received()) {
         (Ok(()), None) => Ok(()),
@@ -265,7 +239,7 @@ pub fn run_stage_checked(
         }
     };
     // Release the lock before the final event, so a waiter can proceed.
-    drop(ctx.lock.take());
+    drop(executor);
     match &result {
         Ok(()) => tracing::info!(
             target: TARGET,
@@ -282,22 +256,4 @@ pub fn run_stage_checked(
         ),
     }
     result
-}
-
-fn take_lock(ctx: &mut StageContext, def: StageDef) -> Result<()> {
-    let state = ctx.state();
-    let mut request = LockRequest::new(def.lock, def.name);
-    request.timeout = ctx.lock_timeout;
-    request.read_only = ctx.dry_run;
-    if ctx.dry_run && !state.lock_path().exists() {
-        tracing::info!(target: TARGET, path = %state.lock_path().display(), "state_lock_skipped_dry_run");
-        return Ok(());
-    }
-    let lock = state.lock(&request).map_err(state_error)?;
-    if def.lock == LockMode::Exclusive && !ctx.dry_run {
-        lock.remove_stale_temp_files(&ctx.config.mirror.metadata_dir())
-            .map_err(state_error)?;
-    }
-    ctx.lock = Some(lock);
-    Ok(())
 }

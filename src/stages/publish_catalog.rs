@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use super::{Options, Plan, StageContext, StageDef, Step, run_stage};
 use crate::catalog::{self, Format};
-use crate::error::{Error, Result};
 use crate::domain::validate_snapshot_name;
+use crate::error::{Error, Result};
 use crate::state::LockMode;
 
 /// The catalog's file name inside `metadata/snapshots/<snap>/`.
@@ -141,7 +141,7 @@ pub fn run(options: &Options, args: &PublishCatalogOptions) -> Result<()> {
         options,
         def,
         |_| Vec::new(),
-        |ctx| {
+        |ctx, exec| {
             let snapshots_dir = ctx.config.mirror.repo_dir().join("snapshots");
             let names = select(ctx, args, &snapshots_dir)?;
             let shard = std::env::var(SHARD_VARIABLE)
@@ -171,7 +171,7 @@ pub fn run(options: &Options, args: &PublishCatalogOptions) -> Result<()> {
                     contents: text.into_bytes(),
                     mode: 0o644,
                 });
-                ctx.execute(&plan)?;
+                exec.execute(&plan)?;
                 tracing::info!(
                     snapshot = %name,
                     path = %path.display(),

@@ -24,7 +24,7 @@ pub fn run(options: &Options) -> Result<()> {
         options,
         def,
         |_| Vec::new(),
-        |ctx| {
+        |ctx, exec| {
             let root = ctx.config.mirror.repo_dir();
             let inv = inventory::build(&root).map_err(|e| Error::Failed(e.into()))?;
             let text = inventory::render(&inv).map_err(|e| Error::Failed(e.into()))?;
@@ -35,7 +35,7 @@ pub fn run(options: &Options) -> Result<()> {
                 contents: text.into_bytes(),
                 mode: 0o644,
             });
-            ctx.execute(&plan)?;
+            exec.execute(&plan)?;
             tracing::info!(
                 path = %path.display(),
                 snapshots_count = inv.prefixes_by_snapshot.len(),

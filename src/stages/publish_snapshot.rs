@@ -37,11 +37,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Options, Plan, StageContext, StageDef, Step, run_stage};
+use super::{Executor, Options, Plan, StageContext, StageDef, Step, run_stage};
 use crate::backends::{rsync, zfs};
 use crate::config::RepoPath;
-use crate::error::{Error, Result};
 use crate::domain::validate_snapshot_name;
+use crate::error::{Error, Result};
 use crate::process::Tool;
 use crate::state::LockMode;
 
@@ -170,11 +170,11 @@ pub fn run(options: &Options, args: &PublishSnapshotOptions) -> Result<()> {
             }
             tools
         },
-        |ctx| body(ctx, args),
+        |ctx, exec| body(ctx, exec, args),
     )
 }
 
-fn body(ctx: &mut StageContext, args: &PublishSnapshotOptions) -> Result<()> {
+fn body(ctx: &StageContext, exec: &Executor, args: &PublishSnapshotOptions) -> Result<()> {
     let config = &ctx.config;
     if config.repo_paths.is_empty() {
         return Err(failed(format!(
@@ -286,7 +286,7 @@ fn body(ctx: &mut StageContext, args: &PublishSnapshotOptions) -> Result<()> {
             "publish_remote_skipped"
         );
     }
-    ctx.execute(&plan)?;
+    exec.execute(&plan)?;
     tracing::info!(
         snapshots = %staged.join(","),
         publication_root = %repo.display(),

@@ -32,7 +32,7 @@ pub fn run(options: &Options) -> Result<()> {
                 Vec::new()
             }
         },
-        |ctx| {
+        |ctx, exec| {
             let r = &ctx.config.replication;
             if ctx.skip_remote {
                 tracing::info!(
@@ -56,7 +56,7 @@ pub fn run(options: &Options) -> Result<()> {
             plan.push(Step::Run(syncoid::replicate_cmd(
                 &ctx.tools, &r.ssh_key, dataset, user, host,
             )));
-            ctx.execute(&plan)?;
+            exec.execute(&plan)?;
             tracing::info!(dataset = %dataset, host = host, dry_run = ctx.dry_run, "zfs_replication_completed");
             Ok(())
         },

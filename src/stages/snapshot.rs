@@ -44,13 +44,13 @@ pub fn run(options: &Options, args: &SnapshotOptions) -> Result<()> {
         options,
         def,
         |_| vec![Tool::Zfs],
-        |ctx| {
+        |ctx, exec| {
             let name = domain::snapshot_name(chrono::Local::now());
             let dataset = &ctx.config.mirror.zfs_mirror_dataset;
-            let dotenv = args.dotenv.clone().or_else(|| {
-                ctx.ci
-                    .then(|| PathBuf::from(domain::SNAPSHOT_DOTENV))
-            });
+            let dotenv = args
+                .dotenv
+                .clone()
+                .or_else(|| ctx.ci.then(|| PathBuf::from(domain::SNAPSHOT_DOTENV)));
             let mut plan = Plan::new();
             plan.push(Step::Run(zfs::snapshot_cmd(&ctx.tools, dataset, &name)));
             plan.push(Step::Write {
@@ -58,7 +58,7 @@ pub fn run(options: &Options, args: &SnapshotOptions) -> Result<()> {
                 contents: format!("{name}\n").into_bytes(),
                 mode: 0o644,
             });
-            ctx.execute(&plan)?;
+            exec.execute(&plan)?;
             tracing::info!(snapshot = %format!("{dataset}@{name}"), dry_run = ctx.dry_run, "zfs_snapshot_created");
             tracing::info!(snapshot = %name, path = %ctx.state().current_snapshot_path().display(), dry_run = ctx.dry_run, "current_snapshot_written");
             if let Some(path) = dotenv {

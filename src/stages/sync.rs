@@ -316,7 +316,7 @@ pub fn run(options: &Options, args: &SyncOptions) -> Result<()> {
                 vec![Tool::Docker]
             })
         },
-        |ctx| {
+        |ctx, exec| {
             let selected = select(&ctx.config)?;
             if selected.is_empty() {
                 tracing::info!(target: TARGET, "sync_nothing_to_do");
@@ -328,21 +328,12 @@ pub fn run(options: &Options, args: &SyncOptions) -> Result<()> {
                     plan.steps.extend(attempt_steps(&ctx.tools, s)?);
                 }
                 tracing::info!(target: TARGET, syncers = %names(&selected), max_attempts = MAX_ATTEMPTS, "sync_dry_run");
-                return ctx.execute(&plan);
+                return exec.execute(&plan);
             }
-            let timeout = ctx.lock_timeout;
-            let state = ctx.state();
-            let lock = ctx.lock_mut().ok_or_else(|| {
-                Error::Failed(anyhow::anyhow!(
-                    "internal error: stage sync has no state lock"
-                ))
-            })?;
-            for s in &selected {
-                lock.lock_syncer(&s.name, timeout)?;
-            }
+            exec.lock_syncers(selected.iter().map(|s| s.name.as_str()))?;
             // The mirror is about to change: a scan list made before is no
             // longer complete (av-scan starts a new one).
-            super::av_scan::mark_mirror_changed(lock, &state, &names(&selected))?;
+            exec.mark_mirror_changed(&names(&selected))?;
             tracing::info!(target: TARGET, syncers = %names(&selected), max_attempts = MAX_ATTEMPTS, "sync_start");
             let sections = selected.len() == 1;
             let tools = &ctx.tools;
