@@ -60,6 +60,14 @@
 //!
 //! `--dry-run` logs, per selected syncer, the commands of one attempt and
 //! runs nothing, takes no per-syncer lock and opens no log file.
+//!
+//! A [`Plan`] cannot describe this stage: the syncers run concurrently and
+//! whether an attempt is retried depends on the container's exit code. So
+//! the stage runs its containers itself (through [`crate::process`]) and
+//! only its state changes (the per-syncer locks, the `mirror_changed`
+//! marker) go through the [`super::Executor`]. The commands of an attempt
+//! are built in one place, [`Attempt`]: the real run executes them and the
+//! dry run logs the same values as a plan, so the two cannot drift.
 
 use std::fs::{self, File};
 use std::io::Write as _;
@@ -73,7 +81,7 @@ use super::{Options, Plan, StageDef, Step, run_stage_checked};
 use crate::backends::container::{self, ContainerError};
 use crate::config::Syncer;
 use crate::error::{Error, Result};
-use crate::process::{Running, Stream, Tool, Tools};
+use crate::process::{Cmd, Running, Stream, Tool, Tools};
 use crate::state::LockMode;
 
 const TARGET: &str = "mirrorer::stages::sync";
@@ -369,21 +377,63 @@ fn names(syncers: &[Syncer]) -> String {
         .join(",")
 }
 
-/// The commands of one attempt, for `--dry-run`.
+/// The commands of one attempt of a syncer, built once: [`attempt_once`]
+/// runs them, `--dry-run` logs them ([`Attempt::steps`]). `docker rm -f`
+/// and `docker wait` run through [`container::remove`] and
+/// [`container::wait`], which check their output and build the same
+/// commands ([`container::remove_cmd`], [`container::wait_cmd`]).
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// `docker rm -f NAME`, before and after the container runs.
+    pub remove: Cmd,
+    /// `docker run -d ...`.
+    pub run: Cmd,
+    /// `docker logs --follow NAME` (spawned with a line handler).
+    pub logs: Cmd,
+    /// `docker wait NAME`.
+    pub wait: Cmd,
+    /// `docker stop -t 30 NAME`.
+    pub stop: Cmd,
+}
+
+impl Attempt {
+    /// The commands of an attempt of `syncer`.
+    ///
+    /// # Errors
+    /// [`ContainerError::BadVolume`] for a volume `-v` cannot express.
+    pub fn new(tools: &Tools, syncer: &Syncer) -> std::result::Result<Attempt, ContainerError> {
+        let name = &syncer.name;
+        Ok(Attempt {
+            remove: container::remove_cmd(tools, name),
+            run: container::run_cmd(tools, syncer)?,
+            logs: container::logs_cmd(tools, name),
+            wait: container::wait_cmd(tools, name),
+            stop: container::stop_cmd(tools, name, CONTAINER_STOP_GRACE),
+        })
+    }
+
+    /// The steps of one attempt in the order [`attempt_once`] runs them.
+    pub fn steps(&self) -> Vec<Step> {
+        vec![
+            Step::Run(self.remove.clone()),
+            Step::Run(self.run.clone()),
+            Step::Run(self.logs.clone()),
+            Step::Run(self.wait.clone()),
+            Step::Run(self.stop.clone()),
+            Step::Run(self.remove.clone()),
+        ]
+    }
+}
+
+/// The commands of one attempt, for `--dry-run`: the log file's directory,
+/// then [`Attempt::steps`].
 fn attempt_steps(tools: &Tools, s: &Syncer) -> Result<Vec<Step>> {
-    let run = container::run_cmd(tools, s).map_err(|e| Error::Failed(e.into()))?;
+    let attempt = Attempt::new(tools, s).map_err(|e| Error::Failed(e.into()))?;
     let mut steps = Vec::new();
     if let Some(parent) = s.log_file.parent() {
         steps.push(Step::CreateDir(parent.to_path_buf()));
     }
-    steps.extend([
-        Step::Run(container::remove_cmd(tools, &s.name)),
-        Step::Run(run),
-        Step::Run(container::logs_cmd(tools, &s.name)),
-        Step::Run(container::wait_cmd(tools, &s.name)),
-        Step::Run(container::stop_cmd(tools, &s.name, CONTAINER_STOP_GRACE)),
-        Step::Run(container::remove_cmd(tools, &s.name)),
-    ]);
+    steps.extend(attempt.steps());
     Ok(steps)
 }
 
@@ -452,11 +502,11 @@ fn run_syncer(tools: &Tools, syncer: &Syncer, sections: bool) -> SyncerReport {
     let setup = OutputSink::open(syncer)
         .map_err(|e| chain(&e))
         .and_then(|sink| {
-            container::run_cmd(tools, syncer)
-                .map(|cmd| (sink, cmd))
+            Attempt::new(tools, syncer)
+                .map(|attempt| (sink, attempt))
                 .map_err(|e| chain(&e))
         });
-    let (sink, run) = match setup {
+    let (sink, commands) = match setup {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(target: TARGET, container = %syncer.name, error = %e, "sync_container_setup_failed");
@@ -488,7 +538,7 @@ fn run_syncer(tools: &Tools, syncer: &Syncer, sections: bool) -> SyncerReport {
         let end = attempt_once(
             tools,
             syncer,
-            &run,
+            &commands,
             attempt,
             &sink,
             sections,
@@ -531,7 +581,7 @@ fn run_syncer(tools: &Tools, syncer: &Syncer, sections: bool) -> SyncerReport {
 fn attempt_once(
     tools: &Tools,
     syncer: &Syncer,
-    run: &crate::process::Cmd,
+    commands: &Attempt,
     attempt: u32,
     sink: &Arc<OutputSink>,
     sections: bool,
@@ -545,7 +595,7 @@ fn attempt_once(
         return AttemptEnd::Interrupted;
     }
     sink.marker(&format!("attempt {attempt}/{MAX_ATTEMPTS} starting"));
-    let (end, stopped) = match run.run() {
+    let (end, stopped) = match commands.run.run() {
         Err(crate::process::ProcessError::Interrupted { .. }) => (AttemptEnd::Interrupted, false),
         Err(e) => (
             AttemptEnd::Error(chain(&ContainerError::Process {
@@ -564,7 +614,9 @@ fn attempt_once(
                 )
             });
             let handler_sink = Arc::clone(sink);
-            let follower = container::logs_cmd(tools, name)
+            let follower = commands
+                .logs
+                .clone()
                 .on_line(move |_: Stream, line: &str| handler_sink.line(line))
                 .spawn();
             let mut follower = match follower {
@@ -581,7 +633,7 @@ fn attempt_once(
             };
             // Stop first (a no-op once it exited), so that after a signal
             // or a failed `wait` the container's last words are streamed.
-            stop(tools, name);
+            stop(&commands.stop, name);
             if let Some(f) = follower.as_mut() {
                 drain(f, name);
             }
@@ -590,7 +642,7 @@ fn attempt_once(
     };
     if !stopped {
         // `run` failed or was interrupted: a container may exist anyway.
-        stop(tools, name);
+        stop(&commands.stop, name);
     }
     if let Err(e) = container::remove(tools, name) {
         let e = chain(&e);
@@ -611,8 +663,7 @@ fn attempt_once(
 /// `docker stop -t 30 NAME`. A failure is only a warning: `docker rm -f`
 /// follows and kills and removes the container anyway; only a failed
 /// removal leaves it behind.
-fn stop(tools: &Tools, name: &str) {
-    let cmd = container::stop_cmd(tools, name, CONTAINER_STOP_GRACE);
+fn stop(cmd: &Cmd, name: &str) {
     if let Err(e) = cmd.run() {
         tracing::warn!(target: TARGET, container = %name, error = %chain(&e), "sync_container_stop_failed");
     }
