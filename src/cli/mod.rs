@@ -15,6 +15,10 @@ use crate::logging::{self, Level};
 use crate::pipeline::{self, mode};
 use crate::stages::{self, Options, load_config};
 
+mod stage_args;
+
+pub use stage_args::{PublishCatalogArgs, PublishSnapshotArgs, SnapshotArgs, SyncArgs};
+
 fn exit_code_help() -> String {
     let mut text = String::from("Exit codes:\n");
     for (code, meaning) in EXIT_CODE_TABLE {
@@ -40,12 +44,6 @@ fn parse_seconds(s: &str) -> std::result::Result<Duration, String> {
         .filter(|v| v.is_finite() && *v >= 0.0)
         .and_then(|v| Duration::try_from_secs_f64(v).ok())
         .ok_or_else(|| format!("must be a number of seconds >= 0, got {s:?}"))
-}
-
-/// `--snapshot` of a stage: a valid snapshot name
-/// ([`crate::domain::validate_snapshot_name`]).
-fn parse_snapshot_name(s: &str) -> std::result::Result<String, String> {
-    crate::domain::validate_snapshot_name(s).map(|()| s.to_owned())
 }
 
 /// `mirrorer`: the shard-host tool of dist-mirror and the generator of its
@@ -147,97 +145,6 @@ impl Cli {
             skip_remote: pair(self.skip_remote, self.no_skip_remote),
             fail_on_threats: pair(self.fail_on_threats, self.allow_threats),
             lock_timeout: self.lock_timeout,
-        }
-    }
-}
-
-/// Options of `sync`.
-#[derive(Debug, Clone, Args)]
-pub struct SyncArgs {
-    /// Only the syncers with this name or prefix (repeatable; default: all).
-    #[arg(
-        long = "syncer",
-        visible_alias = "prefix",
-        value_name = "NAME_OR_PREFIX",
-        allow_hyphen_values = true
-    )]
-    pub syncers: Vec<String>,
-}
-
-impl SyncArgs {
-    fn options(&self) -> stages::sync::SyncOptions {
-        stages::sync::SyncOptions {
-            syncers: self.syncers.clone(),
-        }
-    }
-}
-
-/// Options of `snapshot`.
-#[derive(Debug, Clone, Args)]
-pub struct SnapshotArgs {
-    /// Also write `MIRRORER_SNAPSHOT=<name>` to FILE (GitLab dotenv report);
-    /// default with CI=true: mirrorer-snapshot.env.
-    #[arg(long, value_name = "FILE")]
-    pub dotenv: Option<PathBuf>,
-}
-
-impl SnapshotArgs {
-    fn options(&self) -> stages::snapshot::SnapshotOptions {
-        stages::snapshot::SnapshotOptions {
-            dotenv: self.dotenv.clone(),
-        }
-    }
-}
-
-/// Options of `publish-snapshot`.
-#[derive(Debug, Clone, Args)]
-pub struct PublishSnapshotArgs {
-    /// Publish snapshot NAME [default: the one in state/current_snapshot.txt].
-    #[arg(
-        long,
-        value_name = "NAME",
-        conflicts_with = "all",
-        allow_hyphen_values = true,
-        value_parser = parse_snapshot_name
-    )]
-    pub snapshot: Option<String>,
-    /// Publish every ZFS snapshot of the dataset (the published tree becomes
-    /// exactly that set).
-    #[arg(long)]
-    pub all: bool,
-}
-
-impl PublishSnapshotArgs {
-    fn options(&self) -> stages::publish_snapshot::PublishSnapshotOptions {
-        stages::publish_snapshot::PublishSnapshotOptions {
-            snapshot: self.snapshot.clone(),
-            all: self.all,
-        }
-    }
-}
-
-/// Flags of `mirrorer publish-catalog`.
-#[derive(Args, Debug, Clone)]
-pub struct PublishCatalogArgs {
-    /// Catalog the published snapshot NAME [default: the one in state/current_snapshot.txt].
-    #[arg(
-        long,
-        value_name = "NAME",
-        conflicts_with = "rebuild",
-        allow_hyphen_values = true,
-        value_parser = parse_snapshot_name
-    )]
-    pub snapshot: Option<String>,
-    /// Catalog every published snapshot under WORKDIR/repo/snapshots/.
-    #[arg(long)]
-    pub rebuild: bool,
-}
-
-impl PublishCatalogArgs {
-    fn options(&self) -> stages::publish_catalog::PublishCatalogOptions {
-        stages::publish_catalog::PublishCatalogOptions {
-            snapshot: self.snapshot.clone(),
-            rebuild: self.rebuild,
         }
     }
 }

@@ -69,6 +69,10 @@
 //! are built in one place, [`Attempt`]: the real run executes them and the
 //! dry run logs the same values as a plan, so the two cannot drift.
 
+mod report;
+
+pub use report::{AttemptEnd, SyncerReport};
+
 use std::fs::{self, File};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -83,6 +87,7 @@ use crate::config::Syncer;
 use crate::error::{Error, Result};
 use crate::process::{Cmd, Running, Stream, Tool, Tools};
 use crate::state::LockMode;
+use report::finish;
 
 const TARGET: &str = "mirrorer::stages::sync";
 
@@ -106,69 +111,6 @@ pub const MIN_REDACTED_LEN: usize = 4;
 pub struct SyncOptions {
     /// Only the syncers with one of these names or prefixes; empty: all.
     pub syncers: Vec<String>,
-}
-
-/// How one attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AttemptEnd {
-    /// The container ran and exited with this code.
-    Exited(i32),
-    /// The runtime failed before the container's exit code was known; the
-    /// message holds the error and its causes.
-    Error(String),
-    /// SIGINT/SIGTERM arrived; the container was stopped.
-    Interrupted,
-}
-
-impl AttemptEnd {
-    /// The code for summaries: the exit code, `error` or `interrupted`.
-    pub fn code_text(&self) -> String {
-        match self {
-            AttemptEnd::Exited(c) => c.to_string(),
-            AttemptEnd::Error(_) => "error".to_owned(),
-            AttemptEnd::Interrupted => "interrupted".to_owned(),
-        }
-    }
-}
-
-/// What happened to one syncer.
-#[derive(Debug, Clone)]
-pub struct SyncerReport {
-    /// The syncer (container) name.
-    pub name: String,
-    /// How each attempt ended, in order.
-    pub attempts: Vec<AttemptEnd>,
-    /// Why no attempt could be made (log file, bad volume), if so.
-    pub setup_error: Option<String>,
-    /// Containers that could not be stopped or removed.
-    pub cleanup_errors: Vec<String>,
-}
-
-impl SyncerReport {
-    /// Whether the last attempt exited 0.
-    pub fn succeeded(&self) -> bool {
-        self.setup_error.is_none() && self.attempts.last() == Some(&AttemptEnd::Exited(0))
-    }
-
-    /// `ok`, `interrupted` or `failed`.
-    pub fn status(&self) -> &'static str {
-        if self.succeeded() {
-            "ok"
-        } else if self.attempts.last() == Some(&AttemptEnd::Interrupted) {
-            "interrupted"
-        } else {
-            "failed"
-        }
-    }
-
-    /// The exit codes in attempt order, comma-separated (`1,1,0`).
-    pub fn exit_codes(&self) -> String {
-        self.attempts
-            .iter()
-            .map(AttemptEnd::code_text)
-            .collect::<Vec<_>>()
-            .join(",")
-    }
 }
 
 /// The log file of a syncer could not be opened.
@@ -437,60 +379,6 @@ fn attempt_steps(tools: &Tools, s: &Syncer) -> Result<Vec<Step>> {
     Ok(steps)
 }
 
-/// Logs the summary and turns the reports into the stage's result.
-fn finish(reports: &[SyncerReport]) -> Result<()> {
-    for r in reports {
-        if r.succeeded() {
-            tracing::info!(target: TARGET, container = %r.name, status = r.status(), attempts = r.attempts.len(), exit_codes = %r.exit_codes(), "sync_summary");
-        } else if let Some(error) = &r.setup_error {
-            tracing::error!(target: TARGET, container = %r.name, status = r.status(), attempts = r.attempts.len(), exit_codes = %r.exit_codes(), error = %error, "sync_summary");
-        } else {
-            tracing::error!(target: TARGET, container = %r.name, status = r.status(), attempts = r.attempts.len(), exit_codes = %r.exit_codes(), "sync_summary");
-        }
-    }
-    if let Some(signal) = crate::signals::received() {
-        return Err(Error::Signal(signal));
-    }
-    let mut problems = Vec::new();
-    let failed: Vec<&SyncerReport> = reports.iter().filter(|r| !r.succeeded()).collect();
-    if !failed.is_empty() {
-        let list = failed
-            .iter()
-            .map(|r| match &r.setup_error {
-                Some(e) => format!("{} ({e})", r.name),
-                None => format!(
-                    "{} ({} attempts, exit codes {})",
-                    r.name,
-                    r.attempts.len(),
-                    r.exit_codes()
-                ),
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        problems.push(format!(
-            "{} of {} syncers failed: {list}",
-            failed.len(),
-            reports.len()
-        ));
-    }
-    let leftovers: Vec<&String> = reports.iter().flat_map(|r| &r.cleanup_errors).collect();
-    if !leftovers.is_empty() {
-        problems.push(format!(
-            "containers may be left behind: {}",
-            leftovers
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Failed(anyhow::anyhow!(problems.join("; "))))
-    }
-}
-
 /// All attempts of one syncer (runs on its own thread).
 fn run_syncer(tools: &Tools, syncer: &Syncer, sections: bool) -> SyncerReport {
     let mut report = SyncerReport {
@@ -687,32 +575,6 @@ fn drain(follower: &mut Running, name: &str) {
 mod tests {
     use super::*;
 
-    fn report(attempts: Vec<AttemptEnd>) -> SyncerReport {
-        SyncerReport {
-            name: "debian".into(),
-            attempts,
-            setup_error: None,
-            cleanup_errors: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn report_status_and_codes() {
-        let ok = report(vec![
-            AttemptEnd::Exited(1),
-            AttemptEnd::Exited(1),
-            AttemptEnd::Exited(0),
-        ]);
-        assert!(ok.succeeded());
-        assert_eq!(ok.status(), "ok");
-        assert_eq!(ok.exit_codes(), "1,1,0");
-        let bad = report(vec![AttemptEnd::Error("x".into()), AttemptEnd::Exited(2)]);
-        assert_eq!(bad.status(), "failed");
-        assert_eq!(bad.exit_codes(), "error,2");
-        let stopped = report(vec![AttemptEnd::Interrupted]);
-        assert_eq!(stopped.status(), "interrupted");
-    }
-
     #[test]
     fn output_masks_secret_values_longest_first() {
         let dir = tempfile::tempdir().unwrap();
@@ -743,16 +605,5 @@ mod tests {
         sink.line("tok=abcd");
         let written = fs::read_to_string(&syncer.log_file).unwrap();
         assert_eq!(written, "tok=***\n");
-    }
-
-    #[test]
-    fn failed_syncers_are_named() {
-        let mut bad = report(vec![AttemptEnd::Exited(1); 3]);
-        bad.name = "epel".into();
-        let err = finish(&[report(vec![AttemptEnd::Exited(0)]), bad]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "1 of 2 syncers failed: epel (3 attempts, exit codes 1,1,1)"
-        );
     }
 }
