@@ -1,10 +1,47 @@
 //! The stage executors and the runner they share (spec/stages.md, "Shared
 //! behaviour of every stage").
 //!
+//! # The boundary
+//!
+//! Data flows one way, and each step owns one thing:
+//!
+//! ```text
+//! cli (clap structs, value parsers)
+//!   -> Options + per-stage options (plain values, already checked)
+//!   -> run_stage: config, StageContext (effective options), tools, signals
+//!   -> Executor (takes and owns the state lock)
+//!   -> stage body: reads, then plans (Plan: plain data)
+//!   -> Executor: performs the plan, or logs it under --dry-run
+//!   -> backends (zfs, syncoid, rsync, container, antivirus) through process
+//!   -> state files and metadata, through the lock the executor holds
+//! ```
+//!
+//! - **Flags stop at the CLI.** `cli` turns the flags into [`Options`] (config
+//!   path, `--dry-run`, the `--x`/`--no-x` overrides as `Option<bool>`,
+//!   `--lock-timeout` as a `Duration`) and one plain options struct per
+//!   stage (e.g. [`publish_snapshot::PublishSnapshotOptions`]); every value
+//!   is checked by a clap value parser before any work. Nothing here
+//!   imports the CLI.
+//! - **Domain rules** (snapshot names, syncer selection, the dotenv
+//!   variable) come from [`crate::domain`], shared with [`crate::pipeline`].
+//! - **One executor owns the lock.** The runner takes `state/pipeline.lock`
+//!   into an [`Executor`] and hands it to the body beside the read-only
+//!   [`StageContext`]. Every change goes through it: [`Executor::execute`]
+//!   (a [`Plan`]: commands, atomic writes, directories, symlinks),
+//!   [`Executor::write`], [`Executor::append`] (checkpoints),
+//!   [`Executor::lock_syncers`], [`Executor::mark_mirror_changed`]. Under
+//!   `--dry-run` it holds the lock read-only (or none) and only logs.
+//! - **Where a plan cannot describe the work** (`sync`'s concurrent
+//!   containers and retries, `av-scan`'s parallel scanner batches) the
+//!   stage drives those commands itself through [`crate::process`], and its
+//!   state changes still go through the executor.
+//!
+//! # The runner
+//!
 //! Every stage (all commands except `catalog`, `config` and `pipeline`) is a
-//! function `run(cli, args) -> Result<()>` that calls [`run_stage`] with a
-//! [`StageDef`] (name, lock mode), a function listing the external programs
-//! it will run, and its body. [`run_stage`]:
+//! function `run(options, stage_options) -> Result<()>` that calls
+//! [`run_stage`] with a [`StageDef`] (name, lock mode), a function listing
+//! the external programs it will run, and its body. [`run_stage`]:
 //!
 //! 1. loads and validates the config (exit 3 on failure) and resolves the
 //!    effective options ([`StageContext`]: `--skip-remote`/`--no-skip-remote`
@@ -15,21 +52,18 @@
 //! 3. installs the SIGINT/SIGTERM handlers ([`crate::signals`]);
 //! 4. opens a GitLab collapsible section `stage_<name>` (only with `CI=true`);
 //! 5. takes the state lock `<workdir>/state/pipeline.lock` in the stage's
-//!    mode (exit 4 after `--lock-timeout`, naming the holder); an exclusive
-//!    holder removes stale `.*.tmp` files under `state/` and `metadata/`.
-//!    Under `--dry-run` the lock is taken only if the lock file exists, and
-//!    nothing is created or cleaned;
-//! 6. logs `stage_start stage=<name>` and runs the body with a
-//!    [`StageContext`];
-//! 7. logs `stage_ok stage=<name> duration_s=<f>` (seconds since
-//!    `stage_start`, 3 decimals), or `stage_failed stage=<name> error="..."
-//!    exit_code=<n>` (also for a lock timeout) and returns the error. Any failure after
-//!    SIGINT/SIGTERM becomes [`Error::Signal`] (exit 130/143); a signal that
-//!    arrives while the body succeeds still ends the stage with that code.
-//!
-//! A body computes a [`plan::Plan`] and passes it to
-//! [`StageContext::execute`], which performs it, or only logs it under
-//! `--dry-run`.
+//!    mode into the [`Executor`] (exit 4 after `--lock-timeout`, naming the
+//!    holder); an exclusive holder removes stale `.*.tmp` files under
+//!    `state/` and `metadata/`. Under `--dry-run` the lock is taken only if
+//!    the lock file exists, and nothing is created or cleaned;
+//! 6. logs `stage_start stage=<name>` and runs the body with the
+//!    [`StageContext`] and the [`Executor`];
+//! 7. releases the lock, then logs `stage_ok stage=<name> duration_s=<f>`
+//!    (seconds since `stage_start`, 3 decimals), or `stage_failed
+//!    stage=<name> error="..." exit_code=<n>` (also for a lock timeout) and
+//!    returns the error. Any failure after SIGINT/SIGTERM becomes
+//!    [`Error::Signal`] (exit 130/143); a signal that arrives while the body
+//!    succeeds still ends the stage with that code.
 //!
 //! Stages: [`sync`], [`av_scan`], [`snapshot`], [`replicate`],
 //! [`publish_snapshot`], [`publish_inventory`], [`publish_catalog`],
@@ -38,31 +72,29 @@
 //! # Adding a stage
 //!
 //! A new stage is a module here with a `run` function, a clap variant in
-//! `cli::Command` and one dispatch line. Its shape (this is how `sync` fits:
-//! the shared lock, then its per-syncer locks):
+//! `cli::Command` (its flags in `cli`, turned into a plain options struct
+//! here) and one dispatch line. Its shape:
 //!
 //! ```ignore
-//! pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
-//!     let def = StageDef { name: "sync", lock: LockMode::Shared };
-//!     run_stage(cli, def, |_ctx| vec![Tool::Docker], |ctx| {
-//!         let timeout = ctx.lock_timeout;
-//!         if let Some(lock) = ctx.lock_mut() {      // None only in --dry-run
-//!             lock.lock_syncer("debian", timeout)?;      // StateError -> Error (exit 4 ...)
-//!         }
-//!         let cmd = ctx.tools.cmd(Tool::Docker, "remove a leftover container")
-//!             .args(["rm", "-f", "debian"]);
-//!         if ctx.dry_run { /* log cmd.display() as dry_run_command */ } else { cmd.run()?; }
-//!         crate::signals::check()?;                  // between attempts/batches
+//! pub fn run(options: &Options) -> Result<()> {
+//!     let def = StageDef { name: "cleanup-state", lock: LockMode::Exclusive };
+//!     run_stage(options, def, |_ctx| Vec::new(), |ctx, exec| {
+//!         let state = ctx.state();
+//!         let mut plan = Plan::new();
+//!         plan.push(Step::RemoveFile(state.current_snapshot_path()));
+//!         exec.execute(&plan)?;                // or only logged under --dry-run
+//!         tracing::info!(dry_run = ctx.dry_run, "state_cleaned");
 //!         Ok(())
 //!     })
 //! }
 //! ```
 //!
-//! Prefer a [`Plan`] for sequential changes; run commands directly (as
-//! above) only where the work is dynamic (retries, parallel containers),
-//! and then honour `ctx.dry_run` by logging `dry_run_command
-//! purpose=... command=...` instead of running. `?` converts
-//! [`crate::process::ProcessError`], [`StateError`] and
+//! Use [`run_stage_checked`] when the options must be checked against the
+//! config before the lock is waited for (`sync --syncer`). Run commands
+//! directly only where a plan cannot describe the work (retries, parallel
+//! processes), and then build them once for both the real run and the
+//! dry-run plan (as `sync`'s [`sync::Attempt`] does). `?` converts
+//! [`crate::process::ProcessError`], [`crate::state::StateError`] and
 //! [`crate::signals::Interrupted`] into [`Error`] (crate::error). Return
 //! [`Error::Threats`] for exit 5; any error after a signal becomes
 //! [`Error::Signal`] by itself.

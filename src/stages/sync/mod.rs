@@ -319,7 +319,7 @@ fn names(syncers: &[Syncer]) -> String {
         .join(",")
 }
 
-/// The commands of one attempt of a syncer, built once: [`attempt_once`]
+/// The commands of one attempt of a syncer, built once: an attempt
 /// runs them, `--dry-run` logs them ([`Attempt::steps`]). `docker rm -f`
 /// and `docker wait` run through [`container::remove`] and
 /// [`container::wait`], which check their output and build the same
@@ -354,7 +354,7 @@ impl Attempt {
         })
     }
 
-    /// The steps of one attempt in the order [`attempt_once`] runs them.
+    /// The steps of one attempt in the order an attempt runs them.
     pub fn steps(&self) -> Vec<Step> {
         vec![
             Step::Run(self.remove.clone()),
