@@ -18,11 +18,14 @@
 //! - [`inventory`]: `inventory.json` of the published tree.
 //! - [`json`]: the canonical JSON rendering of every document written.
 //! - [`error`]: error kinds and the exit-code table.
+//! - [`domain`]: snapshot names, syncer selection, the dotenv variable
+//!   that the pipeline and the stages share.
 
 pub mod backends;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod inventory;
 pub mod json;

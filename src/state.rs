@@ -120,6 +120,8 @@ pub const CURRENT_SNAPSHOT_FILE: &str = "current_snapshot.txt";
 pub const AV_STATE_DIR: &str = "av_state";
 /// Name of the antivirus reports directory.
 pub const AV_RESULTS_DIR: &str = "av_results";
+/// The marker `sync` leaves in `av_state/` when it changes the mirror.
+pub const MIRROR_CHANGED_FILE: &str = "mirror_changed";
 /// The legacy state file of older versions, removed by `cleanup-state`.
 pub const LEGACY_RUN_STATE_FILE: &str = "run_state.json";
 /// How often a waiter logs who holds the lock.
@@ -275,6 +277,12 @@ impl StateDir {
     /// `state/av_state/`.
     pub fn av_state_dir(&self) -> PathBuf {
         self.root.join(AV_STATE_DIR)
+    }
+
+    /// `state/av_state/mirror_changed`: the marker `sync` leaves before it
+    /// changes the mirror ([`StateLock::mark_mirror_changed`]).
+    pub fn mirror_changed_path(&self) -> PathBuf {
+        self.av_state_dir().join(MIRROR_CHANGED_FILE)
     }
 
     /// `state/av_results/`.
@@ -500,6 +508,20 @@ impl StateLock {
         f.write_all(bytes)
             .and_then(|()| f.sync_data())
             .map_err(io_err("append to", path))
+    }
+
+    /// Records that the mirror is about to change (called by `sync` before
+    /// any container runs): writes [`StateDir::mirror_changed_path`] as
+    /// `syncers=<syncers> at=<local time %Y-%m-%d %H:%M:%S>` and a newline,
+    /// which makes the next `av-scan` start a new list
+    /// ([`crate::stages::av_scan`]).
+    ///
+    /// # Errors
+    /// As [`StateLock::write_file`].
+    pub fn mark_mirror_changed(&self, syncers: &str) -> Result<(), StateError> {
+        let at = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
+        let text = format!("syncers={syncers} at={at}\n");
+        self.write_file(&self.state.mirror_changed_path(), text.as_bytes(), 0o644)
     }
 
     /// Writes `state/current_snapshot.txt`: `name` and a newline.

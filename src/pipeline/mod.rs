@@ -5,8 +5,8 @@
 
 #[cfg(feature = "gitlab")]
 pub mod client;
+pub mod jobs;
 pub mod mode;
-pub mod plan;
 pub mod render;
 #[cfg(feature = "gitlab")]
 pub mod trigger;
@@ -18,7 +18,7 @@ use crate::config::Config;
 pub enum GenerateError {
     /// A selected syncer does not exist (usage error).
     #[error(transparent)]
-    UnknownSyncer(#[from] plan::UnknownSyncer),
+    UnknownSyncer(#[from] crate::domain::UnknownSyncer),
     /// The template failed or produced an invalid pipeline (a bug).
     #[error(transparent)]
     Render(#[from] render::RenderError),
@@ -45,10 +45,10 @@ pub fn generate(
     run_mode: &mode::RunMode,
     config_path: &str,
 ) -> Result<Generated, GenerateError> {
-    let plan = plan::build(config, run_mode, config_path)?;
-    let text = render::render(&plan)?;
+    let graph = jobs::build(config, run_mode, config_path)?;
+    let text = render::render(&graph)?;
     Ok(Generated {
         text,
-        jobs: plan.jobs.into_iter().map(|j| j.name).collect(),
+        jobs: graph.jobs.into_iter().map(|j| j.name).collect(),
     })
 }

@@ -17,41 +17,7 @@
 //! usage error that names both.
 
 use crate::config::{is_none_like, parse_bool};
-
-/// Longest accepted snapshot name, in bytes.
-pub const MAX_SNAPSHOT_NAME_LEN: usize = 200;
-
-/// Checks a snapshot name: only `[A-Za-z0-9_.:-]`, not starting with `-` or
-/// `.`, 1 to 200 bytes. This keeps a name usable as a ZFS snapshot name and
-/// as one path component (no `/`, no `..`).
-///
-/// # Errors
-/// A sentence saying what is wrong with `name`.
-pub fn validate_snapshot_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("a snapshot name must not be empty".to_owned());
-    }
-    if name.len() > MAX_SNAPSHOT_NAME_LEN {
-        return Err(format!(
-            "snapshot name is {} bytes long; at most {MAX_SNAPSHOT_NAME_LEN} are allowed",
-            name.len()
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')))
-    {
-        return Err(format!(
-            "snapshot name {name:?} contains {c:?}; only letters, digits and `_.:-` are allowed"
-        ));
-    }
-    if name.starts_with(['-', '.']) {
-        return Err(format!(
-            "snapshot name {name:?} must not start with `-` or `.`"
-        ));
-    }
-    Ok(())
-}
+use crate::domain::validate_snapshot_name;
 
 /// What the child pipeline does.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -284,25 +250,6 @@ mod tests {
 
     fn no_vars(_: &str) -> Option<String> {
         None
-    }
-
-    #[test]
-    fn snapshot_names() {
-        assert!(validate_snapshot_name("20260603-120000").is_ok());
-        assert!(validate_snapshot_name("a:b.c_d-e").is_ok());
-        for bad in [
-            "",
-            "../x",
-            "a/b",
-            "-x",
-            ".x",
-            "a b",
-            "x\n",
-            &"a".repeat(201),
-        ] {
-            assert!(validate_snapshot_name(bad).is_err(), "{bad:?}");
-        }
-        assert!(validate_snapshot_name(&"a".repeat(200)).is_ok());
     }
 
     #[test]

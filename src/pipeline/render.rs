@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 
-use super::plan::Plan;
+use super::jobs::JobGraph;
 
 /// The child-pipeline template, embedded at build time.
 pub const TEMPLATE: &str = include_str!("../../templates/child-pipeline.yml.j2");
@@ -157,7 +157,7 @@ fn environment() -> Result<Environment<'static>, Error> {
 /// # Errors
 /// [`RenderError`] if the template fails or the text does not parse back
 /// as the plan.
-pub fn render(plan: &Plan) -> Result<String, RenderError> {
+pub fn render(plan: &JobGraph) -> Result<String, RenderError> {
     let env = environment().map_err(RenderError::Template)?;
     let template = env
         .get_template(TEMPLATE_NAME)
@@ -180,7 +180,7 @@ pub fn render(plan: &Plan) -> Result<String, RenderError> {
 ///
 /// # Errors
 /// [`RenderError::Invalid`] naming the first difference.
-pub fn check_rendered(text: &str, plan: &Plan) -> Result<(), RenderError> {
+pub fn check_rendered(text: &str, plan: &JobGraph) -> Result<(), RenderError> {
     use serde_yaml::Value as Y;
     let bad = |m: String| Err(RenderError::Invalid(m));
     let doc: Y =

@@ -1,10 +1,47 @@
 //! The stage executors and the runner they share (docs/stages.md, "Shared
 //! behaviour").
 //!
+//! # The boundary
+//!
+//! Data flows one way, and each step owns one thing:
+//!
+//! ```text
+//! cli (clap structs, value parsers)
+//!   -> Options + per-stage options (plain values, already checked)
+//!   -> run_stage: config, StageContext (effective options), tools, signals
+//!   -> Executor (takes and owns the state lock)
+//!   -> stage body: reads, then plans (Plan: plain data)
+//!   -> Executor: performs the plan, or logs it under --dry-run
+//!   -> backends (zfs, syncoid, rsync, container, antivirus) through process
+//!   -> state files and metadata, through the lock the executor holds
+//! ```
+//!
+//! - **Flags stop at the CLI.** `cli` turns the flags into [`Options`] (config
+//!   path, `--dry-run`, the `--x`/`--no-x` overrides as `Option<bool>`,
+//!   `--lock-timeout` as a `Duration`) and one plain options struct per
+//!   stage (e.g. [`publish_snapshot::PublishSnapshotOptions`]); every value
+//!   is checked by a clap value parser before any work. Nothing here
+//!   imports the CLI.
+//! - **Domain rules** (snapshot names, syncer selection, the dotenv
+//!   variable) come from [`crate::domain`], shared with [`crate::pipeline`].
+//! - **One executor owns the lock.** The runner takes `state/pipeline.lock`
+//!   into an [`Executor`] and hands it to the body beside the read-only
+//!   [`StageContext`]. Every change goes through it: [`Executor::execute`]
+//!   (a [`Plan`]: commands, atomic writes, directories, symlinks),
+//!   [`Executor::write`], [`Executor::append`] (checkpoints),
+//!   [`Executor::lock_syncers`], [`Executor::mark_mirror_changed`]. Under
+//!   `--dry-run` it holds the lock read-only (or none) and only logs.
+//! - **Where a plan cannot describe the work** (`sync`'s concurrent
+//!   containers and retries, `av-scan`'s parallel scanner batches) the
+//!   stage drives those commands itself through [`crate::process`], and its
+//!   state changes still go through the executor.
+//!
+//! # The runner
+//!
 //! Every stage (all commands except `catalog`, `config` and `pipeline`) is a
-//! function `run(cli, args) -> Result<()>` that calls [`run_stage`] with a
-//! [`StageDef`] (name, lock mode), a function listing the external programs
-//! it will run, and its body. [`run_stage`]:
+//! function `run(options, stage_options) -> Result<()>` that calls
+//! [`run_stage`] with a [`StageDef`] (name, lock mode), a function listing
+//! the external programs it will run, and its body. [`run_stage`]:
 //!
 //! 1. loads and validates the config (exit 3 on failure) and resolves the
 //!    effective options ([`StageContext`]: `--skip-remote`/`--no-skip-remote`
@@ -15,25 +52,22 @@
 //! 3. installs the SIGINT/SIGTERM handlers ([`crate::signals`]);
 //! 4. opens a GitLab collapsible section `stage_<name>` (only with `CI=true`);
 //! 5. takes the state lock `<workdir>/state/pipeline.lock` in the stage's
-//!    mode (exit 4 after `--lock-timeout`, naming the holder); an exclusive
-//!    holder removes stale `.*.tmp` files under `state/` and `metadata/`
-//!    (not through a symlinked `metadata/`: warning
-//!    `stale_temp_files_not_cleaned`). Under `--dry-run` the lock is taken
-//!    only if the lock file exists, read-only and shared (a dry run changes
-//!    nothing, so it only waits for an exclusive holder and writes no
-//!    holder line), and nothing is created or cleaned, so a dry run works
+//!    mode into the [`Executor`] (exit 4 after `--lock-timeout`, naming the
+//!    holder); an exclusive holder removes stale `.*.tmp` files under
+//!    `state/` and `metadata/` (not through a symlinked `metadata/`:
+//!    warning `stale_temp_files_not_cleaned`). Under `--dry-run` the lock is
+//!    taken only if the lock file exists, read-only and shared (a dry run
+//!    changes nothing, so it only waits for an exclusive holder and writes
+//!    no holder line), and nothing is created or cleaned, so a dry run works
 //!    on a read-only workdir;
-//! 6. logs `stage_start stage=<name>` and runs the body with a
-//!    [`StageContext`];
-//! 7. logs `stage_ok stage=<name> duration_s=<f>` (seconds since
-//!    `stage_start`, 3 decimals), or `stage_failed stage=<name> error="..."
-//!    exit_code=<n>` (also for a lock timeout) and returns the error. Any failure after
-//!    SIGINT/SIGTERM becomes [`Error::Signal`] (exit 130/143); a signal that
-//!    arrives while the body succeeds still ends the stage with that code.
-//!
-//! A body computes a [`plan::Plan`] and passes it to
-//! [`StageContext::execute`], which performs it, or only logs it under
-//! `--dry-run`.
+//! 6. logs `stage_start stage=<name>` and runs the body with the
+//!    [`StageContext`] and the [`Executor`];
+//! 7. releases the lock, then logs `stage_ok stage=<name> duration_s=<f>`
+//!    (seconds since `stage_start`, 3 decimals), or `stage_failed
+//!    stage=<name> error="..." exit_code=<n>` (also for a lock timeout) and
+//!    returns the error. Any failure after SIGINT/SIGTERM becomes
+//!    [`Error::Signal`] (exit 130/143); a signal that arrives while the body
+//!    succeeds still ends the stage with that code.
 //!
 //! Stages: [`sync`], [`av_scan`], [`snapshot`], [`replicate`],
 //! [`publish_snapshot`], [`publish_inventory`], [`publish_catalog`],
@@ -42,37 +76,37 @@
 //! # Adding a stage
 //!
 //! A new stage is a module here with a `run` function, a clap variant in
-//! `cli::Command` and one dispatch line. Its shape (this is how `sync` fits:
-//! the shared lock, then its per-syncer locks):
+//! `cli::Command` (its flags in `cli`, turned into a plain options struct
+//! here) and one dispatch line. Its shape:
 //!
 //! ```ignore
-//! pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
-//!     let def = StageDef { name: "sync", lock: LockMode::Shared };
-//!     run_stage(cli, def, |_ctx| vec![Tool::Docker], |ctx| {
-//!         let timeout = ctx.lock_timeout;
-//!         if let Some(lock) = ctx.lock_mut() {      // None only in --dry-run
-//!             lock.lock_syncer("debian", timeout)?;      // StateError -> Error (exit 4 ...)
-//!         }
-//!         let cmd = ctx.tools.cmd(Tool::Docker, "remove a leftover container")
-//!             .args(["rm", "-f", "debian"]);
-//!         if ctx.dry_run { /* log cmd.display() as dry_run_command */ } else { cmd.run()?; }
-//!         crate::signals::check()?;                  // between attempts/batches
+//! pub fn run(options: &Options) -> Result<()> {
+//!     let def = StageDef { name: "cleanup-state", lock: LockMode::Exclusive };
+//!     run_stage(options, def, |_ctx| Vec::new(), |ctx, exec| {
+//!         let state = ctx.state();
+//!         let mut plan = Plan::new();
+//!         plan.push(Step::RemoveFile(state.current_snapshot_path()));
+//!         exec.execute(&plan)?;                // or only logged under --dry-run
+//!         tracing::info!(dry_run = ctx.dry_run, "state_cleaned");
 //!         Ok(())
 //!     })
 //! }
 //! ```
 //!
-//! Prefer a [`Plan`] for sequential changes; run commands directly (as
-//! above) only where the work is dynamic (retries, parallel containers),
-//! and then honour `ctx.dry_run` by logging `dry_run_command
-//! purpose=... command=...` instead of running. `?` converts
-//! [`crate::process::ProcessError`], [`StateError`] and
+//! Use [`run_stage_checked`] when the options must be checked against the
+//! config before the lock is waited for (`sync --syncer`). Run commands
+//! directly only where a plan cannot describe the work (retries, parallel
+//! processes), and then build them once for both the real run and the
+//! dry-run plan (as `sync`'s [`sync::Attempt`] does). `?` converts
+//! [`crate::process::ProcessError`], [`crate::state::StateError`] and
 //! [`crate::signals::Interrupted`] into [`Error`] (crate::error). Return
 //! [`Error::Threats`] for exit 5; any error after a signal becomes
 //! [`Error::Signal`] by itself.
 
 pub mod av_scan;
 pub mod cleanup_state;
+pub mod executor;
+pub mod options;
 pub mod plan;
 pub mod publish_catalog;
 pub mod publish_inventory;
@@ -84,13 +118,14 @@ pub mod sync;
 
 use std::time::{Duration, Instant};
 
-use crate::cli::{Cli, load_config};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::process::{Tool, Tools};
 use crate::state::files::check_real_dir;
-use crate::state::{LockMode, LockRequest, StateDir, StateError, StateLock};
+use crate::state::{LockMode, StateDir};
 
+pub use executor::Executor;
+pub use options::{Options, load_config};
 pub use plan::{Plan, PlanError, Step};
 
 const TARGET: &str = "mirrorer::stages";
@@ -104,8 +139,8 @@ pub struct StageDef {
     pub lock: LockMode,
 }
 
-/// Everything a stage body gets: the config, the resolved tools, the
-/// effective options and the state lock.
+/// What a stage body reads: the config, the resolved tools and the
+/// effective options. Changes go through the [`Executor`] it gets beside.
 #[derive(Debug)]
 pub struct StageContext {
     /// The stage name.
@@ -126,7 +161,6 @@ pub struct StageContext {
     pub lock_timeout: Option<Duration>,
     /// `CI=true` in the environment (GitLab).
     pub ci: bool,
-    lock: Option<StateLock>,
 }
 
 impl StageContext {
@@ -135,98 +169,42 @@ impl StageContext {
         StateDir::new(self.config.mirror.state_dir())
     }
 
-    /// The held state lock; `None` only under `--dry-run` when there was no
-    /// lock file to take.
-    pub fn lock(&self) -> Option<&StateLock> {
-        self.lock.as_ref()
-    }
-
-    /// The held state lock, mutable (e.g. for [`StateLock::lock_syncer`]).
-    pub fn lock_mut(&mut self) -> Option<&mut StateLock> {
-        self.lock.as_mut()
-    }
-
     /// Whether the remote side is used: not skip_remote and a
     /// `replica_host` set.
     pub fn remote_in_effect(&self) -> bool {
         !self.skip_remote && self.config.replication.replica_host.is_some()
     }
+}
 
-    /// Performs `plan` through the lock, or under `--dry-run` logs it.
-    ///
-    /// # Errors
-    /// [`Error::Failed`] with the failing step's [`PlanError`]; if the lock
-    /// is missing outside dry-run (a bug), an error saying so.
-    pub fn execute(&self, plan: &Plan) -> Result<()> {
-        if self.dry_run {
-            plan.log_dry_run(self.stage);
-            return Ok(());
-        }
-        let lock = self.lock.as_ref().ok_or_else(|| {
-            Error::Failed(anyhow::anyhow!(
-                "internal error: stage {} has no state lock",
-                self.stage
-            ))
-        })?;
-        plan.execute(lock)
-            .map_err(|e| Error::Failed(anyhow::Error::new(e)))
+/// A flag's value over the config's: `(value, "flag" | "config")`.
+fn resolve_flag(flag: Option<bool>, config: bool) -> (bool, &'static str) {
+    match flag {
+        Some(value) => (value, "flag"),
+        None => (config, "config"),
     }
 }
 
-fn resolve_flag(on: bool, off: bool, config: bool) -> (bool, &'static str) {
-    if on {
-        (true, "flag")
-    } else if off {
-        (false, "flag")
-    } else {
-        (config, "config")
-    }
-}
-
-/// `--lock-timeout` as a duration.
-fn lock_timeout(cli: &Cli) -> Result<Option<Duration>> {
-    match cli.lock_timeout {
-        None => Ok(None),
-        Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
-        Some(s) => Err(Error::Usage(format!(
-            "--lock-timeout must be a number of seconds >= 0, got {s}"
-        ))),
-    }
-}
-
-fn state_error(e: StateError) -> Error {
-    Error::from(e)
-}
-
-/// Builds the context (config, options, tools) without taking the lock or
-/// checking tools. Used by [`run_stage`]; public for stage unit tests.
+/// Builds the context (config, options, tools) without checking tools. Used by [`run_stage`]; public for stage unit tests.
 ///
 /// # Errors
-/// [`Error::Config`] (exit 3), [`Error::Usage`] for a bad `--lock-timeout`.
-pub fn context(cli: &Cli, stage: &'static str) -> Result<StageContext> {
-    let config = load_config(cli)?;
-    let (skip_remote, skip_remote_source) = resolve_flag(
-        cli.skip_remote,
-        cli.no_skip_remote,
-        config.replication.skip_remote,
-    );
-    let (fail_on_threats, _) = resolve_flag(
-        cli.fail_on_threats,
-        cli.allow_threats,
-        config.antivirus.fail_on_threats,
-    );
+/// [`Error::Config`] (exit 3).
+pub fn context(options: &Options, stage: &'static str) -> Result<StageContext> {
+    let config = load_config(&options.config, options.log_level)?;
+    let (skip_remote, skip_remote_source) =
+        resolve_flag(options.skip_remote, config.replication.skip_remote);
+    let (fail_on_threats, _) =
+        resolve_flag(options.fail_on_threats, config.antivirus.fail_on_threats);
     let tools = Tools::from_env(&config.tools);
     Ok(StageContext {
         stage,
         tools,
-        dry_run: cli.dry_run,
+        dry_run: options.dry_run,
         skip_remote,
         skip_remote_source,
         fail_on_threats,
-        lock_timeout: lock_timeout(cli)?,
+        lock_timeout: options.lock_timeout,
         ci: std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true")),
         config,
-        lock: None,
     })
 }
 
@@ -239,12 +217,12 @@ pub fn context(cli: &Cli, stage: &'static str) -> Result<StageContext> {
 /// Whatever the steps return, mapped to the exit-code kinds of
 /// [`crate::error::Error`].
 pub fn run_stage(
-    cli: &Cli,
+    options: &Options,
     def: StageDef,
     needs: impl FnOnce(&StageContext) -> Vec<Tool>,
-    body: impl FnOnce(&mut StageContext) -> Result<()>,
+    body: impl FnOnce(&StageContext, &mut Executor) -> Result<()>,
 ) -> Result<()> {
-    run_stage_checked(cli, def, |ctx| Ok(needs(ctx)), body)
+    run_stage_checked(options, def, |ctx| Ok(needs(ctx)), body)
 }
 
 /// [`run_stage`] whose `needs` may also reject the options against the
@@ -255,12 +233,12 @@ pub fn run_stage(
 /// # Errors
 /// The error of `needs`; otherwise as [`run_stage`].
 pub fn run_stage_checked(
-    cli: &Cli,
+    options: &Options,
     def: StageDef,
     needs: impl FnOnce(&StageContext) -> Result<Vec<Tool>>,
-    body: impl FnOnce(&mut StageContext) -> Result<()>,
+    body: impl FnOnce(&StageContext, &mut Executor) -> Result<()>,
 ) -> Result<()> {
-    let mut ctx = context(cli, def.name)?;
+    let ctx = context(options, def.name)?;
     let needed = needs(&ctx)?;
     ctx.tools
         .check(&needed)
@@ -273,10 +251,20 @@ pub fn run_stage_checked(
         false,
     );
     let mut started = Instant::now();
-    let result = take_lock(&mut ctx, def).and_then(|()| {
+    let mut executor = None;
+    let result = Executor::take(
+        &ctx.state(),
+        def.name,
+        def.lock,
+        ctx.lock_timeout,
+        ctx.dry_run,
+        &ctx.config.mirror.metadata_dir(),
+    )
+    .and_then(|exec| {
+        let exec = executor.insert(exec);
         started = Instant::now();
         tracing::info!(target: TARGET, stage = def.name, dry_run = ctx.dry_run, "stage_start");
-        body(&mut ctx)
+        body(&ctx, exec)
     });
     let result = match (result, crate::signals::received()) {
         (Ok(()), None) => Ok(()),
@@ -289,7 +277,7 @@ pub fn run_stage_checked(
         }
     };
     // Release the lock before the final event, so a waiter can proceed.
-    drop(ctx.lock.take());
+    drop(executor);
     match &result {
         Ok(()) => tracing::info!(
             target: TARGET,
@@ -308,35 +296,6 @@ pub fn run_stage_checked(
     result
 }
 
-fn take_lock(ctx: &mut StageContext, def: StageDef) -> Result<()> {
-    let state = ctx.state();
-    let mut request = LockRequest::new(def.lock, def.name);
-    request.timeout = ctx.lock_timeout;
-    request.read_only = ctx.dry_run;
-    // symlink_metadata: a planted symlink is not "missing", it is refused.
-    if ctx.dry_run && std::fs::symlink_metadata(state.lock_path()).is_err() {
-        tracing::info!(target: TARGET, path = %state.lock_path().display(), "state_lock_skipped_dry_run");
-        return Ok(());
-    }
-    let lock = state.lock(&request).map_err(state_error)?;
-    if def.lock == LockMode::Exclusive && !ctx.dry_run {
-        let metadata = ctx.config.mirror.metadata_dir();
-        // Never clean through a symlinked metadata root; the stages that
-        // write there refuse it (require_real_dir).
-        match check_real_dir(&metadata, "the metadata root") {
-            Ok(()) => {
-                lock.remove_stale_temp_files(&metadata)
-                    .map_err(state_error)?;
-            }
-            Err(e) => {
-                tracing::warn!(target: TARGET, path = %metadata.display(), error = %e, "stale_temp_files_not_cleaned");
-            }
-        }
-    }
-    ctx.lock = Some(lock);
-    Ok(())
-}
-
 /// Checks that `dir`, a root of the workdir the stage writes to or
 /// publishes from (`what`: "the publication root", "the metadata root"), is
 /// a real directory or missing ([`check_real_dir`]); done in `--dry-run`
@@ -346,5 +305,5 @@ fn take_lock(ctx: &mut StageContext, def: StageDef) -> Result<()> {
 /// [`Error::Failed`] (exit 1) naming `dir` when it is a symlink or not a
 /// directory.
 pub fn require_real_dir(dir: &std::path::Path, what: &str) -> Result<()> {
-    check_real_dir(dir, what).map_err(state_error)
+    check_real_dir(dir, what).map_err(executor::state_error)
 }

@@ -1,20 +1,18 @@
 //! A stage's plan: the plain list of changes it will make (docs/architecture.md,
 //! practice 10). A stage computes its [`Plan`] first (reading whatever it needs,
 //! running read-only commands such as `zfs list`), then hands it to
-//! [`crate::stages::StageContext::execute`], which either performs it or,
+//! [`crate::stages::Executor::execute`], which either performs it or,
 //! under `--dry-run`, logs every step (`dry_run_command`, `dry_run_write`,
-//! ...) and changes nothing. This is the one place `--dry-run` is honoured
-//! for changes.
+//! ...) and changes nothing.
 //!
 //! Steps run in order; the first failure stops the plan. File changes go
-//! through the [`StateLock`] guard. Scratch directories
+//! through the [`crate::state::StateLock`] guard. Scratch directories
 //! ([`Step::ScratchDir`]) are removed when the plan ends, also on failure.
 
 use std::fmt;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::process::Cmd;
-use crate::state::StateLock;
 
 /// One change a stage makes.
 #[derive(Debug, Clone)]
@@ -109,30 +107,6 @@ pub enum PlanError {
     },
 }
 
-fn fs_err(action: impl Into<String>, path: &Path) -> impl FnOnce(std::io::Error) -> PlanError {
-    let action = action.into();
-    let path = path.to_path_buf();
-    move |source| PlanError::Fs {
-        action,
-        path,
-        source,
-    }
-}
-
-/// Removes the scratch directories when dropped (each is held with its
-/// flock until then, see [`super::scratch`]).
-struct Scratch(Vec<super::scratch::Held>);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        for held in self.0.drain(..).rev() {
-            if let Err(e) = std::fs::remove_dir_all(&held.path) {
-                tracing::warn!(target: "mirrorer::stages", path = %held.path.display(), error = %e, "scratch_dir_not_removed");
-            }
-        }
-    }
-}
-
 impl Plan {
     /// An empty plan.
     pub fn new() -> Plan {
@@ -142,143 +116,5 @@ impl Plan {
     /// Appends a step.
     pub fn push(&mut self, step: Step) {
         self.steps.push(step);
-    }
-
-    /// Logs every step as a `dry_run_*` event (INFO), then `dry_run_plan
-    /// steps=N`.
-    pub fn log_dry_run(&self, stage: &str) {
-        for step in &self.steps {
-            match step {
-                Step::Run(cmd) => {
-                    let env = cmd.display_env();
-                    if env.is_empty() {
-                        tracing::info!(target: "mirrorer::stages", purpose = %cmd.purpose(), command = %cmd.display(), "dry_run_command")
-                    } else {
-                        tracing::info!(target: "mirrorer::stages", purpose = %cmd.purpose(), command = %cmd.display(), env = %env, "dry_run_command")
-                    }
-                }
-                Step::Write {
-                    path,
-                    contents,
-                    mode,
-                } => {
-                    tracing::info!(target: "mirrorer::stages", path = %path.display(), bytes = contents.len(), mode = %format!("{mode:o}"), "dry_run_write")
-                }
-                Step::CreateDir(p) => {
-                    tracing::info!(target: "mirrorer::stages", path = %p.display(), "dry_run_mkdir")
-                }
-                Step::RemoveFile(p) | Step::RemoveDirAll(p) => {
-                    tracing::info!(target: "mirrorer::stages", path = %p.display(), "dry_run_remove")
-                }
-                Step::ScratchDir(p) => {
-                    tracing::info!(target: "mirrorer::stages", path = %p.display(), "dry_run_scratch_dir")
-                }
-                Step::Symlink { root, link, target } => {
-                    tracing::info!(target: "mirrorer::stages", link = %root.join(link).display(), target = %target.display(), "dry_run_symlink")
-                }
-            }
-        }
-        tracing::info!(target: "mirrorer::stages", stage = stage, steps = self.steps.len(), "dry_run_plan");
-    }
-
-    /// Performs every step in order through `lock`.
-    ///
-    /// # Errors
-    /// The first failing step's [`PlanError`]; later steps are not run, and
-    /// scratch directories are removed.
-    pub fn execute(&self, lock: &StateLock) -> Result<(), PlanError> {
-        let mut scratch = Scratch(Vec::new());
-        for step in &self.steps {
-            crate::signals::check()?;
-            match step {
-                Step::Run(cmd) => {
-                    cmd.run()?;
-                }
-                Step::Write {
-                    path,
-                    contents,
-                    mode,
-                } => lock.write_file(path, contents, *mode)?,
-                Step::CreateDir(p) => lock.create_dir_all(p)?,
-                Step::RemoveFile(p) => {
-                    lock.remove_file(p)?;
-                }
-                Step::RemoveDirAll(p) => lock.remove_dir_all(p)?,
-                Step::ScratchDir(p) => {
-                    let held = super::scratch::create(p)
-                        .map_err(fs_err("create the scratch directory", p))?;
-                    scratch.0.push(held);
-                }
-                Step::Symlink { root, link, target } => make_link(root, link, target)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Creates `root/link -> target`, refusing anything that could place the
-/// link (or a directory) outside `root`.
-fn make_link(root: &Path, link: &Path, target: &Path) -> Result<(), PlanError> {
-    let outside = |why: &str| PlanError::Fs {
-        action: format!("create the symlink {} ({why})", link.display()),
-        path: root.join(link),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_owned()),
-    };
-    if link.as_os_str().is_empty()
-        || link
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-    {
-        return Err(outside("not a plain relative path"));
-    }
-    // Walk the parents: each must be a real directory (created if missing),
-    // never a symlink, so nothing is created through a link.
-    let mut dir = root.to_path_buf();
-    let parts: Vec<_> = link.components().collect();
-    for part in &parts[..parts.len() - 1] {
-        dir.push(part);
-        match std::fs::symlink_metadata(&dir) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(outside(&format!(
-                    "{} is a symlink; a public prefix nested in another one",
-                    dir.strip_prefix(root).unwrap_or(&dir).display()
-                )));
-            }
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(outside("a parent is not a directory")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                use std::os::unix::fs::DirBuilderExt;
-                std::fs::DirBuilder::new()
-                    .mode(0o755)
-                    .create(&dir)
-                    .map_err(fs_err("create", &dir))?;
-            }
-            Err(e) => return Err(fs_err("inspect", &dir)(e)),
-        }
-    }
-    let path = root.join(link);
-    std::os::unix::fs::symlink(target, &path).map_err(fs_err("create the symlink", &path))?;
-    tracing::debug!(target: "mirrorer::stages", link = %path.display(), target = %target.display(), "symlink_created");
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn links_are_never_created_through_a_symlink() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        let outside = dir.path().join("outside");
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::create_dir_all(&outside).unwrap();
-        make_link(&root, Path::new("a/b"), &outside).unwrap();
-        assert_eq!(std::fs::read_link(root.join("a/b")).unwrap(), outside);
-        let err = make_link(&root, Path::new("a/b/c"), Path::new("/x")).unwrap_err();
-        assert!(err.to_string().contains("a/b is a symlink"), "{err}");
-        assert!(!outside.join("c").exists());
-        assert!(make_link(&root, Path::new("../x"), Path::new("/x")).is_err());
-        assert!(make_link(&root, Path::new("/abs"), Path::new("/x")).is_err());
     }
 }

@@ -17,11 +17,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Plan, StageContext, StageDef, Step, run_stage};
+use super::{Options, Plan, StageContext, StageDef, Step, run_stage};
 use crate::catalog::{self, Format};
-use crate::cli::Cli;
+use crate::domain::validate_snapshot_name;
 use crate::error::{Error, Result};
-use crate::pipeline::mode::validate_snapshot_name;
 use crate::state::LockMode;
 
 /// The catalog's file name inside `metadata/snapshots/<snap>/`.
@@ -31,15 +30,13 @@ pub const CATALOG_FILE: &str = "repo_catalog.json";
 /// every catalog.
 pub const SHARD_VARIABLE: &str = "DIST_MIRROR_REPO_CATALOG_SHARD";
 
-/// Flags of `mirrorer publish-catalog`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct PublishCatalogArgs {
-    /// Catalog the published snapshot NAME [default: the one in state/current_snapshot.txt].
-    /// Not with --rebuild (checked in `cli`, where an empty NAME means not given).
-    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+/// Options of `publish-catalog`: which published snapshots to catalog (at
+/// most one of the two; neither: the current snapshot).
+#[derive(Debug, Clone, Default)]
+pub struct PublishCatalogOptions {
+    /// Catalog this published snapshot (checked by the CLI, and again here).
     pub snapshot: Option<String>,
     /// Catalog every published snapshot under WORKDIR/repo/snapshots/.
-    #[arg(long)]
     pub rebuild: bool,
 }
 
@@ -84,7 +81,7 @@ fn published_snapshots(snapshots_dir: &Path) -> Result<Vec<String>> {
 
 fn select(
     ctx: &StageContext,
-    args: &PublishCatalogArgs,
+    args: &PublishCatalogOptions,
     snapshots_dir: &Path,
 ) -> Result<Vec<String>> {
     let names = if args.rebuild {
@@ -132,7 +129,7 @@ fn select(
 /// [`Error::Usage`] for an invalid `--snapshot`; [`Error::Failed`] when no
 /// snapshot is selected, a snapshot directory is missing, or a catalog
 /// cannot be built or written; the runner's errors.
-pub fn run(cli: &Cli, args: &PublishCatalogArgs) -> Result<()> {
+pub fn run(options: &Options, args: &PublishCatalogOptions) -> Result<()> {
     if let Some(name) = &args.snapshot {
         validate_snapshot_name(name).map_err(|e| Error::Usage(format!("--snapshot: {e}")))?;
     }
@@ -141,10 +138,10 @@ pub fn run(cli: &Cli, args: &PublishCatalogArgs) -> Result<()> {
         lock: LockMode::Exclusive,
     };
     run_stage(
-        cli,
+        options,
         def,
         |_| Vec::new(),
-        |ctx| {
+        |ctx, exec| {
             super::require_real_dir(&ctx.config.mirror.repo_dir(), "the publication root")?;
             super::require_real_dir(&ctx.config.mirror.metadata_dir(), "the metadata root")?;
             let snapshots_dir = ctx.config.mirror.repo_dir().join("snapshots");
@@ -176,7 +173,7 @@ pub fn run(cli: &Cli, args: &PublishCatalogArgs) -> Result<()> {
                     contents: text.into_bytes(),
                     mode: 0o644,
                 });
-                ctx.execute(&plan)?;
+                exec.execute(&plan)?;
                 tracing::info!(
                     snapshot = %name,
                     path = %path.display(),

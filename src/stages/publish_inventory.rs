@@ -3,8 +3,7 @@
 //! ([`crate::inventory`]), atomically, mode 0644. Both `repo/` and
 //! `metadata/` must be real directories (or missing), not symlinks.
 
-use super::{Plan, StageDef, Step, run_stage};
-use crate::cli::Cli;
+use super::{Options, Plan, StageDef, Step, run_stage};
 use crate::error::{Error, Result};
 use crate::inventory;
 use crate::state::LockMode;
@@ -17,16 +16,16 @@ pub const INVENTORY_FILE: &str = "inventory.json";
 /// # Errors
 /// An unreadable published tree or a failed write (exit 1); the runner's
 /// errors.
-pub fn run(cli: &Cli) -> Result<()> {
+pub fn run(options: &Options) -> Result<()> {
     let def = StageDef {
         name: "publish-inventory",
         lock: LockMode::Exclusive,
     };
     run_stage(
-        cli,
+        options,
         def,
         |_| Vec::new(),
-        |ctx| {
+        |ctx, exec| {
             let root = ctx.config.mirror.repo_dir();
             super::require_real_dir(&root, "the publication root")?;
             super::require_real_dir(&ctx.config.mirror.metadata_dir(), "the metadata root")?;
@@ -39,7 +38,7 @@ pub fn run(cli: &Cli) -> Result<()> {
                 contents: text.into_bytes(),
                 mode: 0o644,
             });
-            ctx.execute(&plan)?;
+            exec.execute(&plan)?;
             tracing::info!(
                 path = %path.display(),
                 snapshots_count = inv.prefixes_by_snapshot.len(),

@@ -47,27 +47,22 @@
 
 use std::path::Path;
 
-use clap::Args;
-
-use super::{Plan, StageContext, StageDef, Step, run_stage};
+use super::{Executor, Options, Plan, StageContext, StageDef, Step, run_stage};
 use crate::backends::{rsync, zfs};
-use crate::cli::Cli;
 use crate::config::RepoPath;
+use crate::domain::validate_snapshot_name;
 use crate::error::{Error, Result};
-use crate::pipeline::mode::validate_snapshot_name;
 use crate::process::Tool;
 use crate::state::LockMode;
 
-/// Options of `publish-snapshot`.
-#[derive(Debug, Clone, Args)]
-pub struct PublishSnapshotArgs {
-    /// Publish snapshot NAME [default: the one in state/current_snapshot.txt].
-    /// Not with --all (checked in `cli`, where an empty NAME means not given).
-    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+/// Options of `publish-snapshot`: which snapshots to publish (at most one
+/// of the two; neither: the current snapshot).
+#[derive(Debug, Clone, Default)]
+pub struct PublishSnapshotOptions {
+    /// Publish this snapshot (checked by the CLI, and again here).
     pub snapshot: Option<String>,
     /// Publish every ZFS snapshot of the dataset (the published tree becomes
     /// exactly that set).
-    #[arg(long)]
     pub all: bool,
 }
 
@@ -107,7 +102,7 @@ pub fn check_prefixes(paths: &[RepoPath]) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn select(ctx: &StageContext, args: &PublishSnapshotArgs) -> Result<Vec<String>> {
+fn select(ctx: &StageContext, args: &PublishSnapshotOptions) -> Result<Vec<String>> {
     let names = if args.all {
         let dataset = &ctx.config.mirror.zfs_mirror_dataset;
         let names = zfs::list_snapshots(&ctx.tools, dataset)?;
@@ -166,13 +161,13 @@ fn select(ctx: &StageContext, args: &PublishSnapshotArgs) -> Result<Vec<String>>
 /// # Errors
 /// Empty `repo.paths` or selection, nested prefixes, missing `ssh_user`,
 /// rsync failing (exit 1); a bad `--snapshot` (exit 2); the runner's errors.
-pub fn run(cli: &Cli, args: &PublishSnapshotArgs) -> Result<()> {
+pub fn run(options: &Options, args: &PublishSnapshotOptions) -> Result<()> {
     let def = StageDef {
         name: "publish-snapshot",
         lock: LockMode::Exclusive,
     };
     run_stage(
-        cli,
+        options,
         def,
         |ctx| {
             let mut tools = vec![Tool::Rsync];
@@ -184,7 +179,7 @@ pub fn run(cli: &Cli, args: &PublishSnapshotArgs) -> Result<()> {
             }
             tools
         },
-        |ctx| body(ctx, args),
+        |ctx, exec| body(ctx, exec, args),
     )
 }
 
@@ -198,7 +193,7 @@ fn remote_shell(ctx: &StageContext) -> Option<String> {
     )
 }
 
-fn body(ctx: &mut StageContext, args: &PublishSnapshotArgs) -> Result<()> {
+fn body(ctx: &StageContext, exec: &Executor, args: &PublishSnapshotOptions) -> Result<()> {
     let config = &ctx.config;
     if config.repo_paths.is_empty() {
         return Err(failed(format!(
@@ -312,7 +307,7 @@ fn body(ctx: &mut StageContext, args: &PublishSnapshotArgs) -> Result<()> {
             "publish_remote_skipped"
         );
     }
-    ctx.execute(&plan)?;
+    exec.execute(&plan)?;
     tracing::info!(
         snapshots = %staged.join(","),
         publication_root = %repo.display(),

@@ -16,9 +16,8 @@
 //! `syncoid_output stream=stdout|stderr line=...`; only syncoid's exit code
 //! decides success.
 
-use super::{Plan, StageDef, Step, run_stage};
+use super::{Options, Plan, StageDef, Step, run_stage};
 use crate::backends::{ssh, syncoid};
-use crate::cli::Cli;
 use crate::error::{Error, Result};
 use crate::process::{Stream, Tool};
 use crate::state::LockMode;
@@ -27,13 +26,13 @@ use crate::state::LockMode;
 ///
 /// # Errors
 /// Missing `ssh_user`, syncoid failing (exit 1); the runner's errors.
-pub fn run(cli: &Cli) -> Result<()> {
+pub fn run(options: &Options) -> Result<()> {
     let def = StageDef {
         name: "replicate",
         lock: LockMode::Exclusive,
     };
     run_stage(
-        cli,
+        options,
         def,
         |ctx| {
             if ctx.remote_in_effect() {
@@ -42,7 +41,7 @@ pub fn run(cli: &Cli) -> Result<()> {
                 Vec::new()
             }
         },
-        |ctx| {
+        |ctx, exec| {
             let r = &ctx.config.replication;
             if ctx.skip_remote {
                 tracing::info!(
@@ -67,16 +66,16 @@ pub fn run(cli: &Cli) -> Result<()> {
                     ctx.config.path.display()
                 ))
             };
-            let options = ssh::syncoid_args(&r.ssh_options)
+            let ssh_opts = ssh::syncoid_args(&r.ssh_options)
                 .map_err(|why| failed("replication.ssh_options", why))?;
             let mut args = Vec::new();
-            if !options.has_key {
+            if !ssh_opts.has_key {
                 let key = r.ssh_key.to_string_lossy().into_owned();
                 args = ssh::syncoid_args(&["-i".to_owned(), key])
                     .map_err(|why| failed("replication.ssh_key", why))?
                     .args;
             }
-            args.extend(options.args);
+            args.extend(ssh_opts.args);
             let dataset = &ctx.config.mirror.zfs_mirror_dataset;
             let mut plan = Plan::new();
             plan.push(Step::Run(
@@ -89,7 +88,7 @@ pub fn run(cli: &Cli) -> Result<()> {
                         tracing::info!(stream, line, "syncoid_output");
                     }),
             ));
-            ctx.execute(&plan)?;
+            exec.execute(&plan)?;
             tracing::info!(dataset = %dataset, host = host, replica_dataset = %r.replica_dataset, dry_run = ctx.dry_run, "zfs_replication_completed");
             Ok(())
         },

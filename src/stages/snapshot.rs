@@ -3,7 +3,7 @@
 //! Name = local time `%Y%m%d-%H%M%S`. Plan: `zfs snapshot
 //! <dataset>@<name>`, then `state/current_snapshot.txt` (the name and a
 //! newline). With `--dotenv FILE`, or with `CI=true` by default
-//! [`crate::pipeline::plan::SNAPSHOT_DOTENV`] (`mirrorer-snapshot.env`),
+//! [`crate::domain::SNAPSHOT_DOTENV`] (`mirrorer-snapshot.env`),
 //! also `MIRRORER_SNAPSHOT=<name>\n` to FILE, for GitLab's
 //! `artifacts:reports:dotenv`.
 //!
@@ -20,27 +20,19 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
-
-use super::{Plan, StageDef, Step, run_stage};
+use super::{Options, Plan, StageDef, Step, run_stage};
 use crate::backends::zfs;
-use crate::cli::Cli;
+use crate::domain;
 use crate::error::{Error, Result};
 use crate::process::Tool;
 use crate::state::LockMode;
 
 /// Options of `snapshot`.
-#[derive(Debug, Clone, Args)]
-pub struct SnapshotArgs {
-    /// Also write `MIRRORER_SNAPSHOT=<name>` to FILE (GitLab dotenv report);
-    /// default with CI=true: mirrorer-snapshot.env.
-    #[arg(long, value_name = "FILE")]
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotOptions {
+    /// Also write the dotenv report ([`domain::snapshot_dotenv`]) to this
+    /// file; `None`: [`domain::SNAPSHOT_DOTENV`] with `CI=true`, else none.
     pub dotenv: Option<PathBuf>,
-}
-
-/// The snapshot name for local time `now`: `%Y%m%d-%H%M%S`.
-pub fn snapshot_name(now: chrono::DateTime<chrono::Local>) -> String {
-    now.format("%Y%m%d-%H%M%S").to_string()
 }
 
 /// The error (and ERROR event `snapshot_not_recorded`) for a snapshot that
@@ -62,22 +54,22 @@ fn not_recorded(ctx: &super::StageContext, snapshot: &str, name: &str, e: Error)
 ///
 /// # Errors
 /// zfs failing, state or dotenv writes failing (exit 1); the runner's errors.
-pub fn run(cli: &Cli, args: &SnapshotArgs) -> Result<()> {
+pub fn run(options: &Options, args: &SnapshotOptions) -> Result<()> {
     let def = StageDef {
         name: "snapshot",
         lock: LockMode::Exclusive,
     };
     run_stage(
-        cli,
+        options,
         def,
         |_| vec![Tool::Zfs],
-        |ctx| {
-            let name = snapshot_name(chrono::Local::now());
+        |ctx, exec| {
+            let name = domain::snapshot_name(chrono::Local::now());
             let dataset = &ctx.config.mirror.zfs_mirror_dataset;
-            let dotenv = args.dotenv.clone().or_else(|| {
-                ctx.ci
-                    .then(|| PathBuf::from(crate::pipeline::plan::SNAPSHOT_DOTENV))
-            });
+            let dotenv = args
+                .dotenv
+                .clone()
+                .or_else(|| ctx.ci.then(|| PathBuf::from(domain::SNAPSHOT_DOTENV)));
             let zfs_step = Step::Run(zfs::snapshot_cmd(&ctx.tools, dataset, &name));
             let write_step = Step::Write {
                 path: ctx.state().current_snapshot_path(),
@@ -85,16 +77,16 @@ pub fn run(cli: &Cli, args: &SnapshotArgs) -> Result<()> {
                 mode: 0o644,
             };
             if ctx.dry_run {
-                ctx.execute(&Plan {
+                exec.execute(&Plan {
                     steps: vec![zfs_step, write_step],
                 })?;
             } else {
-                ctx.execute(&Plan {
+                exec.execute(&Plan {
                     steps: vec![zfs_step],
                 })?;
                 // The snapshot exists now: a failure to record it (disk
                 // full) must say which one, so the operator can recover.
-                ctx.execute(&Plan {
+                exec.execute(&Plan {
                     steps: vec![write_step],
                 })
                 .map_err(|e| not_recorded(ctx, &format!("{dataset}@{name}"), &name, e))?;
@@ -102,7 +94,7 @@ pub fn run(cli: &Cli, args: &SnapshotArgs) -> Result<()> {
             tracing::info!(snapshot = %format!("{dataset}@{name}"), dry_run = ctx.dry_run, "zfs_snapshot_created");
             tracing::info!(snapshot = %name, path = %ctx.state().current_snapshot_path().display(), dry_run = ctx.dry_run, "current_snapshot_written");
             if let Some(path) = dotenv {
-                let text = format!("MIRRORER_SNAPSHOT={name}\n");
+                let text = domain::snapshot_dotenv(&name);
                 crate::state::write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| {
                     Error::Failed(anyhow::Error::new(e).context(format!(
                         "ZFS snapshot {dataset}@{name} was created and recorded in state, but not in the dotenv file"

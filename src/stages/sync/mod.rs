@@ -5,7 +5,7 @@
 //! # Selection and locks
 //!
 //! `--syncer` (alias `--prefix`, repeatable) picks the syncers whose name or
-//! prefix equals one of the values ([`crate::pipeline::plan::select_syncers`];
+//! prefix equals one of the values ([`crate::domain::select_syncers`];
 //! none given: all). A value that matches nothing is a usage error (exit 2,
 //! `no syncer matches name or prefix: X`), reported before any lock is
 //! waited for ([`super::run_stage_checked`]). The stage holds
@@ -64,19 +64,32 @@
 //!
 //! `--dry-run` logs, per selected syncer, the commands of one attempt and
 //! runs nothing, takes no per-syncer lock and opens no log file.
+//!
+//! A [`Plan`] cannot describe this stage: the syncers run concurrently and
+//! whether an attempt is retried depends on the container's exit code. So
+//! the stage runs its containers itself (through [`crate::process`]) and
+//! only its state changes (the per-syncer locks, the `mirror_changed`
+//! marker) go through the [`super::Executor`]. The commands of an attempt
+//! are built in one place, [`Attempt`]: the real run executes them and the
+//! dry run logs the same values as a plan, so the two cannot drift (the
+//! one difference: a real attempt starts the container through
+//! [`container::start`], which writes the private env file and passes its
+//! real path where the dry run shows [`container::env_file_placeholder`]).
+
+mod report;
+
+pub use report::{AttemptEnd, SyncerReport};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Args;
-
-use super::{Plan, StageDef, Step, run_stage_checked};
-use crate::backends::container;
-use crate::cli::Cli;
+use super::{Options, Plan, StageDef, Step, run_stage_checked};
+use crate::backends::container::{self, ContainerError};
 use crate::config::Syncer;
 use crate::error::{Error, Result};
-use crate::process::{Running, Stream, Tool, Tools};
+use crate::process::{Cmd, Running, Stream, Tool, Tools};
 use crate::state::LockMode;
+use report::finish;
 
 mod output;
 
@@ -101,79 +114,10 @@ pub const LOGS_DRAIN: Duration = Duration::from_secs(10);
 pub const MIN_REDACTED_LEN: usize = 4;
 
 /// Options of `sync`.
-#[derive(Debug, Clone, Args)]
-pub struct SyncArgs {
-    /// Only the syncers with this name or prefix (repeatable; default: all).
-    #[arg(
-        long = "syncer",
-        visible_alias = "prefix",
-        value_name = "NAME_OR_PREFIX",
-        allow_hyphen_values = true
-    )]
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Only the syncers with one of these names or prefixes; empty: all.
     pub syncers: Vec<String>,
-}
-
-/// How one attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AttemptEnd {
-    /// The container ran and exited with this code.
-    Exited(i32),
-    /// The runtime failed before the container's exit code was known; the
-    /// message holds the error and its causes.
-    Error(String),
-    /// SIGINT/SIGTERM arrived; the container was stopped.
-    Interrupted,
-}
-
-impl AttemptEnd {
-    /// The code for summaries: the exit code, `error` or `interrupted`.
-    pub fn code_text(&self) -> String {
-        match self {
-            AttemptEnd::Exited(c) => c.to_string(),
-            AttemptEnd::Error(_) => "error".to_owned(),
-            AttemptEnd::Interrupted => "interrupted".to_owned(),
-        }
-    }
-}
-
-/// What happened to one syncer.
-#[derive(Debug, Clone)]
-pub struct SyncerReport {
-    /// The syncer (container) name.
-    pub name: String,
-    /// How each attempt ended, in order.
-    pub attempts: Vec<AttemptEnd>,
-    /// Why no attempt could be made (bad volume or image), if so.
-    pub setup_error: Option<String>,
-    /// Containers that could not be stopped or removed.
-    pub cleanup_errors: Vec<String>,
-}
-
-impl SyncerReport {
-    /// Whether the last attempt exited 0.
-    pub fn succeeded(&self) -> bool {
-        self.setup_error.is_none() && self.attempts.last() == Some(&AttemptEnd::Exited(0))
-    }
-
-    /// `ok`, `interrupted` or `failed`.
-    pub fn status(&self) -> &'static str {
-        if self.succeeded() {
-            "ok"
-        } else if self.attempts.last() == Some(&AttemptEnd::Interrupted) {
-            "interrupted"
-        } else {
-            "failed"
-        }
-    }
-
-    /// The exit codes in attempt order, comma-separated (`1,1,0`).
-    pub fn exit_codes(&self) -> String {
-        self.attempts
-            .iter()
-            .map(AttemptEnd::code_text)
-            .collect::<Vec<_>>()
-            .join(",")
-    }
 }
 
 /// The error and its causes on one line.
@@ -194,14 +138,14 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 /// An unknown `--syncer` value (exit 2); syncers that failed all attempts
 /// or could not be started or removed (exit 1); a signal (exit 130/143);
 /// the runner's errors.
-pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
+pub fn run(options: &Options, args: &SyncOptions) -> Result<()> {
     let def = StageDef {
         name: "sync",
         lock: LockMode::Shared,
     };
     let select = |config: &crate::config::Config| -> Result<Vec<Syncer>> {
         Ok(
-            crate::pipeline::plan::select_syncers(&config.syncers, &args.syncers)
+            crate::domain::select_syncers(&config.syncers, &args.syncers)
                 .map_err(|e| Error::Usage(e.to_string()))?
                 .into_iter()
                 .cloned()
@@ -209,7 +153,7 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
         )
     };
     run_stage_checked(
-        cli,
+        options,
         def,
         // An unknown --syncer is a usage error before the lock is waited for.
         |ctx| {
@@ -219,7 +163,7 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
                 vec![Tool::Docker]
             })
         },
-        |ctx| {
+        |ctx, exec| {
             let selected = select(&ctx.config)?;
             if selected.is_empty() {
                 tracing::info!(target: TARGET, "sync_nothing_to_do");
@@ -231,21 +175,12 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<()> {
                     plan.steps.extend(attempt_steps(&ctx.tools, s)?);
                 }
                 tracing::info!(target: TARGET, syncers = %names(&selected), max_attempts = MAX_ATTEMPTS, "sync_dry_run");
-                return ctx.execute(&plan);
+                return exec.execute(&plan);
             }
-            let timeout = ctx.lock_timeout;
-            let state = ctx.state();
-            let lock = ctx.lock_mut().ok_or_else(|| {
-                Error::Failed(anyhow::anyhow!(
-                    "internal error: stage sync has no state lock"
-                ))
-            })?;
-            for s in &selected {
-                lock.lock_syncer(&s.name, timeout)?;
-            }
+            exec.lock_syncers(selected.iter().map(|s| s.name.as_str()))?;
             // The mirror is about to change: a scan list made before is no
             // longer complete (av-scan starts a new one).
-            super::av_scan::mark_mirror_changed(lock, &state, &names(&selected))?;
+            exec.mark_mirror_changed(&names(&selected))?;
             tracing::info!(target: TARGET, syncers = %names(&selected), max_attempts = MAX_ATTEMPTS, "sync_start");
             let sections = selected.len() == 1;
             let tools = &ctx.tools;
@@ -281,78 +216,72 @@ fn names(syncers: &[Syncer]) -> String {
         .join(",")
 }
 
-/// The commands of one attempt, for `--dry-run`.
+/// The commands of one attempt of a syncer, built once: an attempt
+/// runs them, `--dry-run` logs them ([`Attempt::steps`]). `docker rm -f`
+/// and `docker wait` run through [`container::remove`] and
+/// [`container::wait`], which check their output and build the same
+/// commands ([`container::remove_cmd`], [`container::wait_cmd`]).
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// `docker rm -f NAME`, before and after the container runs.
+    pub remove: Cmd,
+    /// `docker run -d ... --env-file=<placeholder> ...` as the dry run
+    /// shows it; a real attempt runs [`container::start`], which builds the
+    /// same command with the real private env file.
+    pub run: Cmd,
+    /// `docker logs --follow NAME` (spawned with a line handler).
+    pub logs: Cmd,
+    /// `docker wait NAME`.
+    pub wait: Cmd,
+    /// `docker stop -t 30 NAME`.
+    pub stop: Cmd,
+}
+
+impl Attempt {
+    /// The commands of an attempt of `syncer`.
+    ///
+    /// # Errors
+    /// [`ContainerError::BadVolume`] for a volume `-v` cannot express.
+    pub fn new(tools: &Tools, syncer: &Syncer) -> std::result::Result<Attempt, ContainerError> {
+        let name = &syncer.name;
+        Ok(Attempt {
+            remove: container::remove_cmd(tools, name),
+            run: container::run_cmd(
+                tools,
+                syncer,
+                (!syncer.environment.is_empty())
+                    .then(container::env_file_placeholder)
+                    .as_deref(),
+            )?,
+            logs: container::logs_cmd(tools, name),
+            wait: container::wait_cmd(tools, name),
+            stop: container::stop_cmd(tools, name, CONTAINER_STOP_GRACE),
+        })
+    }
+
+    /// The steps of one attempt in the order an attempt runs them.
+    pub fn steps(&self) -> Vec<Step> {
+        vec![
+            Step::Run(self.remove.clone()),
+            Step::Run(self.run.clone()),
+            Step::Run(self.logs.clone()),
+            Step::Run(self.wait.clone()),
+            Step::Run(self.stop.clone()),
+            Step::Run(self.remove.clone()),
+        ]
+    }
+}
+
+/// The commands of one attempt, for `--dry-run`: the log file's directory,
+/// then [`Attempt::steps`].
 fn attempt_steps(tools: &Tools, s: &Syncer) -> Result<Vec<Step>> {
-    let env_file = (!s.environment.is_empty()).then(container::env_file_placeholder);
-    let run =
-        container::run_cmd(tools, s, env_file.as_deref()).map_err(|e| Error::Failed(e.into()))?;
+    let attempt = Attempt::new(tools, s).map_err(|e| Error::Failed(e.into()))?;
     let mut steps = Vec::new();
     if let Some(parent) = s.log_file.parent() {
         steps.push(Step::CreateDir(parent.to_path_buf()));
     }
-    steps.extend([
-        Step::Run(container::remove_cmd(tools, &s.name)),
-        Step::Run(run),
-        Step::Run(container::logs_cmd(tools, &s.name)),
-        Step::Run(container::wait_cmd(tools, &s.name)),
-        Step::Run(container::stop_cmd(tools, &s.name, CONTAINER_STOP_GRACE)),
-        Step::Run(container::remove_cmd(tools, &s.name)),
-    ]);
+    steps.extend(attempt.steps());
     Ok(steps)
-}
-
-/// Logs the summary and turns the reports into the stage's result.
-fn finish(reports: &[SyncerReport]) -> Result<()> {
-    for r in reports {
-        if r.succeeded() {
-            tracing::info!(target: TARGET, container = %r.name, status = r.status(), attempts = r.attempts.len(), exit_codes = %r.exit_codes(), "sync_summary");
-        } else if let Some(error) = &r.setup_error {
-            tracing::error!(target: TARGET, container = %r.name, status = r.status(), attempts = r.attempts.len(), exit_codes = %r.exit_codes(), error = %error, "sync_summary");
-        } else {
-            tracing::error!(target: TARGET, container = %r.name, status = r.status(), attempts = r.attempts.len(), exit_codes = %r.exit_codes(), "sync_summary");
-        }
-    }
-    if let Some(signal) = crate::signals::received() {
-        return Err(Error::Signal(signal));
-    }
-    let mut problems = Vec::new();
-    let failed: Vec<&SyncerReport> = reports.iter().filter(|r| !r.succeeded()).collect();
-    if !failed.is_empty() {
-        let list = failed
-            .iter()
-            .map(|r| match &r.setup_error {
-                Some(e) => format!("{} ({e})", r.name),
-                None => format!(
-                    "{} ({} attempts, exit codes {})",
-                    r.name,
-                    r.attempts.len(),
-                    r.exit_codes()
-                ),
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        problems.push(format!(
-            "{} of {} syncers failed: {list}",
-            failed.len(),
-            reports.len()
-        ));
-    }
-    let leftovers: Vec<&String> = reports.iter().flat_map(|r| &r.cleanup_errors).collect();
-    if !leftovers.is_empty() {
-        problems.push(format!(
-            "containers may be left behind: {}",
-            leftovers
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Failed(anyhow::anyhow!(problems.join("; "))))
-    }
 }
 
 /// All attempts of one syncer (runs on its own thread).
@@ -365,12 +294,16 @@ fn run_syncer(tools: &Tools, syncer: &Syncer, sections: bool) -> SyncerReport {
     };
     // A syncer whose container cannot be started (bad volume, image or
     // environment value) fails before any attempt.
-    if let Err(e) = container::check(syncer) {
-        let e = chain(&e);
-        tracing::error!(target: TARGET, container = %syncer.name, error = %e, "sync_container_setup_failed");
-        report.setup_error = Some(e);
-        return report;
-    }
+    let setup = container::check(syncer).and_then(|()| Attempt::new(tools, syncer));
+    let commands = match setup {
+        Ok(commands) => commands,
+        Err(e) => {
+            let e = chain(&e);
+            tracing::error!(target: TARGET, container = %syncer.name, error = %e, "sync_container_setup_failed");
+            report.setup_error = Some(e);
+            return report;
+        }
+    };
     let sink = Arc::new(OutputSink::open_or_warn(syncer));
     let env_vars = syncer
         .environment
@@ -395,6 +328,7 @@ fn run_syncer(tools: &Tools, syncer: &Syncer, sections: bool) -> SyncerReport {
         let end = attempt_once(
             tools,
             syncer,
+            &commands,
             attempt,
             &sink,
             sections,
@@ -437,6 +371,7 @@ fn run_syncer(tools: &Tools, syncer: &Syncer, sections: bool) -> SyncerReport {
 fn attempt_once(
     tools: &Tools,
     syncer: &Syncer,
+    commands: &Attempt,
     attempt: u32,
     sink: &Arc<OutputSink>,
     sections: bool,
@@ -462,7 +397,9 @@ fn attempt_once(
                 )
             });
             let handler_sink = Arc::clone(sink);
-            let follower = container::logs_cmd(tools, name)
+            let follower = commands
+                .logs
+                .clone()
                 .on_line(move |_: Stream, line: &str| handler_sink.line(line))
                 .spawn();
             let mut follower = match follower {
@@ -479,7 +416,7 @@ fn attempt_once(
             };
             // Stop first (a no-op once it exited), so that after a signal
             // or a failed `wait` the container's last words are streamed.
-            stop(tools, name);
+            stop(&commands.stop, name);
             if let Some(f) = follower.as_mut() {
                 drain(f, name);
             }
@@ -488,7 +425,7 @@ fn attempt_once(
     };
     if !stopped {
         // `run` failed or was interrupted: a container may exist anyway.
-        stop(tools, name);
+        stop(&commands.stop, name);
     }
     if let Err(e) = container::remove(tools, name) {
         let e = chain(&e);
@@ -509,8 +446,7 @@ fn attempt_once(
 /// `docker stop -t 30 NAME`. A failure is only a warning: `docker rm -f`
 /// follows and kills and removes the container anyway; only a failed
 /// removal leaves it behind.
-fn stop(tools: &Tools, name: &str) {
-    let cmd = container::stop_cmd(tools, name, CONTAINER_STOP_GRACE);
+fn stop(cmd: &Cmd, name: &str) {
     if let Err(e) = cmd.run() {
         tracing::warn!(target: TARGET, container = %name, error = %chain(&e), "sync_container_stop_failed");
     }
@@ -528,46 +464,4 @@ fn drain(follower: &mut Running, name: &str) {
     }
     tracing::debug!(target: TARGET, container = %name, "sync_container_logs_stopped");
     let _ = follower.stop(container::CLIENT_STOP_GRACE);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn report(attempts: Vec<AttemptEnd>) -> SyncerReport {
-        SyncerReport {
-            name: "debian".into(),
-            attempts,
-            setup_error: None,
-            cleanup_errors: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn report_status_and_codes() {
-        let ok = report(vec![
-            AttemptEnd::Exited(1),
-            AttemptEnd::Exited(1),
-            AttemptEnd::Exited(0),
-        ]);
-        assert!(ok.succeeded());
-        assert_eq!(ok.status(), "ok");
-        assert_eq!(ok.exit_codes(), "1,1,0");
-        let bad = report(vec![AttemptEnd::Error("x".into()), AttemptEnd::Exited(2)]);
-        assert_eq!(bad.status(), "failed");
-        assert_eq!(bad.exit_codes(), "error,2");
-        let stopped = report(vec![AttemptEnd::Interrupted]);
-        assert_eq!(stopped.status(), "interrupted");
-    }
-
-    #[test]
-    fn failed_syncers_are_named() {
-        let mut bad = report(vec![AttemptEnd::Exited(1); 3]);
-        bad.name = "epel".into();
-        let err = finish(&[report(vec![AttemptEnd::Exited(0)]), bad]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "1 of 2 syncers failed: epel (3 attempts, exit codes 1,1,1)"
-        );
-    }
 }

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -12,7 +13,11 @@ use crate::config::{self, Config, ConfigError};
 use crate::error::{EXIT_CODE_TABLE, Error, Result};
 use crate::logging::{self, Level};
 use crate::pipeline::{self, mode};
-use crate::stages;
+use crate::stages::{self, Options, load_config};
+
+mod stage_args;
+
+pub use stage_args::{PublishCatalogArgs, PublishSnapshotArgs, SnapshotArgs, SyncArgs};
 
 fn exit_code_help() -> String {
     let mut text = String::from("Exit codes:\n");
@@ -62,6 +67,11 @@ fn parse_config_path(s: &str) -> std::result::Result<PathBuf, String> {
     }
 }
 
+/// `--lock-timeout`: [`parse_seconds`] as a [`Duration`].
+fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    parse_seconds(s).map(Duration::from_secs_f64)
+}
+
 /// `mirrorer`: the shard-host tool of dist-mirror and the generator of its
 /// GitLab child pipeline.
 #[derive(Debug, Parser)]
@@ -101,8 +111,8 @@ pub struct Cli {
     pub dry_run: bool,
 
     /// Give up waiting for the state lock after SECONDS (exit 4); default: wait.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, allow_negative_numbers = true)]
-    pub lock_timeout: Option<f64>,
+    #[arg(long, value_name = "SECONDS", value_parser = parse_duration, allow_negative_numbers = true)]
+    pub lock_timeout: Option<Duration>,
 
     /// The command to run.
     #[command(subcommand)]
@@ -120,21 +130,21 @@ pub enum Command {
     Pipeline(PipelineCommand),
     /// Run the syncer containers (all, or those named by --syncer) in
     /// parallel, each up to 3 attempts.
-    Sync(stages::sync::SyncArgs),
+    Sync(SyncArgs),
     /// Take the ZFS snapshot of the mirror dataset and record it as current.
-    Snapshot(stages::snapshot::SnapshotArgs),
+    Snapshot(SnapshotArgs),
     /// Replicate the dataset to the replica with syncoid (skipped without
     /// replica_host or with skip_remote).
     #[command(alias = "replication")]
     Replicate,
     /// Publish snapshots as a tree of symlinks under WORKDIR/repo (and on
     /// the replica).
-    PublishSnapshot(stages::publish_snapshot::PublishSnapshotArgs),
+    PublishSnapshot(PublishSnapshotArgs),
     /// Write WORKDIR/metadata/inventory.json from the published tree.
     PublishInventory,
     /// Write the repository catalog of published snapshots to
     /// WORKDIR/metadata/snapshots/SNAPSHOT/repo_catalog.json.
-    PublishCatalog(stages::publish_catalog::PublishCatalogArgs),
+    PublishCatalog(PublishCatalogArgs),
     /// Scan the files changed since the newest ZFS snapshot with the
     /// antivirus engine (resumable; exit 5 on threats with fail_on_threats).
     AvScan,
@@ -142,6 +152,27 @@ pub enum Command {
     CleanupState,
     /// Scan a snapshot tree and write its repository catalog JSON (no config needed).
     Catalog(crate::catalog::command::CatalogArgs),
+}
+
+impl Cli {
+    /// The global flags as the plain [`Options`] every stage runs with:
+    /// each `--x`/`--no-x` pair becomes one `Option<bool>` (the last flag
+    /// given wins; none: the config decides).
+    pub fn options(&self) -> Options {
+        let pair = |on: bool, off: bool| match (on, off) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        Options {
+            config: self.config.clone(),
+            log_level: self.log_level,
+            dry_run: self.dry_run,
+            skip_remote: pair(self.skip_remote, self.no_skip_remote),
+            fail_on_threats: pair(self.fail_on_threats, self.allow_threats),
+            lock_timeout: self.lock_timeout,
+        }
+    }
 }
 
 /// `mirrorer config ...`
@@ -417,43 +448,27 @@ impl std::fmt::Display for ErrorText {
 
 impl std::error::Error for ErrorText {}
 
-/// Loads the config, logs its warnings, and applies its log level unless
-/// `--log-level` was given.
-pub fn load_config(cli: &Cli) -> Result<Config> {
-    let config = config::load(&cli.config)?;
-    if cli.log_level.is_none() {
-        logging::set_level(config.log_level);
-    }
-    for w in &config.warnings {
-        tracing::warn!(
-            target: "mirrorer::config",
-            setting = %w.key,
-            line = w.position.line,
-            column = w.position.column,
-            warning = %w.message,
-            "config_warning"
-        );
-    }
-    Ok(config)
-}
-
 fn dispatch(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Config(ConfigCommand::Check) => {
-            let config = load_config(cli)?;
+            let config = load_config(&cli.config, cli.log_level)?;
             print_stdout(&config_summary(&config))
         }
         Command::Pipeline(PipelineCommand::Generate(args)) => generate(cli, args),
         #[cfg(feature = "gitlab")]
         Command::Pipeline(PipelineCommand::Trigger(args)) => trigger(cli, args),
-        Command::Sync(args) => stages::sync::run(cli, args),
-        Command::Snapshot(args) => stages::snapshot::run(cli, args),
-        Command::Replicate => stages::replicate::run(cli),
-        Command::PublishSnapshot(args) => stages::publish_snapshot::run(cli, args),
-        Command::PublishInventory => stages::publish_inventory::run(cli),
-        Command::PublishCatalog(args) => stages::publish_catalog::run(cli, args),
-        Command::AvScan => stages::av_scan::run(cli),
-        Command::CleanupState => stages::cleanup_state::run(cli),
+        Command::Sync(args) => stages::sync::run(&cli.options(), &args.options()),
+        Command::Snapshot(args) => stages::snapshot::run(&cli.options(), &args.options()),
+        Command::Replicate => stages::replicate::run(&cli.options()),
+        Command::PublishSnapshot(args) => {
+            stages::publish_snapshot::run(&cli.options(), &args.options())
+        }
+        Command::PublishInventory => stages::publish_inventory::run(&cli.options()),
+        Command::PublishCatalog(args) => {
+            stages::publish_catalog::run(&cli.options(), &args.options())
+        }
+        Command::AvScan => stages::av_scan::run(&cli.options()),
+        Command::CleanupState => stages::cleanup_state::run(&cli.options()),
         Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
     }
 }
@@ -476,7 +491,7 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> Result<()> {
     let flags = args.mode.flags();
     let run_mode = mode::resolve(&flags, |name| std::env::var(name).ok())
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let config = load_config(cli)?;
+    let config = load_config(&cli.config, cli.log_level)?;
     let job_config = args
         .job_config
         .clone()

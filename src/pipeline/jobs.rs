@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use super::mode::{Mode, RunMode};
-use crate::config::{Config, Retry, Syncer};
+use crate::config::{Config, Retry};
+use crate::domain::{SNAPSHOT_DOTENV, SNAPSHOT_VARIABLE, UnknownSyncer, select_syncers};
 
 /// The child pipeline's `stages:`, in order.
 pub const STAGES: &[&str] = &[
@@ -16,13 +17,6 @@ pub const STAGES: &[&str] = &[
     "publish",
     "cleanup",
 ];
-
-/// Name of the dotenv report the `snapshot` job writes
-/// (`artifacts:reports:dotenv`, docs.gitlab.com/ci/yaml/artifacts_reports/).
-pub const SNAPSHOT_DOTENV: &str = "mirrorer-snapshot.env";
-
-/// The variable the dotenv report carries to later jobs.
-pub const SNAPSHOT_VARIABLE: &str = "MIRRORER_SNAPSHOT";
 
 /// One word of a job's command line after the global options.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,9 +58,9 @@ pub struct Job {
     pub noop_reason: Option<String>,
 }
 
-/// Everything the template needs.
+/// The job graph of one child pipeline: everything the template needs.
 #[derive(Debug, Clone, Serialize)]
-pub struct Plan {
+pub struct JobGraph {
     /// Generator version, for the header comment.
     pub version: &'static str,
     /// The config file the plan was made from, for the header comment.
@@ -85,32 +79,6 @@ pub struct Plan {
     pub global_flags: Vec<String>,
     /// The jobs, in order.
     pub jobs: Vec<Job>,
-}
-
-/// A selection that names no configured syncer. Exit 2.
-#[derive(Debug, thiserror::Error)]
-#[error("no syncer matches name or prefix: {0}")]
-pub struct UnknownSyncer(pub String);
-
-/// Picks the syncers whose name or prefix equals one of `wanted` (all when
-/// `wanted` is empty), in config order.
-///
-/// # Errors
-/// [`UnknownSyncer`] naming the first value that matches no syncer.
-pub fn select_syncers<'a>(
-    syncers: &'a [Syncer],
-    wanted: &[String],
-) -> Result<Vec<&'a Syncer>, UnknownSyncer> {
-    if let Some(missing) = wanted
-        .iter()
-        .find(|w| !syncers.iter().any(|s| &s.name == *w || &s.prefix == *w))
-    {
-        return Err(UnknownSyncer(missing.clone()));
-    }
-    Ok(syncers
-        .iter()
-        .filter(|s| wanted.is_empty() || wanted.iter().any(|w| *w == s.name || *w == s.prefix))
-        .collect())
 }
 
 struct Builder<'a> {
@@ -179,7 +147,7 @@ impl Builder<'_> {
     }
 }
 
-/// Builds the plan for `config` in `run_mode`; `config_path` is the
+/// Builds the job graph for `config` in `run_mode`; `config_path` is the
 /// `MIRRORER_CONFIG` the jobs will use.
 ///
 /// # Errors
@@ -188,7 +156,7 @@ pub fn build(
     config: &Config,
     run_mode: &RunMode,
     config_path: &str,
-) -> Result<Plan, UnknownSyncer> {
+) -> Result<JobGraph, UnknownSyncer> {
     let mut b = Builder {
         config,
         jobs: Vec::new(),
@@ -288,7 +256,7 @@ pub fn build(
         summary.push(' ');
         summary.push_str(f);
     }
-    Ok(Plan {
+    Ok(JobGraph {
         version: env!("CARGO_PKG_VERSION"),
         source_config: config.path.display().to_string(),
         mode_summary: summary,

@@ -1,0 +1,110 @@
+//! The clap definitions of the stage subcommands' own flags, and their
+//! conversion into the plain option values of [`crate::stages`].
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::stages;
+
+/// `--snapshot` of a stage: a valid snapshot name
+/// ([`crate::domain::validate_snapshot_name`]), or an empty (blank) value,
+/// which means "not given" as in mirrorer 0.1.0 and is dropped by
+/// `drop_empty_values` in `cli`.
+fn parse_snapshot_name(s: &str) -> std::result::Result<String, String> {
+    if s.trim().is_empty() {
+        return Ok(String::new());
+    }
+    crate::domain::validate_snapshot_name(s).map(|()| s.to_owned())
+}
+
+/// Options of `sync`.
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// Only the syncers with this name or prefix (repeatable; default: all).
+    #[arg(
+        long = "syncer",
+        visible_alias = "prefix",
+        value_name = "NAME_OR_PREFIX",
+        allow_hyphen_values = true
+    )]
+    pub syncers: Vec<String>,
+}
+
+impl SyncArgs {
+    pub(super) fn options(&self) -> stages::sync::SyncOptions {
+        stages::sync::SyncOptions {
+            syncers: self.syncers.clone(),
+        }
+    }
+}
+
+/// Options of `snapshot`.
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotArgs {
+    /// Also write `MIRRORER_SNAPSHOT=<name>` to FILE (GitLab dotenv report);
+    /// default with CI=true: mirrorer-snapshot.env.
+    #[arg(long, value_name = "FILE")]
+    pub dotenv: Option<PathBuf>,
+}
+
+impl SnapshotArgs {
+    pub(super) fn options(&self) -> stages::snapshot::SnapshotOptions {
+        stages::snapshot::SnapshotOptions {
+            dotenv: self.dotenv.clone(),
+        }
+    }
+}
+
+/// Options of `publish-snapshot`.
+#[derive(Debug, Clone, Args)]
+pub struct PublishSnapshotArgs {
+    /// Publish snapshot NAME [default: the one in state/current_snapshot.txt].
+    /// Not with --all (checked in `cli`, where an empty NAME means not given).
+    #[arg(
+        long,
+        value_name = "NAME",
+        allow_hyphen_values = true,
+        value_parser = parse_snapshot_name
+    )]
+    pub snapshot: Option<String>,
+    /// Publish every ZFS snapshot of the dataset (the published tree becomes
+    /// exactly that set).
+    #[arg(long)]
+    pub all: bool,
+}
+
+impl PublishSnapshotArgs {
+    pub(super) fn options(&self) -> stages::publish_snapshot::PublishSnapshotOptions {
+        stages::publish_snapshot::PublishSnapshotOptions {
+            snapshot: self.snapshot.clone(),
+            all: self.all,
+        }
+    }
+}
+
+/// Flags of `mirrorer publish-catalog`.
+#[derive(Args, Debug, Clone)]
+pub struct PublishCatalogArgs {
+    /// Catalog the published snapshot NAME [default: the one in state/current_snapshot.txt].
+    /// Not with --rebuild (checked in `cli`, where an empty NAME means not given).
+    #[arg(
+        long,
+        value_name = "NAME",
+        allow_hyphen_values = true,
+        value_parser = parse_snapshot_name
+    )]
+    pub snapshot: Option<String>,
+    /// Catalog every published snapshot under WORKDIR/repo/snapshots/.
+    #[arg(long)]
+    pub rebuild: bool,
+}
+
+impl PublishCatalogArgs {
+    pub(super) fn options(&self) -> stages::publish_catalog::PublishCatalogOptions {
+        stages::publish_catalog::PublishCatalogOptions {
+            snapshot: self.snapshot.clone(),
+            rebuild: self.rebuild,
+        }
+    }
+}
