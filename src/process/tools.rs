@@ -78,9 +78,16 @@ impl Tool {
         }
     }
 
-    /// The tool whose config key is `name` (`-` and `_` alike, any case).
+    /// A name under `tools:` as the config keys it: trimmed, lower case,
+    /// `-` read as `_` (`Kesl-Control` -> `kesl_control`).
+    pub fn config_key(name: &str) -> String {
+        name.trim().replace('-', "_").to_ascii_lowercase()
+    }
+
+    /// The tool whose config key is `name` (`-` and `_` alike, any case;
+    /// [`Tool::config_key`]).
     pub fn from_name(name: &str) -> Option<Tool> {
-        let name = name.trim().replace('-', "_").to_ascii_lowercase();
+        let name = Tool::config_key(name);
         Tool::ALL.into_iter().find(|t| t.name() == name)
     }
 }
