@@ -253,19 +253,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let root = parse(text, path)?;
     let mut r = Reader::default();
-    let root_map = match &root {
-        Some(Node::Mapping(m)) => Some(m),
-        Some(Node::Scalar(s)) if is_none_like(s.as_str()) => None,
-        Some(other) => {
-            r.error(
-                "(top level)",
-                other.span(),
-                format!("must be a mapping, found {}", reader::kind(other)),
-            );
-            None
-        }
-        None => None,
-    };
+    let root_map = r.mapping(root.as_ref(), "(top level)");
     if let Some(m) = root_map {
         r.unknown_keys(
             m,

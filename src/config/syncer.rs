@@ -280,14 +280,7 @@ fn read_syncer(
     path: &str,
     mirror: &Mirror,
 ) -> Option<(Syncer, String, Position, Position)> {
-    let Node::Mapping(map) = item else {
-        r.error(
-            path,
-            item.span(),
-            format!("must be a mapping, found {}", kind(item)),
-        );
-        return None;
-    };
+    let map = r.required_mapping(item, path)?;
     r.unknown_keys(map, path, SYNCER_KEYS);
     let m = Some(map);
     let kind = match r.opt_str(m, "type", path) {
@@ -458,14 +451,7 @@ fn read_container(
     item: &Node,
     path: &str,
 ) -> Option<(Syncer, String, Position, Position)> {
-    let Node::Mapping(map) = item else {
-        r.error(
-            path,
-            item.span(),
-            format!("must be a mapping, found {}", kind(item)),
-        );
-        return None;
-    };
+    let map = r.required_mapping(item, path)?;
     r.unknown_keys(map, path, CONTAINER_KEYS);
     let m = Some(map);
     let name = r.opt_str(m, "name", path).map(|(s, _)| s);

@@ -588,3 +588,27 @@ fn tools_section() {
         "unknown tool (known: docker, zfs, syncoid, rsync, ssh, kesl_control, clamdscan, clamscan)"
     );
 }
+
+#[test]
+fn list_items_must_be_mappings() {
+    let found = |text: &str, key: &str| {
+        let p = problems(text);
+        p.into_iter()
+            .find(|f| f.key == key)
+            .unwrap_or_else(|| panic!("no problem at {key} for {text:?}"))
+            .message
+    };
+    assert_eq!(
+        found("syncer:\n  - debian\n", "syncer[0]"),
+        "must be a mapping, found a scalar"
+    );
+    // A none-like item is not skipped as an absent section would be.
+    assert_eq!(
+        found("syncer:\n  - ~\n", "syncer[0]"),
+        "must be a mapping, found a scalar"
+    );
+    assert_eq!(
+        found("containers:\n  - [a]\n", "containers[0]"),
+        "must be a mapping, found a list"
+    );
+}
