@@ -134,9 +134,9 @@ use std::path::{Path, PathBuf};
 pub use journal::{Finding, JOURNAL_MAGIC, Journal, pending_batches};
 pub use list::{FileList, encode_list, escape_path, unescape_path};
 
-use super::{Executor, Options, Plan, StageContext, StageDef, Step, run_stage};
+use super::{Executor, Options, Plan, StageContext, StageDef, Step, failed, run_stage};
 use crate::backends::antivirus::Engine;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::process::Tool;
 use crate::state::{LockMode, MIRROR_CHANGED_FILE, StateError};
 use list::build_list;
@@ -179,10 +179,6 @@ impl Paths {
             results: state.av_results_dir(),
         }
     }
-}
-
-fn failed(e: impl Into<anyhow::Error>) -> Error {
-    Error::Failed(e.into())
 }
 
 /// The largest file of `av_state/` read (bytes): far above any scan list,
