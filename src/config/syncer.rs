@@ -454,22 +454,13 @@ fn read_container(
     let map = r.required_mapping(item, path)?;
     r.unknown_keys(map, path, CONTAINER_KEYS);
     let m = Some(map);
-    let name = r.opt_str(m, "name", path).map(|(s, _)| s);
-    if name.is_none() {
-        r.error(
-            &join(path, "name"),
-            map.span(),
-            "is required for a container",
-        );
-    }
-    let image = r.opt_str(m, "image", path).map(|(s, _)| s);
-    if image.is_none() {
-        r.error(
-            &join(path, "image"),
-            map.span(),
-            "is required for a container",
-        );
-    }
+    let [name, image] = ["name", "image"].map(|key| {
+        let value = r.opt_str(m, key, path).map(|(s, _)| s);
+        if value.is_none() {
+            r.error(&join(path, key), map.span(), "is required for a container");
+        }
+        value
+    });
     let prefix = r.opt_str(m, "prefix", path).map(|(s, _)| s);
     let user = r
         .opt_str(m, "user", path)

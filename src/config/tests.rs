@@ -612,3 +612,20 @@ fn list_items_must_be_mappings() {
         "must be a mapping, found a list"
     );
 }
+
+#[test]
+fn legacy_containers_need_a_name_and_an_image() {
+    let p = problems("containers:\n  - prefix: debian\n");
+    let found: Vec<(&str, &str)> = p
+        .iter()
+        .map(|f| (f.key.as_str(), f.message.as_str()))
+        .filter(|(k, _)| k.starts_with("containers[0]"))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("containers[0].name", "is required for a container"),
+            ("containers[0].image", "is required for a container"),
+        ]
+    );
+}
