@@ -193,7 +193,7 @@ fn read_state(path: &Path) -> Result<Option<Vec<u8>>> {
 /// Runs the stage.
 ///
 /// # Errors
-/// [`Error::Threats`] (exit 5) for threats with `fail_on_threats`; a
+/// [`Error::Threats`](crate::error::Error::Threats) (exit 5) for threats with `fail_on_threats`; a
 /// failed scanner, zfs or state write (exit 1); the runner's errors.
 pub fn run(options: &Options) -> Result<()> {
     let def = StageDef {
