@@ -552,17 +552,9 @@ mod tests {
     }
 
     #[test]
-    fn secret_looking_keys() {
-        for key in [
-            "PASSWORD",
-            "db_passwd",
-            "api_token",
-            "ssh_key",
-            "Credentials",
-            "secret",
-        ] {
-            assert!(is_secret_key(key), "{key}");
-        }
+    fn secret_looking_keys_follow_redact() {
+        // The rule itself is tested in `redact`; this is its use for fields.
+        assert!(is_secret_key("db_passwd"));
         assert!(!is_secret_key("container"));
     }
 }

@@ -227,6 +227,23 @@ pub fn check_env_value(key: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks every environment value of `syncer` ([`check_env_value`]), in
+/// file order.
+///
+/// # Errors
+/// [`ContainerError::BadEnvValue`] for the first value that cannot go into
+/// an env file.
+fn check_environment(syncer: &Syncer) -> Result<(), ContainerError> {
+    for (key, value) in &syncer.environment {
+        check_env_value(key, value).map_err(|why| ContainerError::BadEnvValue {
+            name: syncer.name.clone(),
+            key: key.clone(),
+            why,
+        })?;
+    }
+    Ok(())
+}
+
 /// A syncer's environment in a private env file (module docs); removed
 /// when dropped or by [`EnvFile::remove`].
 #[derive(Debug)]
@@ -247,13 +264,9 @@ impl EnvFile {
         if syncer.environment.is_empty() {
             return Ok(None);
         }
+        check_environment(syncer)?;
         let mut text = String::new();
         for (key, value) in &syncer.environment {
-            check_env_value(key, value).map_err(|why| ContainerError::BadEnvValue {
-                name: syncer.name.clone(),
-                key: key.clone(),
-                why,
-            })?;
             text.push_str(key);
             text.push('=');
             text.push_str(value);
@@ -352,13 +365,7 @@ pub fn run_cmd(
 /// [`ContainerError::BadVolume`], [`ContainerError::BadImage`],
 /// [`ContainerError::BadEnvValue`].
 pub fn check(syncer: &Syncer) -> Result<(), ContainerError> {
-    for (key, value) in &syncer.environment {
-        check_env_value(key, value).map_err(|why| ContainerError::BadEnvValue {
-            name: syncer.name.clone(),
-            key: key.clone(),
-            why,
-        })?;
-    }
+    check_environment(syncer)?;
     run_cmd(&Tools::resolve(&[], |_| None), syncer, None).map(|_| ())
 }
 

@@ -98,7 +98,15 @@ pub fn parse_diff_line(line: &str) -> Option<DiffEntry> {
 /// by three octal digits (older releases) is that byte; any other byte is
 /// itself.
 pub fn unescape_diff_path(path: &str) -> Vec<u8> {
-    let bytes = path.as_bytes();
+    unescape_octal(path.as_bytes(), &[4, 3])
+}
+
+/// The raw bytes of `escaped`, in which `\` followed by `n` octal digits
+/// with a value up to 0o377 is that byte, `n` tried in the order of
+/// `widths`; any other byte, also a `\` that starts no such escape, is
+/// itself. `zfs diff` paths use `[4, 3]` ([`unescape_diff_path`]), the
+/// lists of av-scan `[3]` (`stages::av_scan::unescape_path`).
+pub fn unescape_octal(escaped: &[u8], widths: &[usize]) -> Vec<u8> {
     let octal = |digits: &[u8]| {
         digits
             .iter()
@@ -110,22 +118,20 @@ pub fn unescape_diff_path(path: &str) -> Vec<u8> {
             })
             .and_then(|v| u8::try_from(v).ok())
     };
-    let mut out = Vec::with_capacity(bytes.len());
+    let mut out = Vec::with_capacity(escaped.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            if let Some(b) = bytes.get(i + 1..i + 5).and_then(octal) {
-                out.push(b);
-                i += 5;
-                continue;
-            }
-            if let Some(b) = bytes.get(i + 1..i + 4).and_then(octal) {
-                out.push(b);
-                i += 4;
-                continue;
-            }
+    while i < escaped.len() {
+        if escaped[i] == b'\\'
+            && let Some((b, n)) = widths.iter().find_map(|&n| {
+                let digits = escaped.get(i + 1..i + 1 + n)?;
+                octal(digits).map(|b| (b, n))
+            })
+        {
+            out.push(b);
+            i += 1 + n;
+            continue;
         }
-        out.push(bytes[i]);
+        out.push(escaped[i]);
         i += 1;
     }
     out

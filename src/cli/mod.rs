@@ -1,5 +1,8 @@
 //! The command line: clap definitions, logging set-up, dispatch, and the
 //! mapping of every outcome to an exit code (docs/cli.md).
+//!
+//! The stage subcommands' own flags are in `stage_args.rs`; the summary
+//! `config check` prints is in `config_check.rs`.
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -9,14 +12,16 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, ConfigError};
 use crate::error::{EXIT_CODE_TABLE, Error, Result};
 use crate::logging::{self, Level};
 use crate::pipeline::{self, mode};
 use crate::stages::{self, Options, load_config};
 
+mod config_check;
 mod stage_args;
 
+pub use config_check::config_summary;
 pub use stage_args::{PublishCatalogArgs, PublishSnapshotArgs, SnapshotArgs, SyncArgs};
 
 fn exit_code_help() -> String {
@@ -618,105 +623,4 @@ fn trigger(cli: &Cli, args: &TriggerArgs) -> Result<()> {
         tracing::info!(id = done.id, status = %done.status, web_url = %done.web_url, "pipeline_succeeded");
     }
     Ok(())
-}
-
-/// The text `config check` prints: the effective configuration, with every
-/// environment value of a syncer, the secrets of its `command_args` and the
-/// password of any URL shown as `***` ([`crate::redact`]).
-pub fn config_summary(config: &Config) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let m = &config.mirror;
-    let r = &config.replication;
-    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".to_owned());
-    let _ = writeln!(s, "config: {} (valid)", config.path.display());
-    let _ = writeln!(s, "log_level: {}", config.log_level);
-    let _ = writeln!(s, "paths:");
-    let _ = writeln!(s, "  workdir: {}", m.workdir.display());
-    let _ = writeln!(s, "    state: {}", m.state_dir().display());
-    let _ = writeln!(s, "    repo: {}", m.repo_dir().display());
-    let _ = writeln!(s, "    metadata: {}", m.metadata_dir().display());
-    let _ = writeln!(s, "  syncer_dir: {}", m.syncer_dir.display());
-    let _ = writeln!(s, "  zfs_mirror_dataset: {}", m.zfs_mirror_dataset);
-    let _ = writeln!(s, "  zfs_mirror_dir: {}", m.zfs_mirror_dir.display());
-    let _ = writeln!(s, "replication:");
-    let _ = writeln!(s, "  replica_host: {}", opt(&r.replica_host));
-    let _ = writeln!(s, "  ssh_user: {}", opt(&r.ssh_user));
-    let _ = writeln!(s, "  ssh_key: {}", r.ssh_key.display());
-    let _ = writeln!(s, "  skip_remote: {}", r.skip_remote);
-    let _ = writeln!(s, "  replica_dataset: {}", r.replica_dataset);
-    let _ = writeln!(s, "antivirus:");
-    let _ = writeln!(s, "  fail_on_threats: {}", config.antivirus.fail_on_threats);
-    let _ = writeln!(s, "  batch_size: {}", config.antivirus.batch_size);
-    let _ = writeln!(s, "  engine: {}", config.antivirus.engine.name());
-    if config.antivirus.engine == config::AvEngine::Clamav {
-        let _ = writeln!(
-            s,
-            "  clamav_command: {}",
-            config.antivirus.clamav_command.name()
-        );
-        let args = crate::redact::args(&config.antivirus.clamav_args);
-        let _ = writeln!(s, "  clamav_args: {args:?}");
-    }
-    let _ = writeln!(s, "  kesl_max_workers: {}", m.kesl_max_workers);
-    let _ = writeln!(
-        s,
-        "repo.paths:{}",
-        if config.repo_paths.is_empty() {
-            " (none)"
-        } else {
-            ""
-        }
-    );
-    for p in &config.repo_paths {
-        let _ = writeln!(
-            s,
-            "  {}/{} -> {}",
-            p.source_base, p.source_name, p.public_prefix
-        );
-    }
-    let _ = writeln!(s, "syncers: {}", config.syncers.len());
-    for sy in &config.syncers {
-        let kind = sy.kind.map(|k| k.name()).unwrap_or("container");
-        let _ = writeln!(s, "  - name: {}", sy.name);
-        let _ = writeln!(s, "    type: {kind}");
-        let _ = writeln!(s, "    prefix: {}", sy.prefix);
-        let _ = writeln!(s, "    container: {}", sy.name);
-        let _ = writeln!(s, "    image: {}", sy.image);
-        let _ = writeln!(s, "    user: {}", sy.user);
-        let _ = writeln!(s, "    volumes:");
-        for v in &sy.volumes {
-            let _ = writeln!(
-                s,
-                "      - {} -> {} ({})",
-                v.host.display(),
-                v.bind,
-                v.mode()
-            );
-        }
-        if !sy.environment.is_empty() {
-            let _ = writeln!(s, "    environment:");
-            for (k, _) in &sy.environment {
-                let _ = writeln!(s, "      {k}: ***");
-            }
-        }
-        if !sy.command_args.is_empty() {
-            let shown = crate::redact::args(&sy.command_args);
-            let _ = writeln!(s, "    command_args: {shown:?}");
-        }
-        let _ = writeln!(s, "    log_file: {}", sy.log_file.display());
-    }
-    let p = &config.pipeline;
-    let _ = writeln!(s, "pipeline:");
-    let _ = writeln!(s, "  runner_tags: {:?}", p.runner_tags);
-    let _ = writeln!(s, "  command: {:?}", p.command);
-    let _ = writeln!(s, "  config_path: {}", opt(&p.config_path));
-    let _ = writeln!(s, "  resource_group: {}", opt(&p.resource_group));
-    if !config.tools.is_empty() {
-        let _ = writeln!(s, "tools:");
-        for (name, path) in &config.tools {
-            let _ = writeln!(s, "  {name}: {path}");
-        }
-    }
-    crate::redact::text(&s).into_owned()
 }

@@ -24,6 +24,7 @@ pub use reader::{Finding, Position, check_relative, is_none_like, parse_bool};
 pub use syncer::{Syncer, SyncerType, Volume, safe_name};
 
 use crate::logging::Level;
+use crate::process::Tool;
 use reader::{Reader, join};
 
 /// The config path used when neither `--config` nor `MIRRORER_CONFIG` is given.
@@ -252,19 +253,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let root = parse(text, path)?;
     let mut r = Reader::default();
-    let root_map = match &root {
-        Some(Node::Mapping(m)) => Some(m),
-        Some(Node::Scalar(s)) if is_none_like(s.as_str()) => None,
-        Some(other) => {
-            r.error(
-                "(top level)",
-                other.span(),
-                format!("must be a mapping, found {}", reader::kind(other)),
-            );
-            None
-        }
-        None => None,
-    };
+    let root_map = r.mapping(root.as_ref(), "(top level)");
     if let Some(m) = root_map {
         r.unknown_keys(
             m,
@@ -620,18 +609,6 @@ fn read_repo_paths(r: &mut Reader, node: Option<&Node>) -> Vec<RepoPath> {
     out.into_iter().map(|(p, _)| p).collect()
 }
 
-/// The external programs `tools:` may name.
-pub const KNOWN_TOOLS: &[&str] = &[
-    "docker",
-    "zfs",
-    "syncoid",
-    "rsync",
-    "ssh",
-    "kesl_control",
-    "clamdscan",
-    "clamscan",
-];
-
 fn read_tools(r: &mut Reader, node: Option<&Node>) -> Vec<(String, String)> {
     let Some(map) = r.mapping(node, "tools") else {
         return Vec::new();
@@ -639,13 +616,10 @@ fn read_tools(r: &mut Reader, node: Option<&Node>) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (key, value) in map.iter() {
         let path = join("tools", key.as_str());
-        let name = key.as_str().trim().replace('-', "_").to_ascii_lowercase();
-        if !KNOWN_TOOLS.contains(&name.as_str()) {
-            r.warn(
-                &path,
-                key.span(),
-                format!("unknown tool (known: {})", KNOWN_TOOLS.join(", ")),
-            );
+        let name = Tool::config_key(key.as_str());
+        if Tool::from_name(&name).is_none() {
+            let known = Tool::ALL.map(Tool::name).join(", ");
+            r.warn(&path, key.span(), format!("unknown tool (known: {known})"));
         }
         if let Some((text, _)) = r.scalar_of(value, &path) {
             out.push((name, text));

@@ -156,8 +156,21 @@ impl Reader {
         path: &str,
     ) -> Option<&'a MarkedMappingNode> {
         match node? {
-            Node::Mapping(m) => Some(m),
             Node::Scalar(s) if is_none_like(s.as_str()) => None,
+            other => self.required_mapping(other, path),
+        }
+    }
+
+    /// Reads `node` as a mapping that must be there (a list item): anything
+    /// else, none-like values too, is an error `must be a mapping, found
+    /// <kind>` at `path`.
+    pub fn required_mapping<'a>(
+        &mut self,
+        node: &'a Node,
+        path: &str,
+    ) -> Option<&'a MarkedMappingNode> {
+        match node {
+            Node::Mapping(m) => Some(m),
             other => {
                 self.error(
                     path,

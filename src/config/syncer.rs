@@ -280,14 +280,7 @@ fn read_syncer(
     path: &str,
     mirror: &Mirror,
 ) -> Option<(Syncer, String, Position, Position)> {
-    let Node::Mapping(map) = item else {
-        r.error(
-            path,
-            item.span(),
-            format!("must be a mapping, found {}", kind(item)),
-        );
-        return None;
-    };
+    let map = r.required_mapping(item, path)?;
     r.unknown_keys(map, path, SYNCER_KEYS);
     let m = Some(map);
     let kind = match r.opt_str(m, "type", path) {
@@ -458,32 +451,16 @@ fn read_container(
     item: &Node,
     path: &str,
 ) -> Option<(Syncer, String, Position, Position)> {
-    let Node::Mapping(map) = item else {
-        r.error(
-            path,
-            item.span(),
-            format!("must be a mapping, found {}", kind(item)),
-        );
-        return None;
-    };
+    let map = r.required_mapping(item, path)?;
     r.unknown_keys(map, path, CONTAINER_KEYS);
     let m = Some(map);
-    let name = r.opt_str(m, "name", path).map(|(s, _)| s);
-    if name.is_none() {
-        r.error(
-            &join(path, "name"),
-            map.span(),
-            "is required for a container",
-        );
-    }
-    let image = r.opt_str(m, "image", path).map(|(s, _)| s);
-    if image.is_none() {
-        r.error(
-            &join(path, "image"),
-            map.span(),
-            "is required for a container",
-        );
-    }
+    let [name, image] = ["name", "image"].map(|key| {
+        let value = r.opt_str(m, key, path).map(|(s, _)| s);
+        if value.is_none() {
+            r.error(&join(path, key), map.span(), "is required for a container");
+        }
+        value
+    });
     let prefix = r.opt_str(m, "prefix", path).map(|(s, _)| s);
     let user = r
         .opt_str(m, "user", path)

@@ -583,4 +583,49 @@ fn tools_section() {
     );
     assert_eq!(c.warnings.len(), 1);
     assert_eq!(c.warnings[0].key, "tools.frobnicate");
+    assert_eq!(
+        c.warnings[0].message,
+        "unknown tool (known: docker, zfs, syncoid, rsync, ssh, kesl_control, clamdscan, clamscan)"
+    );
+}
+
+#[test]
+fn list_items_must_be_mappings() {
+    let found = |text: &str, key: &str| {
+        let p = problems(text);
+        p.into_iter()
+            .find(|f| f.key == key)
+            .unwrap_or_else(|| panic!("no problem at {key} for {text:?}"))
+            .message
+    };
+    assert_eq!(
+        found("syncer:\n  - debian\n", "syncer[0]"),
+        "must be a mapping, found a scalar"
+    );
+    // A none-like item is not skipped as an absent section would be.
+    assert_eq!(
+        found("syncer:\n  - ~\n", "syncer[0]"),
+        "must be a mapping, found a scalar"
+    );
+    assert_eq!(
+        found("containers:\n  - [a]\n", "containers[0]"),
+        "must be a mapping, found a list"
+    );
+}
+
+#[test]
+fn legacy_containers_need_a_name_and_an_image() {
+    let p = problems("containers:\n  - prefix: debian\n");
+    let found: Vec<(&str, &str)> = p
+        .iter()
+        .map(|f| (f.key.as_str(), f.message.as_str()))
+        .filter(|(k, _)| k.starts_with("containers[0]"))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("containers[0].name", "is required for a container"),
+            ("containers[0].image", "is required for a container"),
+        ]
+    );
 }

@@ -188,11 +188,13 @@ pub fn check_rendered(text: &str, plan: &JobGraph) -> Result<(), RenderError> {
     let Y::Mapping(top) = &doc else {
         return bad("the top level is not a mapping".to_owned());
     };
-    let stages: Vec<&str> = top
-        .get("stages")
-        .and_then(Y::as_sequence)
-        .map(|s| s.iter().filter_map(Y::as_str).collect())
-        .unwrap_or_default();
+    /// The strings of a list read back; none when absent or not a list.
+    fn strings(node: Option<&Y>) -> Vec<&str> {
+        node.and_then(Y::as_sequence)
+            .map(|s| s.iter().filter_map(Y::as_str).collect())
+            .unwrap_or_default()
+    }
+    let stages = strings(top.get("stages"));
     if stages != plan.stages {
         return bad(format!("stages read back as {stages:?}"));
     }
@@ -204,12 +206,7 @@ pub fn check_rendered(text: &str, plan: &JobGraph) -> Result<(), RenderError> {
     if config != Some(plan.config_path.as_str()) {
         return bad(format!("MIRRORER_CONFIG read back as {config:?}"));
     }
-    let tags: Vec<&str> = top
-        .get("default")
-        .and_then(|d| d.get("tags"))
-        .and_then(Y::as_sequence)
-        .map(|s| s.iter().filter_map(Y::as_str).collect())
-        .unwrap_or_default();
+    let tags = strings(top.get("default").and_then(|d| d.get("tags")));
     if tags != plan.runner_tags {
         return bad(format!("runner tags read back as {tags:?}"));
     }
@@ -239,11 +236,7 @@ pub fn check_rendered(text: &str, plan: &JobGraph) -> Result<(), RenderError> {
                 job.name
             ));
         }
-        let needs: Vec<&str> = node
-            .get("needs")
-            .and_then(Y::as_sequence)
-            .map(|s| s.iter().filter_map(Y::as_str).collect())
-            .unwrap_or_default();
+        let needs = strings(node.get("needs"));
         if needs != job.needs {
             return bad(format!("job {:?} needs read back as {needs:?}", job.name));
         }

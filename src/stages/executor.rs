@@ -24,6 +24,7 @@
 use std::path::{Component, Path};
 use std::time::Duration;
 
+use super::failed;
 use super::plan::{Plan, PlanError, Step};
 use crate::error::{Error, Result};
 use crate::state::files::check_real_dir;
@@ -56,10 +57,6 @@ pub struct Executor {
 
 pub(super) fn state_error(e: StateError) -> Error {
     Error::from(e)
-}
-
-fn failed(e: impl Into<anyhow::Error>) -> Error {
-    Error::Failed(e.into())
 }
 
 impl Executor {

@@ -307,3 +307,40 @@ pub fn run_stage_checked(
 pub fn require_real_dir(dir: &std::path::Path, what: &str) -> Result<()> {
     check_real_dir(dir, what).map_err(executor::state_error)
 }
+
+/// [`require_real_dir`] for the two roots the metadata stages read and
+/// write: `<workdir>/repo` ("the publication root") and `<workdir>/metadata`
+/// ("the metadata root"), in that order.
+///
+/// # Errors
+/// As [`require_real_dir`].
+pub fn require_publication_roots(mirror: &crate::config::Mirror) -> Result<()> {
+    require_real_dir(&mirror.repo_dir(), "the publication root")?;
+    require_real_dir(&mirror.metadata_dir(), "the metadata root")
+}
+
+/// Writes the metadata document `text` (`inventory.json`, a
+/// `repo_catalog.json`) to `path` through a one-step [`Plan`]: atomically,
+/// mode 0644, parents created; under `--dry-run` the plan is logged.
+///
+/// # Errors
+/// As [`Executor::execute`].
+pub fn write_metadata(exec: &Executor, path: &std::path::Path, text: String) -> Result<()> {
+    let mut plan = Plan::new();
+    plan.push(Step::Write {
+        path: path.to_path_buf(),
+        contents: text.into_bytes(),
+        mode: 0o644,
+    });
+    exec.execute(&plan)
+}
+
+/// A stage failure (exit 1) caused by an error of another area.
+fn failed(e: impl Into<anyhow::Error>) -> Error {
+    Error::Failed(e.into())
+}
+
+/// A stage failure (exit 1) described by `message`.
+fn failed_with(message: String) -> Error {
+    Error::Failed(anyhow::Error::msg(message))
+}

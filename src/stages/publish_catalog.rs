@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Options, Plan, StageContext, StageDef, Step, run_stage};
+use super::{Options, StageContext, StageDef, failed_with, run_stage};
 use crate::catalog::{self, Format};
 use crate::domain::validate_snapshot_name;
 use crate::error::{Error, Result};
@@ -38,10 +38,6 @@ pub struct PublishCatalogOptions {
     pub snapshot: Option<String>,
     /// Catalog every published snapshot under WORKDIR/repo/snapshots/.
     pub rebuild: bool,
-}
-
-fn failed(message: String) -> Error {
-    Error::Failed(anyhow::anyhow!(message))
 }
 
 /// The published snapshot directories under `snapshots_dir` (directories or
@@ -95,7 +91,7 @@ fn select(
             .map_err(|e| Error::Failed(e.into()))?;
         if let Some(name) = &current {
             validate_snapshot_name(name).map_err(|e| {
-                failed(format!(
+                failed_with(format!(
                     "invalid snapshot name in {}: {e}",
                     state.current_snapshot_path().display()
                 ))
@@ -104,7 +100,7 @@ fn select(
         current.into_iter().collect()
     };
     if names.is_empty() {
-        return Err(failed(
+        return Err(failed_with(
             "no published snapshots selected for catalog generation".to_owned(),
         ));
     }
@@ -115,7 +111,7 @@ fn select(
         .collect();
     if !missing.is_empty() {
         let list: Vec<String> = missing.iter().map(|d| d.display().to_string()).collect();
-        return Err(failed(format!(
+        return Err(failed_with(format!(
             "published snapshot directory not found: {} (run publish-snapshot first)",
             list.join(", ")
         )));
@@ -142,8 +138,7 @@ pub fn run(options: &Options, args: &PublishCatalogOptions) -> Result<()> {
         def,
         |_| Vec::new(),
         |ctx, exec| {
-            super::require_real_dir(&ctx.config.mirror.repo_dir(), "the publication root")?;
-            super::require_real_dir(&ctx.config.mirror.metadata_dir(), "the metadata root")?;
+            super::require_publication_roots(&ctx.config.mirror)?;
             let snapshots_dir = ctx.config.mirror.repo_dir().join("snapshots");
             let names = select(ctx, args, &snapshots_dir)?;
             let shard = std::env::var(SHARD_VARIABLE)
@@ -167,13 +162,7 @@ pub fn run(options: &Options, args: &PublishCatalogOptions) -> Result<()> {
                 }
                 let text = catalog::render(&catalog).map_err(|e| Error::Failed(e.into()))?;
                 let path = metadata.join(name).join(CATALOG_FILE);
-                let mut plan = Plan::new();
-                plan.push(Step::Write {
-                    path: path.clone(),
-                    contents: text.into_bytes(),
-                    mode: 0o644,
-                });
-                exec.execute(&plan)?;
+                super::write_metadata(exec, &path, text)?;
                 tracing::info!(
                     snapshot = %name,
                     path = %path.display(),

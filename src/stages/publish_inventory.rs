@@ -3,7 +3,7 @@
 //! ([`crate::inventory`]), atomically, mode 0644. Both `repo/` and
 //! `metadata/` must be real directories (or missing), not symlinks.
 
-use super::{Options, Plan, StageDef, Step, run_stage};
+use super::{Options, StageDef, run_stage};
 use crate::error::{Error, Result};
 use crate::inventory;
 use crate::state::LockMode;
@@ -26,19 +26,12 @@ pub fn run(options: &Options) -> Result<()> {
         def,
         |_| Vec::new(),
         |ctx, exec| {
+            super::require_publication_roots(&ctx.config.mirror)?;
             let root = ctx.config.mirror.repo_dir();
-            super::require_real_dir(&root, "the publication root")?;
-            super::require_real_dir(&ctx.config.mirror.metadata_dir(), "the metadata root")?;
             let inv = inventory::build(&root).map_err(|e| Error::Failed(e.into()))?;
             let text = inventory::render(&inv).map_err(|e| Error::Failed(e.into()))?;
             let path = ctx.config.mirror.metadata_dir().join(INVENTORY_FILE);
-            let mut plan = Plan::new();
-            plan.push(Step::Write {
-                path: path.clone(),
-                contents: text.into_bytes(),
-                mode: 0o644,
-            });
-            exec.execute(&plan)?;
+            super::write_metadata(exec, &path, text)?;
             tracing::info!(
                 path = %path.display(),
                 snapshots_count = inv.prefixes_by_snapshot.len(),

@@ -47,7 +47,7 @@
 
 use std::path::Path;
 
-use super::{Executor, Options, Plan, StageContext, StageDef, Step, run_stage};
+use super::{Executor, Options, Plan, StageContext, StageDef, Step, failed_with, run_stage};
 use crate::backends::{rsync, zfs};
 use crate::config::RepoPath;
 use crate::domain::validate_snapshot_name;
@@ -64,10 +64,6 @@ pub struct PublishSnapshotOptions {
     /// Publish every ZFS snapshot of the dataset (the published tree becomes
     /// exactly that set).
     pub all: bool,
-}
-
-fn failed(message: String) -> Error {
-    Error::Failed(anyhow::anyhow!(message))
 }
 
 /// Checks that no public prefix equals or lies inside another (`a`, `a/b`):
@@ -130,7 +126,7 @@ fn select(ctx: &StageContext, args: &PublishSnapshotOptions) -> Result<Vec<Strin
             if args.snapshot.is_some() {
                 Error::Usage(format!("--snapshot: {e}"))
             } else {
-                failed(format!(
+                failed_with(format!(
                     "invalid snapshot name in {}: {e}",
                     ctx.state().current_snapshot_path().display()
                 ))
@@ -149,7 +145,7 @@ fn select(ctx: &StageContext, args: &PublishSnapshotOptions) -> Result<Vec<Strin
                 ctx.state().current_snapshot_path().display()
             )
         };
-        return Err(failed(format!(
+        return Err(failed_with(format!(
             "no snapshots selected for publication: {why}"
         )));
     }
@@ -196,16 +192,16 @@ fn remote_shell(ctx: &StageContext) -> Option<String> {
 fn body(ctx: &StageContext, exec: &Executor, args: &PublishSnapshotOptions) -> Result<()> {
     let config = &ctx.config;
     if config.repo_paths.is_empty() {
-        return Err(failed(format!(
+        return Err(failed_with(format!(
             "repo.paths is empty in {}: nothing to publish",
             config.path.display()
         )));
     }
-    check_prefixes(&config.repo_paths).map_err(failed)?;
+    check_prefixes(&config.repo_paths).map_err(failed_with)?;
     let remote = if ctx.remote_in_effect() {
         let host = config.replication.replica_host.clone().unwrap_or_default();
         let user = config.replication.ssh_user.clone().ok_or_else(|| {
-            failed(format!(
+            failed_with(format!(
                 "replication.ssh_user is required to publish to replication.replica_host {host} (config {}); or use --skip-remote",
                 config.path.display()
             ))
@@ -272,7 +268,7 @@ fn body(ctx: &StageContext, exec: &Executor, args: &PublishSnapshotOptions) -> R
         } else {
             ""
         };
-        return Err(failed(format!(
+        return Err(failed_with(format!(
             "nothing to publish: none of the selected snapshots ({}) has a directory under {} holding a source of repo.paths{refusing}",
             names.join(", "),
             root.display()

@@ -32,22 +32,7 @@ pub fn escape_path(path: &[u8], out: &mut Vec<u8>) {
 /// that byte; any other byte, also a `\` that does not start such an
 /// escape, is itself.
 pub fn unescape_path(line: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(line.len());
-    let mut i = 0;
-    while i < line.len() {
-        if line[i] == b'\\'
-            && let Some(d) = line.get(i + 1..i + 4)
-            && d.iter().all(|b| (b'0'..=b'7').contains(b))
-            && let Ok(v) = u8::try_from(d.iter().fold(0u32, |a, b| a * 8 + u32::from(b - b'0')))
-        {
-            out.push(v);
-            i += 4;
-            continue;
-        }
-        out.push(line[i]);
-        i += 1;
-    }
-    out
+    zfs::unescape_octal(line, &[3])
 }
 
 pub(super) fn escaped(path: &[u8]) -> String {
@@ -221,5 +206,18 @@ mod tests {
         assert_eq!(legacy.path(0), Some(PathBuf::from("/a b")));
         assert_eq!(legacy.path(1), None);
         assert_eq!(legacy.path(2), Some(PathBuf::from("/c")));
+    }
+
+    #[test]
+    fn escaped_paths_read_back_as_their_bytes() {
+        let raw: &[u8] = b"/m/a\\b\nc3\x7f\xff\x1f d";
+        let mut line = Vec::new();
+        escape_path(raw, &mut line);
+        assert_eq!(line, b"/m/a\\134b\\012c3\\177\xff\\037 d".to_vec());
+        assert_eq!(unescape_path(&line), raw.to_vec());
+        // Three digits only: `\0123` is a line break and `3`.
+        assert_eq!(unescape_path(b"\\0123"), b"\n3".to_vec());
+        // A `\` that starts no escape, or one over 0o377, is itself.
+        assert_eq!(unescape_path(b"\\9z\\400"), b"\\9z\\400".to_vec());
     }
 }

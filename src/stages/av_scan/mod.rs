@@ -134,9 +134,9 @@ use std::path::{Path, PathBuf};
 pub use journal::{Finding, JOURNAL_MAGIC, Journal, pending_batches};
 pub use list::{FileList, encode_list, escape_path, unescape_path};
 
-use super::{Executor, Options, Plan, StageContext, StageDef, Step, run_stage};
+use super::{Executor, Options, Plan, StageContext, StageDef, Step, failed, run_stage};
 use crate::backends::antivirus::Engine;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::process::Tool;
 use crate::state::{LockMode, MIRROR_CHANGED_FILE, StateError};
 use list::build_list;
@@ -181,10 +181,6 @@ impl Paths {
     }
 }
 
-fn failed(e: impl Into<anyhow::Error>) -> Error {
-    Error::Failed(e.into())
-}
-
 /// The largest file of `av_state/` read (bytes): far above any scan list,
 /// a bound on memory for a hostile or corrupt file.
 const MAX_STATE_FILE_BYTES: u64 = 4 << 30;
@@ -197,7 +193,7 @@ fn read_state(path: &Path) -> Result<Option<Vec<u8>>> {
 /// Runs the stage.
 ///
 /// # Errors
-/// [`Error::Threats`] (exit 5) for threats with `fail_on_threats`; a
+/// [`Error::Threats`](crate::error::Error::Threats) (exit 5) for threats with `fail_on_threats`; a
 /// failed scanner, zfs or state write (exit 1); the runner's errors.
 pub fn run(options: &Options) -> Result<()> {
     let def = StageDef {

@@ -1,131 +1,16 @@
-//! The state directory, its lock, and the files this tool writes.
-//!
-//! # Atomic writes
-//!
-//! Every state, metadata and output file is written the same way
-//! (docs/metadata.md, "JSON rendering"): a temp file in the target's own
-//! directory named `.<name>.<random>.tmp`, written, fsynced, given its final
-//! mode, then renamed over the target, and the directory fsynced. A failed
-//! write leaves the previous file intact and no temp file behind
-//! ([`write_atomic`]). A process killed between create and rename leaves its
-//! temp file; the next exclusive [`StateDir::lock`] removes such stale
-//! `.*.tmp` files under the state directory ([`StateLock::remove_stale_temp_files`]
-//! does the same for other directories, e.g. `metadata/`).
-//!
-//! # The state directory and its lock
-//!
-//! `<workdir>/state/` (docs/stages.md, "The state directory") holds:
-//!
-//! | path | what |
-//! |---|---|
-//! | `pipeline.lock` | the flock; its content names the holder(s) |
-//! | `sync-<name>.lock` | per-syncer exclusive lock taken by `sync` |
-//! | `current_snapshot.txt` | the snapshot name and a newline |
-//! | `av_state/` | the resumable antivirus scan |
-//! | `av_results/` | `av_report_<YYYYmmdd-HHMMSS>.txt` threat reports |
-//!
-//! [`StateDir::lock`] takes `pipeline.lock` shared (only `sync`) or
-//! exclusive (every other stage) with `flock(2)` (std `File::lock`), waiting
-//! as long as [`LockRequest::timeout`] allows and logging
-//! `state_lock_waiting holder=...` at once and every 30 s. The holder writes
-//! one line `pid=<pid> stage=<stage> mode=<shared|exclusive> since=<time>
-//! [job_url=<CI_JOB_URL>]` into the file (an exclusive holder replaces the
-//! content, a shared one appends; lines of dead pids are ignored when the
-//! holder is reported). The lock is released when the [`StateLock`] is
-//! dropped or the process dies (flock), so a killed run never leaves a stale
-//! lock.
-//!
-//! Writes to state go through the guard (docs/architecture.md, practice 11): the methods of
-//! [`StateLock`] are the only way this crate changes files under `state/`
-//! and `metadata/`; their existence proves the lock is held.
-//!
-//! # Nothing is followed out of the workdir
-//!
-//! Lock and state files are opened without following symlinks and must be
-//! regular files of bounded size ([`files`]); `state/` and its `av_state/`,
-//! `av_results/` must be real directories, and the guard creates
-//! directories below the workdir one level at a time, refusing symlinks
-//! ([`files::create_dirs_below`]). A lock file unlinked while held admits no
-//! second holder ([`acquire`]). Under `--dry-run` the lock file is opened
-//! read-only and taken shared, nothing is created or written.
-
-mod acquire;
-pub mod files;
+//! The state lock: how it is asked for (`LockMode`, `LockRequest`), taken
+//! (`StateDir::lock`), and the guard `StateLock` whose methods are the only
+//! way this crate changes files under `state/` and `metadata/`
+//! (docs/architecture.md, practice 11).
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use acquire::{acquire, describe_holder};
-use files::{MAX_CURRENT_SNAPSHOT_BYTES, check_real_dir, create_dirs_below, read_regular};
-
-/// A failed atomic write, naming the target file.
-#[derive(Debug, thiserror::Error)]
-#[error("could not write {}", path.display())]
-pub struct WriteError {
-    /// The file that was to be written.
-    pub path: PathBuf,
-    /// What went wrong.
-    #[source]
-    pub source: std::io::Error,
-}
-
-/// Replaces the content of `path` with `bytes` atomically, with permission
-/// bits `mode` (e.g. `0o644`). The parent directory must exist.
-///
-/// # Errors
-/// [`WriteError`] naming `path` if the temp file cannot be created, written,
-/// synced or renamed; the previous content of `path` is then untouched and
-/// the temp file is removed.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
-    let fail = |source| WriteError {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".to_owned());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(fail)?;
-    tmp.write_all(bytes).map_err(fail)?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(fail)?;
-    tmp.as_file().sync_all().map_err(fail)?;
-    // On error `persist` hands the temp file back; dropping it removes it.
-    tmp.persist(path).map_err(|e| fail(e.error))?;
-    if let Ok(d) = fs::File::open(dir) {
-        // Makes the rename durable; a failure here cannot be undone, and the
-        // new content is already in place, so it is not reported.
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-/// Name of the lock file in the state directory.
-pub const LOCK_FILE: &str = "pipeline.lock";
-/// Name of the current-snapshot file in the state directory.
-pub const CURRENT_SNAPSHOT_FILE: &str = "current_snapshot.txt";
-/// Name of the antivirus scan state directory.
-pub const AV_STATE_DIR: &str = "av_state";
-/// Name of the antivirus reports directory.
-pub const AV_RESULTS_DIR: &str = "av_results";
-/// The marker `sync` leaves in `av_state/` when it changes the mirror.
-pub const MIRROR_CHANGED_FILE: &str = "mirror_changed";
-/// The legacy state file of older versions, removed by `cleanup-state`.
-pub const LEGACY_RUN_STATE_FILE: &str = "run_state.json";
-/// How often a waiter logs who holds the lock.
-pub const LOCK_REPORT_EVERY: Duration = Duration::from_secs(30);
+use super::acquire::acquire;
+use super::files::{check_real_dir, create_dirs_below};
+use super::{LOCK_REPORT_EVERY, StateDir, StateError, io_err, write_atomic};
 
 /// How the state lock is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,154 +66,7 @@ impl LockRequest {
     }
 }
 
-/// Why the state lock (or a state file) could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    /// A file or directory of the state could not be created, opened, read
-    /// or removed.
-    #[error("could not {action} {}", path.display())]
-    Io {
-        /// What was being done ("open the lock file").
-        action: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The lock was still held after the timeout (exit 4).
-    #[error("state lock {} is held by {holder}; gave up after {waited_s:.1}s (--lock-timeout)", path.display())]
-    LockTimeout {
-        /// The lock file.
-        path: PathBuf,
-        /// Who holds it, as written in the lock file.
-        holder: String,
-        /// Seconds waited.
-        waited_s: f64,
-    },
-    /// SIGINT/SIGTERM arrived while waiting for the lock.
-    #[error("stopped by {} while waiting for the state lock {}", crate::signals::name(*signal), path.display())]
-    Interrupted {
-        /// The lock file.
-        path: PathBuf,
-        /// The signal number.
-        signal: i32,
-    },
-    /// A state file holds something unusable.
-    #[error("{} is invalid: {message}", path.display())]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// An atomic write failed.
-    #[error(transparent)]
-    Write(#[from] WriteError),
-    /// A path of the workdir is not what it must be: a lock or state file
-    /// that is a symlink or not a regular file (FIFO, device), too large, or
-    /// a root directory that is a symlink. Nothing was done through it.
-    #[error("refusing to use {}: {message}", path.display())]
-    Refused {
-        /// The path.
-        path: PathBuf,
-        /// What it is and why that is refused.
-        message: String,
-    },
-}
-
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError + use<> {
-    let path = path.to_path_buf();
-    move |source| StateError::Io {
-        action,
-        path,
-        source,
-    }
-}
-
-/// `<workdir>/state`: paths and read-only queries. Changes go through the
-/// [`StateLock`] returned by [`StateDir::lock`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateDir {
-    root: PathBuf,
-}
-
 impl StateDir {
-    /// The state directory at `root` (usually `config.mirror.state_dir()`).
-    pub fn new(root: impl Into<PathBuf>) -> StateDir {
-        StateDir { root: root.into() }
-    }
-
-    /// The directory itself.
-    pub fn path(&self) -> &Path {
-        &self.root
-    }
-
-    /// `state/pipeline.lock`.
-    pub fn lock_path(&self) -> PathBuf {
-        self.root.join(LOCK_FILE)
-    }
-
-    /// `state/current_snapshot.txt`.
-    pub fn current_snapshot_path(&self) -> PathBuf {
-        self.root.join(CURRENT_SNAPSHOT_FILE)
-    }
-
-    /// `state/av_state/`.
-    pub fn av_state_dir(&self) -> PathBuf {
-        self.root.join(AV_STATE_DIR)
-    }
-
-    /// `state/av_state/mirror_changed`: the marker `sync` leaves before it
-    /// changes the mirror ([`StateLock::mark_mirror_changed`]).
-    pub fn mirror_changed_path(&self) -> PathBuf {
-        self.av_state_dir().join(MIRROR_CHANGED_FILE)
-    }
-
-    /// `state/av_results/`.
-    pub fn av_results_dir(&self) -> PathBuf {
-        self.root.join(AV_RESULTS_DIR)
-    }
-
-    /// `state/sync-<name>.lock`.
-    pub fn syncer_lock_path(&self, syncer: &str) -> PathBuf {
-        self.root
-            .join(format!("sync-{}.lock", crate::config::safe_name(syncer)))
-    }
-
-    /// The current snapshot name: the first line of `current_snapshot.txt`,
-    /// trimmed; `None` if the file does not exist or is blank.
-    ///
-    /// # Errors
-    /// [`StateError::Io`] if the file exists but cannot be read;
-    /// [`StateError::Refused`] if it is a symlink, not a regular file (a
-    /// FIFO fails at once, it is never waited on), or over
-    /// [`files::MAX_CURRENT_SNAPSHOT_BYTES`].
-    pub fn current_snapshot(&self) -> Result<Option<String>, StateError> {
-        let path = self.current_snapshot_path();
-        Ok(
-            read_regular(&path, MAX_CURRENT_SNAPSHOT_BYTES)?.and_then(|bytes| {
-                String::from_utf8_lossy(&bytes)
-                    .lines()
-                    .next()
-                    .map(|l| l.trim().to_owned())
-                    .filter(|l| !l.is_empty())
-            }),
-        )
-    }
-
-    /// The workdir: the parent of the state directory (below which the
-    /// guard never follows a symlink).
-    pub fn workdir(&self) -> &Path {
-        self.root.parent().unwrap_or(&self.root)
-    }
-
-    /// Who holds `pipeline.lock`, as written in it: the lines of live pids
-    /// joined with `; ` (`unknown` if none is readable).
-    pub fn lock_holder(&self) -> String {
-        describe_holder(&self.lock_path())
-    }
-
     /// Creates the state directory if needed, opens `pipeline.lock` and
     /// takes it in `request.mode`, waiting as the request allows; then
     /// writes the holder line. An exclusive holder also removes stale
@@ -343,11 +81,11 @@ impl StateDir {
     /// `av_state/`, `av_results/`) is a symlink or the lock file is not a
     /// regular file.
     pub fn lock(&self, request: &LockRequest) -> Result<StateLock, StateError> {
-        check_real_dir(&self.root, "the state directory")?;
+        check_real_dir(self.path(), "the state directory")?;
         if !request.read_only {
             fs::create_dir_all(self.workdir())
                 .map_err(io_err("create the workdir", self.workdir()))?;
-            create_dirs_below(self.workdir(), &self.root)?;
+            create_dirs_below(self.workdir(), self.path())?;
         }
         let path = self.lock_path();
         let file = acquire(&path, request)?;
@@ -364,9 +102,9 @@ impl StateDir {
         }
         lock.write_holder(request)?;
         if request.mode == LockMode::Exclusive {
-            lock.remove_stale_temp_files(&self.root)?;
+            lock.remove_stale_temp_files(self.path())?;
             for dir in [self.av_state_dir(), self.av_results_dir()] {
-                create_dirs_below(&self.root, &dir)?;
+                create_dirs_below(self.path(), &dir)?;
             }
         }
         Ok(lock)
@@ -575,7 +313,7 @@ impl StateLock {
     }
 
     /// Creates `dir` and its parents; below the workdir none may be a
-    /// symlink ([`files::create_dirs_below`]).
+    /// symlink ([`files::create_dirs_below`](super::files::create_dirs_below)).
     ///
     /// # Errors
     /// [`StateError::Io`] naming the directory; [`StateError::Refused`] for
@@ -638,23 +376,9 @@ impl Drop for StateLock {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::fs;
 
-    #[test]
-    fn replaces_content_and_leaves_no_temp_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("out.json");
-        fs::write(&target, "old").unwrap();
-        write_atomic(&target, b"new\n", 0o644).unwrap();
-        assert_eq!(fs::read_to_string(&target).unwrap(), "new\n");
-        let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o644);
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("out.json")]);
-    }
+    use super::*;
 
     fn request(mode: LockMode, stage: &str, timeout_ms: u64) -> LockRequest {
         let mut r = LockRequest::new(mode, stage);
@@ -737,13 +461,5 @@ mod tests {
         assert_eq!(fs::read_dir(state.av_state_dir()).unwrap().count(), 0);
         assert!(lock.remove_file(&state.current_snapshot_path()).unwrap());
         assert!(!lock.remove_file(&state.current_snapshot_path()).unwrap());
-    }
-
-    #[test]
-    fn missing_directory_is_an_error_naming_the_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("nope").join("out.json");
-        let err = write_atomic(&target, b"x", 0o644).unwrap_err();
-        assert!(err.to_string().contains("nope/out.json"), "{err}");
     }
 }

@@ -1,0 +1,105 @@
+//! What `config check` prints: the effective configuration, secrets
+//! redacted (docs/cli.md, "`config check`").
+
+use crate::config::{self, Config};
+
+/// The text `config check` prints: the effective configuration, with every
+/// environment value of a syncer, the secrets of its `command_args` and the
+/// password of any URL shown as `***` ([`crate::redact`]).
+pub fn config_summary(config: &Config) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let m = &config.mirror;
+    let r = &config.replication;
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".to_owned());
+    let _ = writeln!(s, "config: {} (valid)", config.path.display());
+    let _ = writeln!(s, "log_level: {}", config.log_level);
+    let _ = writeln!(s, "paths:");
+    let _ = writeln!(s, "  workdir: {}", m.workdir.display());
+    let _ = writeln!(s, "    state: {}", m.state_dir().display());
+    let _ = writeln!(s, "    repo: {}", m.repo_dir().display());
+    let _ = writeln!(s, "    metadata: {}", m.metadata_dir().display());
+    let _ = writeln!(s, "  syncer_dir: {}", m.syncer_dir.display());
+    let _ = writeln!(s, "  zfs_mirror_dataset: {}", m.zfs_mirror_dataset);
+    let _ = writeln!(s, "  zfs_mirror_dir: {}", m.zfs_mirror_dir.display());
+    let _ = writeln!(s, "replication:");
+    let _ = writeln!(s, "  replica_host: {}", opt(&r.replica_host));
+    let _ = writeln!(s, "  ssh_user: {}", opt(&r.ssh_user));
+    let _ = writeln!(s, "  ssh_key: {}", r.ssh_key.display());
+    let _ = writeln!(s, "  skip_remote: {}", r.skip_remote);
+    let _ = writeln!(s, "  replica_dataset: {}", r.replica_dataset);
+    let _ = writeln!(s, "antivirus:");
+    let _ = writeln!(s, "  fail_on_threats: {}", config.antivirus.fail_on_threats);
+    let _ = writeln!(s, "  batch_size: {}", config.antivirus.batch_size);
+    let _ = writeln!(s, "  engine: {}", config.antivirus.engine.name());
+    if config.antivirus.engine == config::AvEngine::Clamav {
+        let _ = writeln!(
+            s,
+            "  clamav_command: {}",
+            config.antivirus.clamav_command.name()
+        );
+        let args = crate::redact::args(&config.antivirus.clamav_args);
+        let _ = writeln!(s, "  clamav_args: {args:?}");
+    }
+    let _ = writeln!(s, "  kesl_max_workers: {}", m.kesl_max_workers);
+    let _ = writeln!(
+        s,
+        "repo.paths:{}",
+        if config.repo_paths.is_empty() {
+            " (none)"
+        } else {
+            ""
+        }
+    );
+    for p in &config.repo_paths {
+        let _ = writeln!(
+            s,
+            "  {}/{} -> {}",
+            p.source_base, p.source_name, p.public_prefix
+        );
+    }
+    let _ = writeln!(s, "syncers: {}", config.syncers.len());
+    for sy in &config.syncers {
+        let kind = sy.kind.map(|k| k.name()).unwrap_or("container");
+        let _ = writeln!(s, "  - name: {}", sy.name);
+        let _ = writeln!(s, "    type: {kind}");
+        let _ = writeln!(s, "    prefix: {}", sy.prefix);
+        let _ = writeln!(s, "    container: {}", sy.name);
+        let _ = writeln!(s, "    image: {}", sy.image);
+        let _ = writeln!(s, "    user: {}", sy.user);
+        let _ = writeln!(s, "    volumes:");
+        for v in &sy.volumes {
+            let _ = writeln!(
+                s,
+                "      - {} -> {} ({})",
+                v.host.display(),
+                v.bind,
+                v.mode()
+            );
+        }
+        if !sy.environment.is_empty() {
+            let _ = writeln!(s, "    environment:");
+            for (k, _) in &sy.environment {
+                let _ = writeln!(s, "      {k}: ***");
+            }
+        }
+        if !sy.command_args.is_empty() {
+            let shown = crate::redact::args(&sy.command_args);
+            let _ = writeln!(s, "    command_args: {shown:?}");
+        }
+        let _ = writeln!(s, "    log_file: {}", sy.log_file.display());
+    }
+    let p = &config.pipeline;
+    let _ = writeln!(s, "pipeline:");
+    let _ = writeln!(s, "  runner_tags: {:?}", p.runner_tags);
+    let _ = writeln!(s, "  command: {:?}", p.command);
+    let _ = writeln!(s, "  config_path: {}", opt(&p.config_path));
+    let _ = writeln!(s, "  resource_group: {}", opt(&p.resource_group));
+    if !config.tools.is_empty() {
+        let _ = writeln!(s, "tools:");
+        for (name, path) in &config.tools {
+            let _ = writeln!(s, "  {name}: {path}");
+        }
+    }
+    crate::redact::text(&s).into_owned()
+}
