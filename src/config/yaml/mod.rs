@@ -29,7 +29,7 @@
 //!   [`MAX_NODES`] nodes, and a second document (`---`) in the file.
 //!
 //! Scalars stay text: the typed reading (none-like strings, booleans,
-//! integers) is the [`super::reader::Reader`]'s job.
+//! integers) is the job of the config reader (`config::reader::Reader`).
 
 use std::collections::HashMap;
 

@@ -21,7 +21,7 @@
 //! created); if that fails, one warning `sync_log_file_unavailable
 //! container= path= error=` names the file and the error, and the syncer
 //! runs anyway with its output in the job log only, as in mirrorer 0.1.0
-//! ([`output`]). Then, per attempt (each step through
+//! (the `output` module). Then, per attempt (each step through
 //! [`crate::backends::container`]):
 //!
 //! 1. `docker rm -f -- NAME` removes a stale container of the same name;
