@@ -2,9 +2,7 @@
 //! the GitLab API (httpmock): the exact requests for both kinds of token,
 //! the run mode as variables, `--wait`, and no token in any output.
 
-use std::time::{Duration, Instant};
-
-use crate::common::{Expect, Run, stderr, stdout};
+use crate::common::{Expect, Run, stderr, stdout, wait_for};
 use httpmock::Method::{GET, POST};
 use httpmock::MockServer;
 use serde_json::json;
@@ -236,32 +234,16 @@ fn wait_until(final_status: &str) -> std::process::Output {
         then.status(200)
             .json_body(json!({"id": 9, "status": "running", "web_url": "http://gl/p/9"}));
     });
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mirrorer"))
-        .env_remove("CI")
-        .env_remove("MIRRORER_TRIGGER_TOKEN")
+    let child = trigger_run(&server)
         .env("GITLAB_TOKEN", ACCESS_TOKEN)
-        .args(["pipeline", "trigger", "--url"])
-        .arg(server.base_url())
-        .args([
-            "--ref",
-            "main",
-            "--project",
-            "42",
-            "--wait",
-            "--poll-interval",
-            "0.1",
-            "--wait-timeout",
-            "30",
-        ])
+        .args(["--project", "42", "--wait"])
+        .args(["--poll-interval", "0.1", "--wait-timeout", "30"])
+        .command()
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while running.calls() < 2 {
-        assert!(start.elapsed() < Duration::from_secs(20), "no status read");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("a status read", 20, || running.calls() >= 2);
     running.delete();
     let body = json!({"id": 9, "status": final_status, "web_url": "http://gl/p/9"});
     server.mock(|when, then| {
