@@ -191,11 +191,6 @@ impl Env {
         cmd
     }
 
-    /// [`Env::std_cmd`] wrapped for assertions (`assert_cmd`).
-    pub fn cmd(&self) -> assert_cmd::Command {
-        assert_cmd::Command::from_std(self.std_cmd())
-    }
-
     /// The builder for one run of the binary in this environment
     /// ([`Run::new`]).
     pub fn run(&self) -> Run {
@@ -274,13 +269,6 @@ impl Work {
         path
     }
 
-    /// The real binary, started in the work directory with a clean environment.
-    pub fn mirrorer(&self) -> assert_cmd::Command {
-        let mut cmd = mirrorer();
-        cmd.current_dir(self.dir.path());
-        cmd
-    }
-
     /// The builder for one run of the binary in the work directory
     /// ([`Run::in_work`]).
     pub fn run(&self) -> Run {
@@ -328,11 +316,6 @@ pub fn binary() -> std::process::Command {
     clear_environment(&mut cmd);
     cmd.current_dir(repo_root());
     cmd
-}
-
-/// [`binary`] wrapped for assertions (`assert_cmd`).
-pub fn mirrorer() -> assert_cmd::Command {
-    assert_cmd::Command::from_std(binary())
 }
 
 /// The repository root (where Cargo.toml is).
