@@ -40,7 +40,7 @@ fn real_config(env: &Env, dataset: &str, mirror_dir: &Path, replica_dataset: &st
     )
 }
 
-/// [`Env::cmd`] with `<root>/bin` (only `ssh`, the stand-in) first on PATH
+/// [`Env::run`] with `<root>/bin` (only `ssh`, the stand-in) first on PATH
 /// for syncoid, and the replica's programs for the ssh stand-in.
 fn real_run(env: &Env) -> Run {
     env.write_executable(
