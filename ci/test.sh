@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests run for real (not faked):
 # rsync (publication), podman + runc + netavark + busybox-static (real syncer
-# containers, tests/sync_podman.rs), clamav + clamav-daemon + clamdscan (the
-# ClamAV engine, tests/av_scan_clamav.rs), zfs-fuse + sanoid (ZFS in user
-# space and the real syncoid, tests/zfs_real.rs; zfs-fuse is named first so
+# containers, tests/it/sync_podman.rs), clamav + clamav-daemon + clamdscan (the
+# ClamAV engine, tests/it/av_scan_clamav.rs), zfs-fuse + sanoid (ZFS in user
+# space and the real syncoid, tests/it/zfs_real.rs; zfs-fuse is named first so
 # that it, not zfsutils-linux, satisfies sanoid's dependency on a zfs).
 packages=(bash rsync podman runc netavark busybox-static clamav clamav-daemon clamdscan zfs-fuse sanoid)
 # npm installs gitlab-ci-local for the end-to-end run; Node and npm come with
@@ -28,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The zfs-fuse daemon for tests/zfs_real.rs (its test pools live on files
+# The zfs-fuse daemon for tests/it/zfs_real.rs (its test pools live on files
 # in temp directories). One already answering (started by the package or by
 # hand) is used as it is; otherwise this script starts one and stops it on
 # exit, whatever happens. Either way, test pools left behind by test
@@ -57,7 +57,7 @@ if zpool list >/dev/null 2>&1; then
   echo "ci/test.sh: using the zfs-fuse daemon that is already running" >&2
 else
   if [ ! -c /dev/fuse ]; then
-    echo "ci/test.sh: /dev/fuse is missing: zfs-fuse (tests/zfs_real.rs) needs the FUSE device; give the job's container /dev/fuse (e.g. podman/docker --device /dev/fuse) and run as root" >&2
+    echo "ci/test.sh: /dev/fuse is missing: zfs-fuse (tests/it/zfs_real.rs) needs the FUSE device; give the job's container /dev/fuse (e.g. podman/docker --device /dev/fuse) and run as root" >&2
     exit 1
   fi
   zfs_fuse_dir=$(mktemp -d /tmp/mirrorer-zfs-fuse.XXXXXX)

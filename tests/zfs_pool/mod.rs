@@ -1,6 +1,6 @@
 //! File-backed ZFS pools on the machine's zfs-fuse daemon, for the tests
 //! that run the binary against real ZFS and real syncoid
-//! (`tests/zfs_real.rs`).
+//! (`tests/it/zfs_real.rs`).
 //!
 //! [`Pool::new`] creates a sparse 64 MiB file in a temp directory
 //! (`truncate`), a pool on it with a unique name (`zpool create -m <temp

@@ -1,0 +1,192 @@
+//! `mirrorer config check` and config errors through the real binary.
+
+use crate::common::{Run, Work};
+
+#[test]
+fn example_config_checks_and_prints_the_effective_config() {
+    let text = Run::bare()
+        .args(["--config", "examples/dist-mirror.yaml", "config", "check"])
+        .success()
+        .run()
+        .stdout;
+    for want in [
+        "config: examples/dist-mirror.yaml (valid)",
+        "  workdir: /opt/dist-mirror",
+        "    state: /opt/dist-mirror/state",
+        "  zfs_mirror_dataset: distpool/mirror",
+        "  apt/mirror/debian.mirror.example -> debian",
+        "syncers: 4",
+        "  - name: sles-x86_64",
+        "    image: docker-registry.d.postgrespro.ru/infra/rmt_syncer:1.1.10",
+        "      - /distpool/mirror/rmt_x86_64/storage/public/repo -> /var/lib/rmt/public/repo (rw)",
+        "      - /etc/dist-mirror/syncer.yaml -> /etc/apt/mirror.list (ro)",
+        "    log_file: /var/log/syncer/epel.log",
+    ] {
+        assert!(
+            text.lines().any(|l| l == want),
+            "missing line {want:?} in:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn secrets_are_shown_as_stars() {
+    let w = Work::new();
+    let cfg = w.write(
+        "c.yaml",
+        "syncer:\n  - {type: apt, name: a, config: c, environment: {MIRROR_PASSWORD: hunter2, PLAIN: visible-value}}\n",
+    );
+    let out = Run::bare()
+        .config_file(&cfg)
+        .args(["config", "check"])
+        .success()
+        .run();
+    let text = out.stdout + &out.stderr;
+    assert!(
+        text.contains("MIRROR_PASSWORD: ***") && text.contains("PLAIN: ***"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hunter2") && !text.contains("visible-value"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_log_level_exits_3_naming_the_key_and_line() {
+    let w = Work::new();
+    let cfg = w.write(
+        "c.yaml",
+        "mirror:\n  workdir: /x\nlog:\n  log_level: NOPE\n",
+    );
+    Run::bare()
+        .config_file(&cfg)
+        .args(["config", "check"])
+        .code(3)
+        .stderr_has("config_error setting=log.log_level line=4 column=14")
+        .stderr_has("NOPE")
+        .stdout_is("")
+        .run();
+}
+
+#[test]
+fn every_problem_of_a_file_is_reported_at_once() {
+    let w = Work::new();
+    let cfg = w.write(
+        "c.yaml",
+        "log:\n  log_level: NOPE\nsyncer:\n  - {type: apt, name: debian, config: a.yaml, repos: r.yaml}\n  - {type: rsync, name: debian, repos: r.yaml}\n",
+    );
+    Run::bare()
+        .config_file(&cfg)
+        .args(["config", "check"])
+        .code(3)
+        .stderr_has("setting=log.log_level line=2")
+        .stderr_has("setting=syncer[0].repos line=4")
+        // the apt syncer is named
+        .stderr_has("syncer \\\"debian\\\"")
+        .stderr_has("setting=syncer[1].name line=5")
+        .stderr_has("is invalid (4 problems)")
+        .run();
+}
+
+#[test]
+fn missing_config_exits_3_and_names_the_file() {
+    Run::bare()
+        .args([
+            "--config",
+            "/nonexistent/dist-mirror.yaml",
+            "config",
+            "check",
+        ])
+        .code(3)
+        .stderr_has("/nonexistent/dist-mirror.yaml")
+        .stderr_has("caused by: No such file or directory")
+        .run();
+}
+
+#[test]
+fn config_path_comes_from_the_environment() {
+    Run::bare()
+        .env("MIRRORER_CONFIG", "examples/dist-mirror.yaml")
+        .args(["config", "check"])
+        .success()
+        .run();
+}
+
+#[test]
+fn unknown_keys_are_logged_as_warnings() {
+    let w = Work::new();
+    let cfg = w.write("c.yaml", "mirror:\n  workdri: /x\n");
+    Run::bare()
+        .config_file(&cfg)
+        .args(["config", "check"])
+        .success()
+        .stderr_has(
+            "WARNING  mirrorer::config: config_warning setting=mirror.workdri line=2 column=3",
+        )
+        .run();
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    Run::bare()
+        .args(["--log-level", "LOUD", "config", "check"])
+        .code(2)
+        .stderr_has("LOUD")
+        .run();
+    Run::bare().arg("frobnicate").code(2).run();
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let text = Run::bare().arg("--help").success().run().stdout;
+    for code in ["0", "1", "2", "3", "4", "5", "130", "143"] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{code} "))),
+            "exit {code}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_redaction() {
+    let w = Work::new();
+    let cfg = w.write(
+        "c.yaml",
+        "mirror:\n  workdri: /x\nlog:\n  log_level: warning\n",
+    );
+    let err = Run::bare()
+        .config_file(&cfg)
+        .args(["--json-logs", "config", "check"])
+        .success()
+        .run()
+        .stderr;
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    let event = &lines[0];
+    assert_eq!(event["level"], "WARNING");
+    assert_eq!(event["event"], "config_warning");
+    assert_eq!(event["target"], "mirrorer::config");
+    assert_eq!(event["fields"]["setting"], "mirror.workdri");
+    assert_eq!(event["fields"]["line"], "2");
+    assert!(event["timestamp"].as_str().is_some());
+}
+
+#[test]
+fn log_level_from_flag_beats_the_config() {
+    let w = Work::new();
+    let cfg = w.write(
+        "c.yaml",
+        "mirror:\n  workdri: /x\nlog:\n  log_level: DEBUG\n",
+    );
+    let out = Run::bare()
+        .config_file(&cfg)
+        .args(["--log-level", "error", "config", "check"])
+        .success()
+        .run();
+    assert_eq!(out.stderr, "", "warnings are below ERROR");
+}
