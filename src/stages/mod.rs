@@ -251,6 +251,7 @@ pub fn run_stage_checked(
         false,
     );
     let mut started = Instant::now();
+    let mut started_at = chrono::Utc::now();
     let mut executor = None;
     let result = Executor::take(
         &ctx.state(),
@@ -263,6 +264,7 @@ pub fn run_stage_checked(
     .and_then(|exec| {
         let exec = executor.insert(exec);
         started = Instant::now();
+        started_at = chrono::Utc::now();
         tracing::info!(target: TARGET, stage = def.name, dry_run = ctx.dry_run, "stage_start");
         body(&ctx, exec)
     });
@@ -276,6 +278,15 @@ pub fn run_stage_checked(
             Err(Error::Signal(n))
         }
     };
+    // Its part of status.json, still under the lock (crate::status).
+    if let Some(exec) = &executor {
+        let outcome = match &result {
+            Ok(()) => crate::status::Outcome::Ok,
+            Err(e @ Error::Signal(_)) => crate::status::Outcome::Interrupted(e.exit_code().into()),
+            Err(e) => crate::status::Outcome::Failed(e.exit_code().into()),
+        };
+        exec.record_status(&ctx.config, started_at, started.elapsed(), outcome);
+    }
     // Release the lock before the final event, so a waiter can proceed.
     drop(executor);
     match &result {

@@ -80,6 +80,14 @@ pub(super) fn finish(
         report = %report_text,
         "av_scan_finished"
     );
+    exec.note_status(crate::status::Note::AvScan {
+        threats: if threats {
+            (report.lines().count() as u64).max(1)
+        } else {
+            0
+        },
+        files: list.len() as u64,
+    });
     verdict(ctx, threats, &report_text, journal.threat_batches)
 }
 
