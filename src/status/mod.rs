@@ -31,10 +31,10 @@
 //! status that cannot be written is a warning (`status_not_written`), never
 //! the stage's failure: monitoring must not break the mirror.
 
-// pub mod check;
+pub mod check;
 pub mod derive;
-// pub mod duration;
-// pub mod fetch;
+pub mod duration;
+pub mod fetch;
 pub mod prom;
 
 use std::collections::BTreeMap;
