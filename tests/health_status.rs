@@ -128,6 +128,13 @@ fn sync_records_each_syncer_and_a_failing_stage_keeps_the_other_parts() {
 
 #[test]
 fn concurrent_sync_jobs_keep_each_others_syncer_parts() {
+    // Without state/status.lock about every other round loses a part.
+    for _ in 0..4 {
+        concurrent_round();
+    }
+}
+
+fn concurrent_round() {
     let env = Env::new();
     let names = ["s1", "s2", "s3", "s4"];
     env.write_config(&config(&env, &names));
