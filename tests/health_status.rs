@@ -255,3 +255,31 @@ fn a_symlinked_status_lock_is_refused_and_the_stage_still_succeeds() {
     assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
     assert!(!status_path(&env).exists());
 }
+
+#[test]
+fn av_scan_records_its_result() {
+    let env = Env::new();
+    env.write_config(&env.av_config(2, 1, ""));
+    let answer = "EventType=ThreatDetected\nFileName=hello.deb\nDetectName=EICAR-Test-File";
+    let out = env
+        .std_cmd()
+        .env("FAKE_KESL_THREAT_MATCH", "hello.deb")
+        .env("FAKE_KESL_QUERY_OUTPUT", answer)
+        .arg("av-scan")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = status(&env);
+    assert_eq!(s["av_scan"]["result"], "threats");
+    assert_eq!(s["av_scan"]["threats"], 1);
+    assert_eq!(s["av_scan"]["files"], 3);
+    assert!(is_utc(&s["av_scan"]["at"]));
+
+    // A clean scan after a change replaces it.
+    env.cmd().arg("cleanup-state").assert().success();
+    let out = env.std_cmd().arg("av-scan").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = status(&env);
+    assert_eq!(s["av_scan"]["result"], "clean");
+    assert_eq!(s["av_scan"]["threats"], 0);
+}

@@ -190,8 +190,9 @@ pub struct AvScanInfo {
     pub at: Option<String>,
     /// `clean` or `threats`.
     pub result: String,
-    /// Lines of the threat report (files found infected or not scanned);
-    /// at least 1 when threats were found.
+    /// Findings in the threat report (ClamAV: one line per file found
+    /// infected or not scanned; KESL: one `EventType=` event each); at
+    /// least 1 when threats were found.
     pub threats: u64,
     /// Files in the scan list.
     pub files: u64,
@@ -222,7 +223,7 @@ pub enum Note {
     },
     /// `av-scan` finished a scan.
     AvScan {
-        /// Lines of the threat report (0: clean).
+        /// Findings of the threat report (0: clean; see [`AvScanInfo::threats`]).
         threats: u64,
         /// Files in the list.
         files: u64,

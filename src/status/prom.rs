@@ -17,7 +17,7 @@
 //! | `mirrorer_snapshots` | | published snapshots |
 //! | `mirrorer_promoted_snapshot_timestamp_seconds` | | Unix time the promoted snapshot's name stands for |
 //! | `mirrorer_verify_problems` | `repository` | problems `verify` found (`repository=""`: the total, when no repository is listed) |
-//! | `mirrorer_av_threats` | | lines of the last threat report (0: clean) |
+//! | `mirrorer_av_threats` | | findings of the last antivirus scan (0: clean) |
 //!
 //! A series is present only once its value is known (no syncer that never
 //! succeeded gets a success timestamp of 0).
