@@ -241,7 +241,7 @@ pub fn evaluate(
     perf.push(format!("av_threats={threats};;0;0"));
     perf.extend(syncer_perf);
 
-    problems.sort_by(|a, b| b.0.cmp(&a.0));
+    problems.sort_by_key(|p| std::cmp::Reverse(p.0));
     let state = problems.first().map_or(State::Ok, |p| p.0);
     let shard = clean(&status.shard);
     let summary = if problems.is_empty() {
