@@ -211,6 +211,26 @@ fn replicate_records_the_replicated_snapshot() {
     assert_eq!(s["replica"]["host"], "replica.example");
     assert!(is_utc(&s["replica"]["at"]));
     assert_eq!(s["stages"]["replicate"]["status"], "ok");
+
+    // A failing replicate: its stage part says so, the last replica and
+    // the other stages' parts stay.
+    let out = env
+        .std_cmd()
+        .env("FAKE_SYNCOID_EXIT", "2")
+        .arg("replicate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s2 = status(&env);
+    let r = &s2["stages"]["replicate"];
+    assert_eq!(r["status"], "failed");
+    assert_eq!(r["exit_code"], 1);
+    assert_eq!(
+        r["last_success_at"],
+        s["stages"]["replicate"]["last_success_at"]
+    );
+    assert_eq!(s2["replica"], s["replica"]);
+    assert_eq!(s2["stages"]["snapshot"], s["stages"]["snapshot"]);
 }
 
 #[test]

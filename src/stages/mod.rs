@@ -62,7 +62,11 @@
 //!    on a read-only workdir;
 //! 6. logs `stage_start stage=<name>` and runs the body with the
 //!    [`StageContext`] and the [`Executor`];
-//! 7. releases the lock, then logs `stage_ok stage=<name> duration_s=<f>`
+//! 7. records the stage's end in `<workdir>/metadata/status.json` (and the
+//!    Prometheus textfile) while it still holds the lock, success or
+//!    failure, not under `--dry-run` ([`crate::status::record`], through
+//!    [`Executor::record_status`]; problems there are warnings);
+//! 8. releases the lock, then logs `stage_ok stage=<name> duration_s=<f>`
 //!    (seconds since `stage_start`, 3 decimals), or `stage_failed
 //!    stage=<name> error="..." exit_code=<n>` (also for a lock timeout) and
 //!    returns the error. Any failure after SIGINT/SIGTERM becomes
