@@ -197,6 +197,24 @@ fn derived_parts_come_from_the_workdir() {
     assert_eq!(s["replica"], Value::Null);
     assert_eq!(s["av_scan"], Value::Null);
     assert_eq!(s["stages"]["cleanup-state"]["status"], "ok");
+
+    // promote's history (newest first) gives the time of the promotion;
+    // verify's shortened problem lists are counted by problems_count.
+    env.write_file(
+        "work/metadata/promotions.json",
+        r#"{"schema": "dist-mirror.promotions.v1", "promotions": [
+            {"snapshot": "20260101-000000", "promoted_at": "2026-01-03T08:00:00Z", "pipeline_url": null, "job_url": null},
+            {"snapshot": "20260101-000000", "promoted_at": "2026-01-01T08:00:00Z", "pipeline_url": null, "job_url": null}]}"#,
+    );
+    env.write_file(
+        "work/metadata/snapshots/20260102-000000/verify.json",
+        r#"{"status": "failed", "totals": {"problems": 9}, "repositories": [{"id": "epel", "problems": [{"path": "a"}], "problems_count": 9}]}"#,
+    );
+    env.cmd().arg("cleanup-state").assert().success();
+    let s = status(&env);
+    assert_eq!(s["promoted"]["at"], "2026-01-03T08:00:00Z");
+    assert_eq!(s["verify"]["problems"], 9);
+    assert_eq!(s["verify"]["repositories"]["epel"], 9);
 }
 
 #[test]

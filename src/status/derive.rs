@@ -7,10 +7,13 @@
 //! - `verify`: `<workdir>/metadata/snapshots/<newest>/verify.json`, written
 //!   by `verify` (optional): its `status` (`ok`/`failed`) and its problem
 //!   count (`totals.problems`, else the sum over `repositories`, else 1 for
-//!   a failed status);
+//!   a failed status); per repository (`id`) its `problems_count`, else
+//!   the length of its `problems`;
 //! - `promoted`: `<workdir>/state/promoted.txt` (the name on its first line;
-//!   when: the matching entry of `<workdir>/metadata/promotions.json`, else
-//!   the file's modification time), written by `promote` (optional).
+//!   when: the newest entry of `<workdir>/metadata/promotions.json`
+//!   (`{"promotions": [{"snapshot", "promoted_at"}, ...]}`, newest first)
+//!   for that snapshot, else the file's modification time), written by
+//!   `promote` (optional).
 //!
 //! Each file is read without following a symlink and up to a bound; one
 //! that cannot be read leaves the part as it was (warning
@@ -101,12 +104,17 @@ fn read_json(path: &Path) -> Result<Option<Value>, String> {
     }
 }
 
-/// A count: a number, the length of a list, or an object's `problems`.
+/// A count: a number, the length of a list, or an object's
+/// `problems_count` (verify's count when its `problems` list is shortened),
+/// else its `problems`.
 fn count(v: &Value) -> u64 {
     match v {
         Value::Number(n) => n.as_u64().unwrap_or(0),
         Value::Array(a) => a.len() as u64,
-        Value::Object(o) => o.get("problems").map_or(0, count),
+        Value::Object(o) => o
+            .get("problems_count")
+            .or_else(|| o.get("problems"))
+            .map_or(0, count),
         _ => 0,
     }
 }
@@ -188,9 +196,9 @@ fn promoted(state_dir: &Path, metadata: &Path) -> Result<Option<PromotedInfo>, S
     };
     let (name, at) = match name {
         Some(name) => {
+            // promotions.json lists the newest first.
             let at = entries
                 .iter()
-                .rev()
                 .find(|e| entry_name(e).as_deref() == Some(name.as_str()))
                 .and_then(|e| entry_at(e))
                 .or_else(|| {
@@ -202,7 +210,7 @@ fn promoted(state_dir: &Path, metadata: &Path) -> Result<Option<PromotedInfo>, S
             (name, at)
         }
         None => match entries
-            .last()
+            .first()
             .and_then(|e| Some((entry_name(e)?, entry_at(e))))
         {
             Some(found) => found,
@@ -227,6 +235,11 @@ mod tests {
         let v = verify_info("s", &doc);
         assert_eq!(v.problems, 3);
         assert_eq!(v.repositories["debian/main"], 2);
+        // verify's own shape: the list may be shortened, problems_count is not.
+        let doc = serde_json::json!({"status": "failed", "totals": {"problems": 7},
+            "repositories": [{"id": "epel", "problems": [{"path": "x"}], "problems_count": 7}]});
+        let v = verify_info("s", &doc);
+        assert_eq!((v.problems, v.repositories["epel"]), (7, 7));
         let doc = serde_json::json!({"status": "failed", "repositories": {"a": {"problems": 4}}});
         assert_eq!(verify_info("s", &doc).problems, 4);
         assert_eq!(
