@@ -68,9 +68,8 @@ fn parse_duration(flag: &str, text: &str) -> Result<Duration, String> {
     duration::parse(text).map_err(|e| format!("{flag}: {e}"))
 }
 
-/// A plugin state, ordered by severity (UNKNOWN is reported when nothing
-/// could be judged, so it ranks between WARNING and CRITICAL only for the
-/// exit code of a read failure).
+/// A plugin state. The order (OK < WARNING < CRITICAL) picks the worst
+/// finding; UNKNOWN is only reported when the status could not be judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum State {
     /// 0.
