@@ -12,7 +12,10 @@ cd "$(dirname "$0")/.."
 # ClamAV engine, tests/it/av_scan_clamav.rs), zfs-fuse + sanoid (ZFS in user
 # space and the real syncoid, tests/it/zfs_real.rs; zfs-fuse is named first so
 # that it, not zfsutils-linux, satisfies sanoid's dependency on a zfs).
-packages=(bash rsync podman runc netavark busybox-static clamav clamav-daemon clamdscan zfs-fuse sanoid)
+# prometheus (promtool) + prometheus-node-exporter: the metrics textfile is
+# checked and served by the real tools (tests/health_metrics.rs); their
+# daemons are not started by the installation (policy-rc.d below).
+packages=(bash rsync podman runc netavark busybox-static clamav clamav-daemon clamdscan zfs-fuse sanoid prometheus prometheus-node-exporter)
 # npm installs gitlab-ci-local for the end-to-end run; Node and npm come with
 # the machine, Debian's packages stand in where they do not.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
@@ -25,8 +28,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "ci/test.sh: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Packages start their services on installation (prometheus on 9090,
+  # node_exporter on 9100); the tests start their own on free ports, so
+  # forbid service starts while installing (Debian's policy-rc.d, exit 101).
+  policy_rc=''
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    policy_rc=/usr/sbin/policy-rc.d
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  [ -z "$policy_rc" ] || rm -f "$policy_rc"
 fi
+# Should a service have started anyway (an existing policy-rc.d allowing it),
+# stop it through its init script: nothing must keep 9100/9090 busy.
+for service in prometheus-node-exporter prometheus; do
+  if pgrep -x "$service" >/dev/null 2>&1 && [ -x "/etc/init.d/$service" ]; then
+    echo "ci/test.sh: stopping the $service service the package started" >&2
+    "/etc/init.d/$service" stop >/dev/null 2>&1 || true
+  fi
+done
 
 # The zfs-fuse daemon for tests/it/zfs_real.rs (its test pools live on files
 # in temp directories). One already answering (started by the package or by

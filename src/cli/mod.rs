@@ -157,6 +157,9 @@ pub enum Command {
     CleanupState,
     /// Scan a snapshot tree and write its repository catalog JSON (no config needed).
     Catalog(crate::catalog::command::CatalogArgs),
+    /// Monitoring plugin (Nagios/Icinga): judge status.json, print one line,
+    /// exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Check(crate::status::check::CheckArgs),
 }
 
 impl Cli {
@@ -348,6 +351,10 @@ where
         report(&err);
         return ExitCode::from(err.exit_code());
     }
+    // A monitoring plugin: its own exit codes and one line on stdout.
+    if let Command::Check(args) = &cli.command {
+        return crate::status::check::run(args, &cli.config);
+    }
     match dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -412,7 +419,8 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
         | Command::Replicate
         | Command::PublishInventory
         | Command::AvScan
-        | Command::CleanupState => {}
+        | Command::CleanupState
+        | Command::Check(_) => {}
     }
     Ok(())
 }
@@ -475,6 +483,8 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::AvScan => stages::av_scan::run(&cli.options()),
         Command::CleanupState => stages::cleanup_state::run(&cli.options()),
         Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
+        // Handled by `run` before dispatch: it has the plugin's exit codes.
+        Command::Check(_) => Ok(()),
     }
 }
 

@@ -9,6 +9,7 @@
 //! [`Config::warnings`].
 
 mod checks;
+pub mod metrics;
 mod pipeline;
 mod reader;
 mod replication;
@@ -54,6 +55,8 @@ pub struct Config {
     /// (defaults and `MIRRORER_TOOL_<NAME>` overrides are applied where the
     /// programs are run).
     pub tools: Vec<(String, String)>,
+    /// `metrics`: the Prometheus textfile ([`metrics`]).
+    pub metrics: metrics::Metrics,
     /// Unknown keys and ignored sections, one finding each.
     pub warnings: Vec<Finding>,
 }
@@ -268,6 +271,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 "containers",
                 "pipeline",
                 "tools",
+                "metrics",
             ],
         );
     }
@@ -297,6 +301,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let syncers = syncer::read_syncers(&mut r, get("syncer"), get("containers"), &mirror);
     let pipeline = pipeline::read(&mut r, get("pipeline"));
     let tools = read_tools(&mut r, get("tools"));
+    let metrics = metrics::read(&mut r, get("metrics"));
     if let Some(m) = root_map {
         checks::values(&mut r, m);
     }
@@ -312,6 +317,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
             syncers,
             pipeline,
             tools,
+            metrics,
             warnings: r.warnings,
         })
     } else {

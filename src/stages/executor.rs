@@ -53,6 +53,8 @@ pub struct Executor {
     state: StateDir,
     lock_timeout: Option<Duration>,
     access: Access,
+    /// What the stage noted for its part of `status.json` ([`crate::status`]).
+    notes: std::sync::Mutex<Vec<crate::status::Note>>,
 }
 
 pub(super) fn state_error(e: StateError) -> Error {
@@ -110,6 +112,7 @@ impl Executor {
             state: state.clone(),
             lock_timeout,
             access,
+            notes: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -161,6 +164,41 @@ impl Executor {
                 Ok(())
             }
             Access::Locked(lock) => lock.append(path, bytes).map_err(failed),
+        }
+    }
+
+    /// Notes `note` for the stage's part of `status.json`, recorded when the
+    /// stage ends ([`Executor::record_status`]).
+    pub fn note_status(&self, note: crate::status::Note) {
+        if let Ok(mut notes) = self.notes.lock() {
+            notes.push(note);
+        }
+    }
+
+    /// Records the stage's end in `status.json` (and the Prometheus
+    /// textfile) through the held lock ([`crate::status::record`]); under
+    /// `--dry-run` nothing. Never fails: problems are warnings.
+    pub fn record_status(
+        &self,
+        config: &crate::config::Config,
+        started_at: chrono::DateTime<chrono::Utc>,
+        duration: Duration,
+        outcome: crate::status::Outcome,
+    ) {
+        if let Access::Locked(lock) = &self.access {
+            let notes = self
+                .notes
+                .lock()
+                .map(|mut n| std::mem::take(&mut *n))
+                .unwrap_or_default();
+            let end = crate::status::StageEnd {
+                stage: self.stage,
+                started_at,
+                duration,
+                outcome,
+                notes,
+            };
+            crate::status::record(lock, config, &end);
         }
     }
 

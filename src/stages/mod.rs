@@ -62,7 +62,11 @@
 //!    on a read-only workdir;
 //! 6. logs `stage_start stage=<name>` and runs the body with the
 //!    [`StageContext`] and the [`Executor`];
-//! 7. releases the lock, then logs `stage_ok stage=<name> duration_s=<f>`
+//! 7. records the stage's end in `<workdir>/metadata/status.json` (and the
+//!    Prometheus textfile) while it still holds the lock, success or
+//!    failure, not under `--dry-run` ([`crate::status::record`], through
+//!    [`Executor::record_status`]; problems there are warnings);
+//! 8. releases the lock, then logs `stage_ok stage=<name> duration_s=<f>`
 //!    (seconds since `stage_start`, 3 decimals), or `stage_failed
 //!    stage=<name> error="..." exit_code=<n>` (also for a lock timeout) and
 //!    returns the error. Any failure after SIGINT/SIGTERM becomes
@@ -251,6 +255,7 @@ pub fn run_stage_checked(
         false,
     );
     let mut started = Instant::now();
+    let mut started_at = chrono::Utc::now();
     let mut executor = None;
     let result = Executor::take(
         &ctx.state(),
@@ -263,6 +268,7 @@ pub fn run_stage_checked(
     .and_then(|exec| {
         let exec = executor.insert(exec);
         started = Instant::now();
+        started_at = chrono::Utc::now();
         tracing::info!(target: TARGET, stage = def.name, dry_run = ctx.dry_run, "stage_start");
         body(&ctx, exec)
     });
@@ -276,6 +282,15 @@ pub fn run_stage_checked(
             Err(Error::Signal(n))
         }
     };
+    // Its part of status.json, still under the lock (crate::status).
+    if let Some(exec) = &executor {
+        let outcome = match &result {
+            Ok(()) => crate::status::Outcome::Ok,
+            Err(e @ Error::Signal(_)) => crate::status::Outcome::Interrupted(e.exit_code().into()),
+            Err(e) => crate::status::Outcome::Failed(e.exit_code().into()),
+        };
+        exec.record_status(&ctx.config, started_at, started.elapsed(), outcome);
+    }
     // Release the lock before the final event, so a waiter can proceed.
     drop(executor);
     match &result {

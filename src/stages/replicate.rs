@@ -89,6 +89,10 @@ pub fn run(options: &Options) -> Result<()> {
                     }),
             ));
             exec.execute(&plan)?;
+            exec.note_status(crate::status::Note::Replica {
+                snapshot: ctx.state().current_snapshot().ok().flatten(),
+                host: host.to_owned(),
+            });
             tracing::info!(dataset = %dataset, host = host, replica_dataset = %r.replica_dataset, dry_run = ctx.dry_run, "zfs_replication_completed");
             Ok(())
         },

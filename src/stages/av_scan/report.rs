@@ -80,6 +80,18 @@ pub(super) fn finish(
         report = %report_text,
         "av_scan_finished"
     );
+    // Findings: ClamAV one report line each, KESL one event each.
+    let findings = match engine {
+        Engine::Kesl => report
+            .lines()
+            .filter(|l| l.starts_with("EventType="))
+            .count(),
+        Engine::Clamav { .. } => report.lines().count(),
+    };
+    exec.note_status(crate::status::Note::AvScan {
+        threats: if threats { (findings as u64).max(1) } else { 0 },
+        files: list.len() as u64,
+    });
     verdict(ctx, threats, &report_text, journal.threat_batches)
 }
 

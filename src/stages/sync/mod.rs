@@ -184,22 +184,41 @@ pub fn run(options: &Options, args: &SyncOptions) -> Result<()> {
             tracing::info!(target: TARGET, syncers = %names(&selected), max_attempts = MAX_ATTEMPTS, "sync_start");
             let sections = selected.len() == 1;
             let tools = &ctx.tools;
+            let started_at = chrono::Utc::now();
             let reports: Vec<SyncerReport> = std::thread::scope(|scope| {
                 let handles: Vec<_> = selected
                     .iter()
-                    .map(|s| (s, scope.spawn(move || run_syncer(tools, s, sections))))
+                    .map(|s| {
+                        let run = move || {
+                            let started = Instant::now();
+                            let report = run_syncer(tools, s, sections);
+                            (report, started.elapsed())
+                        };
+                        (s, scope.spawn(run))
+                    })
                     .collect();
                 handles
                     .into_iter()
                     .map(|(s, h)| {
-                        h.join().unwrap_or_else(|_| SyncerReport {
-                            name: s.name.clone(),
-                            attempts: Vec::new(),
-                            setup_error: Some(
-                                "internal error: the syncer's thread panicked".into(),
-                            ),
-                            cleanup_errors: Vec::new(),
-                        })
+                        let (report, duration) = h.join().unwrap_or_else(|_| {
+                            let report = SyncerReport {
+                                name: s.name.clone(),
+                                attempts: Vec::new(),
+                                setup_error: Some(
+                                    "internal error: the syncer's thread panicked".into(),
+                                ),
+                                cleanup_errors: Vec::new(),
+                            };
+                            (report, Duration::ZERO)
+                        });
+                        exec.note_status(crate::status::Note::Syncer {
+                            name: report.name.clone(),
+                            started_at,
+                            duration,
+                            exit_codes: report.attempts.iter().map(AttemptEnd::code_text).collect(),
+                            status: report.status().to_owned(),
+                        });
+                        report
                     })
                     .collect()
             });

@@ -1,0 +1,235 @@
+//! The Prometheus textfile through the real binary and the real tools
+//! (issue 14): `metrics.textfile_dir` makes every stage write
+//! `mirrorer.prom` atomically; `promtool check metrics` accepts it; a real
+//! `prometheus-node-exporter` started here on a free loopback port with its
+//! textfile collector serves the metrics, then is stopped (a drop guard
+//! kills it, so no process outlives the test).
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{Env, fakes_dir, stderr};
+
+fn config(env: &Env, textfile_dir: &Path) -> String {
+    env.write_file("etc/repos.yaml", "repos: []\n");
+    fs::create_dir_all(env.root.join("docker")).unwrap();
+    let mut text = env.default_config();
+    text.push_str(&format!(
+        "  docker: {}\n",
+        fakes_dir().join("docker").display()
+    ));
+    text.push_str(&format!(
+        "metrics:\n  textfile_dir: {}\nsyncer:\n",
+        textfile_dir.display()
+    ));
+    for name in ["alpha", "beta"] {
+        text.push_str(&format!(
+            "  - type: rsync\n    name: {name}\n    prefix: {name}\n    repos: repos.yaml\n    image: registry.example/{name}:1\n    user: '1000:1000'\n    log_file: {log}\n",
+            log = env.root.join(format!("logs/{name}.log")).display(),
+        ));
+    }
+    text
+}
+
+/// A workdir after a sync with one failing syncer, a snapshot, published
+/// snapshots, a failed verify, a promotion: every metric has a value.
+fn populated() -> (Env, PathBuf) {
+    let env = Env::new();
+    let dir = env.root.join("textfile");
+    fs::create_dir_all(&dir).unwrap();
+    env.write_config(&config(&env, &dir));
+    fs::write(env.root.join("docker/beta.exits"), "1").unwrap();
+    let work = env.workdir();
+    for snap in ["20260101-000000", "20260102-000000"] {
+        fs::create_dir_all(work.join(format!("repo/snapshots/{snap}/debian"))).unwrap();
+    }
+    env.write_file(
+        "work/metadata/snapshots/20260102-000000/verify.json",
+        r#"{"status": "failed", "totals": {"problems": 3}, "repositories": [{"id": "debian/bookworm", "problems": 3}]}"#,
+    );
+    env.write_file("work/state/promoted.txt", "20260101-000000\n");
+    let out = env
+        .std_cmd()
+        .env("FAKE_DOCKER_DIR", env.root.join("docker"))
+        .arg("sync")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_cmd::Command::from_std(env.std_cmd())
+        .arg("snapshot")
+        .assert()
+        .success();
+    (env, dir)
+}
+
+#[test]
+fn every_stage_writes_the_textfile_and_promtool_accepts_it() {
+    let (_env, dir) = populated();
+    let prom = dir.join("mirrorer.prom");
+    let text = fs::read_to_string(&prom).expect("mirrorer.prom written");
+    for line in [
+        "# TYPE mirrorer_syncer_up gauge",
+        "mirrorer_syncer_up{syncer=\"alpha\"} 1",
+        "mirrorer_syncer_up{syncer=\"beta\"} 0",
+        "# HELP mirrorer_snapshots ",
+        "mirrorer_snapshots 2",
+        "mirrorer_verify_problems{repository=\"debian/bookworm\"} 3",
+    ] {
+        assert!(text.contains(line), "{line:?} missing in:\n{text}");
+    }
+    for name in [
+        "mirrorer_syncer_last_success_timestamp_seconds{syncer=\"alpha\"}",
+        "mirrorer_syncer_last_duration_seconds{syncer=\"beta\"}",
+        "mirrorer_stage_last_success_timestamp_seconds{stage=\"snapshot\"}",
+        "mirrorer_stage_last_duration_seconds{stage=\"sync\"}",
+        "mirrorer_promoted_snapshot_timestamp_seconds ",
+    ] {
+        assert!(text.contains(name), "{name:?} missing in:\n{text}");
+    }
+    // beta never succeeded: no success timestamp of 0 for it.
+    assert!(!text.contains("mirrorer_syncer_last_success_timestamp_seconds{syncer=\"beta\"}"));
+    // Atomic: nothing but the file itself is left in the directory.
+    let names: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["mirrorer.prom"]);
+
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(fs::File::open(&prom).unwrap())
+        .output()
+        .expect("promtool (Debian package prometheus) is installed");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim().is_empty()
+            && String::from_utf8_lossy(&out.stderr).trim().is_empty(),
+        "promtool found problems: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Kills and reaps the exporter when dropped, whatever the test did.
+struct Exporter(Child);
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /metrics` over plain HTTP/1.0; `None` while nothing answers.
+fn scrape(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).ok()?;
+    body.starts_with("HTTP/1.0 200").then_some(body)
+}
+
+#[test]
+fn node_exporter_serves_the_metrics() {
+    let (_env, dir) = populated();
+    let mut served = None;
+    // The port is free when picked; another process could take it before
+    // the exporter binds it, so try a few.
+    for _ in 0..3 {
+        let port = free_port();
+        let child = Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--collector.disable-defaults")
+            .arg("--collector.textfile")
+            .arg(format!("--collector.textfile.directory={}", dir.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-node-exporter is installed");
+        let mut exporter = Exporter(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(body) = scrape(port) {
+                served = Some(body);
+                break;
+            }
+            if exporter.0.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        drop(exporter);
+        if served.is_some() {
+            break;
+        }
+    }
+    let body = served.expect("node_exporter answered /metrics");
+    assert!(
+        body.contains("mirrorer_syncer_up{syncer=\"alpha\"} 1"),
+        "{body}"
+    );
+    assert!(body.contains("mirrorer_snapshots 2"), "{body}");
+    assert!(
+        body.contains("mirrorer_verify_problems{repository=\"debian/bookworm\"} 3"),
+        "{body}"
+    );
+    // The collector read the file without error.
+    assert!(body.contains("node_textfile_scrape_error 0"), "{body}");
+}
+
+#[test]
+fn a_missing_textfile_dir_is_a_warning_not_a_failure() {
+    let env = Env::new();
+    let dir = env.root.join("no-such-dir");
+    env.write_config(&config(&env, &dir));
+    let out = assert_cmd::Command::from_std(env.std_cmd())
+        .arg("cleanup-state")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("metrics_not_written"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.workdir().join("metadata/status.json").exists());
+}
+
+#[test]
+fn a_relative_textfile_dir_is_a_config_error() {
+    let env = Env::new();
+    let text = config(&env, Path::new("relative/dir"));
+    env.write_config(&text);
+    let out = assert_cmd::Command::from_std(env.std_cmd())
+        .arg("cleanup-state")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("metrics.textfile_dir"),
+        "{}",
+        stderr(&out)
+    );
+}
