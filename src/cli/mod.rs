@@ -189,7 +189,7 @@ pub enum PipelineCommand {
     /// Print the child pipeline YAML for the config and run mode.
     ///
     /// Run-mode options may also come from the parent pipeline's variables
-    /// (MIRRORER_SYNCERS, MIRRORER_SNAPSHOT, MIRRORER_PUBLISH_ALL,
+    /// (MIRRORER_SYNCERS, MIRRORER_SYNCERS_EXCLUDE, MIRRORER_SNAPSHOT, MIRRORER_PUBLISH_ALL,
     /// MIRRORER_CATALOG_REBUILD, MIRRORER_SKIP_REMOTE, MIRRORER_DRY_RUN);
     /// flags win. Two modes at once are a usage error (exit 2).
     Generate(GenerateArgs),
@@ -214,6 +214,15 @@ pub struct RunModeArgs {
         allow_hyphen_values = true
     )]
     pub syncers: Vec<String>,
+
+    /// Every syncer but these (name or prefix; repeatable), then the rest of
+    /// the chain. Not with --syncer.
+    #[arg(
+        long = "exclude-syncer",
+        value_name = "NAME_OR_PREFIX",
+        allow_hyphen_values = true
+    )]
+    pub exclude_syncers: Vec<String>,
 
     /// Republish snapshot NAME: publish-snapshot, publish-inventory, publish-catalog.
     #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
@@ -242,6 +251,12 @@ impl RunModeArgs {
         mode::ModeFlags {
             syncers: self
                 .syncers
+                .iter()
+                .filter(|s| !s.trim().is_empty())
+                .cloned()
+                .collect(),
+            exclude_syncers: self
+                .exclude_syncers
                 .iter()
                 .filter(|s| !s.trim().is_empty())
                 .cloned()
@@ -379,7 +394,10 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
         )))
     };
     match &mut cli.command {
-        Command::Sync(a) => a.syncers.retain(|s| !s.trim().is_empty()),
+        Command::Sync(a) => {
+            a.syncers.retain(|s| !s.trim().is_empty());
+            a.exclude_syncers.retain(|s| !s.trim().is_empty());
+        }
         Command::Snapshot(a) => given(&mut a.dotenv),
         Command::PublishSnapshot(a) => {
             given(&mut a.snapshot);
