@@ -152,6 +152,11 @@ pub enum Command {
     CleanupState,
     /// Scan a snapshot tree and write its repository catalog JSON (no config needed).
     Catalog(crate::catalog::command::CatalogArgs),
+    /// The fleet view: collect every shard's metadata into fleet.json and
+    /// index.html (no config needed).
+    #[cfg(feature = "fleet")]
+    #[command(subcommand)]
+    Fleet(crate::fleet::command::FleetCommand),
 }
 
 impl Cli {
@@ -421,6 +426,8 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
         }
         #[cfg(feature = "gitlab")]
         Command::Pipeline(PipelineCommand::Trigger(a)) => given(&mut a.trigger_token),
+        #[cfg(feature = "fleet")]
+        Command::Fleet(_) => {}
         Command::Config(_)
         | Command::Replicate
         | Command::PublishInventory
@@ -488,6 +495,8 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::AvScan => stages::av_scan::run(&cli.options()),
         Command::CleanupState => stages::cleanup_state::run(&cli.options()),
         Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
+        #[cfg(feature = "fleet")]
+        Command::Fleet(command) => crate::fleet::command::run(command),
     }
 }
 
