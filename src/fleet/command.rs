@@ -69,8 +69,8 @@ fn collect(args: &CollectArgs) -> Result<(), Error> {
             tracing::warn!(target: TARGET, shard = %s.name, state = s.state, inventory = s.inventory.state, error = %s.inventory.error.as_deref().unwrap_or(""), url = %s.inventory.url, "fleet_shard_down");
         }
     }
-    let json = crate::json::to_pretty_string(&report)
-        .map_err(|e| Error::Failed(anyhow::Error::new(e)))?;
+    let json =
+        crate::json::to_pretty_string(&report).map_err(|e| Error::Failed(anyhow::Error::new(e)))?;
     write(&args.output_dir, "fleet.json", &json)?;
     write(&args.output_dir, "index.html", &html::render(&report))?;
     tracing::info!(target: TARGET, shards = report.summary.shards, answered = report.summary.answered, fresh = report.summary.fresh, output_dir = %args.output_dir.display(), "fleet_collected");

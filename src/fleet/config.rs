@@ -67,10 +67,7 @@ pub fn load(path: &Path) -> Result<Fleet, ConfigError> {
     if bytes.len() as u64 > yaml::MAX_FILE_BYTES {
         return Err(read_error(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!(
-                "the file is larger than {} MiB",
-                yaml::MAX_FILE_BYTES >> 20
-            ),
+            format!("the file is larger than {} MiB", yaml::MAX_FILE_BYTES >> 20),
         )));
     }
     let syntax = |e: yaml::SyntaxError| ConfigError::Syntax {
@@ -156,7 +153,11 @@ fn read_shards(r: &mut Reader, top: Option<&marked_yaml::types::MarkedMappingNod
     let node = top.and_then(|m| m.get_node("shards"));
     let Some(Node::Sequence(items)) = node else {
         let span = node.map_or_else(marked_yaml::Span::new_blank, |n| *n.span());
-        r.error("shards", &span, "must be a list of {name, metadata_url}, with at least one shard");
+        r.error(
+            "shards",
+            &span,
+            "must be a list of {name, metadata_url}, with at least one shard",
+        );
         return Vec::new();
     };
     if items.is_empty() {
@@ -166,7 +167,10 @@ fn read_shards(r: &mut Reader, top: Option<&marked_yaml::types::MarkedMappingNod
         r.error(
             "shards",
             items.span(),
-            format!("lists {} shards; at most {MAX_SHARDS} are allowed", items.len()),
+            format!(
+                "lists {} shards; at most {MAX_SHARDS} are allowed",
+                items.len()
+            ),
         );
         return Vec::new();
     }
@@ -193,7 +197,11 @@ fn read_shards(r: &mut Reader, top: Option<&marked_yaml::types::MarkedMappingNod
                     None
                 }
                 Ok(()) if out.iter().any(|s| s.name == n) => {
-                    r.error(&join(&path, "name"), &span, format!("shard {n:?} is listed twice"));
+                    r.error(
+                        &join(&path, "name"),
+                        &span,
+                        format!("shard {n:?} is listed twice"),
+                    );
                     None
                 }
                 Ok(()) => Some(n),
@@ -263,7 +271,10 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(check_url("http://a/metadata").unwrap(), "http://a/metadata/");
+        assert_eq!(
+            check_url("http://a/metadata").unwrap(),
+            "http://a/metadata/"
+        );
         assert!(check_url("ftp://a/").is_err());
         assert!(check_url("http://a/?x").is_err());
         assert!(check_url("https:///x").is_err());

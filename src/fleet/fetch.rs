@@ -81,9 +81,9 @@ impl Fetcher {
         }
         let mut body = Vec::new();
         match response.take(max_bytes + 1).read_to_end(&mut body) {
-            Ok(_) if body.len() as u64 > max_bytes => Fetched::Unreachable(format!(
-                "the answer is larger than {max_bytes} bytes"
-            )),
+            Ok(_) if body.len() as u64 > max_bytes => {
+                Fetched::Unreachable(format!("the answer is larger than {max_bytes} bytes"))
+            }
             Ok(_) => Fetched::Body(body),
             Err(e) => Fetched::Unreachable(redacted(&e)),
         }
@@ -118,7 +118,12 @@ pub(super) fn outcome<T>(
         },
         Fetched::Status(404) if missing_ok => (Doc::new(url, "missing", Some(404), None), None),
         Fetched::Status(code) => (
-            Doc::new(url, "http_error", Some(code), Some(format!("HTTP status {code}"))),
+            Doc::new(
+                url,
+                "http_error",
+                Some(code),
+                Some(format!("HTTP status {code}")),
+            ),
             None,
         ),
         Fetched::Unreachable(e) => (Doc::new(url, "unreachable", None, Some(e)), None),

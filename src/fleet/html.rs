@@ -38,7 +38,7 @@ const STYLE: &str = "body{font-family:sans-serif;margin:1.5em}\
 table{border-collapse:collapse}\
 th,td{border:1px solid #999;padding:.3em .6em;text-align:left}\
 .fresh{background:#b7e4b0}.stale{background:#f7c873}.unknown{background:#ddd}\
-.down{background:#f29c9c}.absent{background:#fff;color:#999}";
+.down,.http_error,.invalid{background:#f29c9c}.absent{background:#fff;color:#999}";
 
 /// Renders the page for `report`.
 pub fn render(report: &FleetReport) -> String {

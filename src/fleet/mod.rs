@@ -55,7 +55,12 @@ pub struct Doc {
 }
 
 impl Doc {
-    fn new(url: String, state: &'static str, http_status: Option<u16>, error: Option<String>) -> Doc {
+    fn new(
+        url: String,
+        state: &'static str,
+        http_status: Option<u16>,
+        error: Option<String>,
+    ) -> Doc {
         Doc {
             url,
             state,
@@ -198,7 +203,9 @@ pub struct ShardReport {
     pub metadata_url: String,
     /// Whether its `inventory.json` was fetched and valid.
     pub answered: bool,
-    /// `fresh`, `stale`, `unknown` (answered, no times) or `down`.
+    /// `fresh`, `stale`, `unknown` (answered, no times), or, when it did
+    /// not answer, `down` (no answer), `http_error` (a status outside 2xx)
+    /// or `invalid` (its `inventory.json` is not valid).
     pub state: &'static str,
     /// The `inventory.json` fetch.
     pub inventory: Doc,
@@ -340,7 +347,11 @@ pub fn shard_report(
         .unwrap_or_default();
     let any_stale = latest_fresh == Some(false) || syncers.values().any(|s| s.fresh == Some(false));
     let state = if !answered {
-        "down"
+        match inventory_doc.state {
+            "http_error" => "http_error",
+            "invalid" => "invalid",
+            _ => "down",
+        }
     } else if any_stale {
         "stale"
     } else if latest_fresh == Some(true) {
@@ -423,13 +434,19 @@ pub fn collect(fleet: &config::Fleet, fetcher: &fetch::Fetcher, now: DateTime<Ut
         std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
                 .iter()
-                .map(|shard| (shard, scope.spawn(move || collect_shard(shard, fleet, fetcher, now))))
+                .map(|shard| {
+                    (
+                        shard,
+                        scope.spawn(move || collect_shard(shard, fleet, fetcher, now)),
+                    )
+                })
                 .collect();
             for (shard, h) in handles {
                 let report = h.join().unwrap_or_else(|_| {
                     let doc = |file: &str| {
                         Doc::new(
-                            crate::redact::text(&format!("{}{file}", shard.metadata_url)).into_owned(),
+                            crate::redact::text(&format!("{}{file}", shard.metadata_url))
+                                .into_owned(),
                             "unreachable",
                             None,
                             Some("internal error while fetching".to_owned()),
