@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 # containers, tests/sync_podman.rs), clamav + clamav-daemon + clamdscan (the
 # ClamAV engine, tests/av_scan_clamav.rs), zfs-fuse + sanoid (ZFS in user
 # space and the real syncoid, tests/zfs_real.rs; zfs-fuse is named first so
-# that it, not zfsutils-linux, satisfies sanoid's dependency on a zfs).
-packages=(bash rsync podman runc netavark busybox-static clamav clamav-daemon clamdscan zfs-fuse sanoid)
+# that it, not zfsutils-linux, satisfies sanoid's dependency on a zfs);
+# chromium renders the fleet page (ci/fleet-page-check.sh).
+packages=(bash rsync podman runc netavark busybox-static clamav clamav-daemon clamdscan zfs-fuse sanoid chromium)
 # npm installs gitlab-ci-local for the end-to-end run; Node and npm come with
 # the machine, Debian's packages stand in where they do not.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
@@ -86,3 +87,4 @@ RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
 cargo test --locked --all-targets
 cargo test --locked --doc
 MIRRORER_BIN="$PWD/target/debug/mirrorer" ci/e2e-gitlab-ci-local.sh
+MIRRORER_BIN="$PWD/target/debug/mirrorer" ci/fleet-page-check.sh
