@@ -4,7 +4,7 @@
 #
 # gitlab-ci-local runs, with its shell executor, a scratch project whose
 # .gitlab-ci.yml includes ci/mirrorer.gitlab-ci.yml with its inputs:
-# mirrorer:generate writes the child pipeline, mirrorer:run triggers it, and
+# mirrorer:generate:e2e writes the child pipeline, mirrorer:run:e2e triggers it, and
 # every child job runs the real binary against a temp workdir. ZFS is real:
 # the mirror dataset and the replica's dataset live on two file-backed
 # zfs-fuse pools (a zfs-fuse daemon must be running: ci/test.sh starts one),
@@ -158,10 +158,11 @@ cp "$repo/ci/mirrorer.gitlab-ci.yml" "$proj/ci/"
 git -C "$proj" init -q -b main
 git -C "$proj" remote add origin https://gitlab.example.org/infra/dist-mirror-e2e.git
 # gitlab-ci-local 4.73.0 looks for `trigger: include: artifact` of job
-# `mirrorer:generate` under artifacts/mirrorer:generate, but stores it under
-# a name with the `:` encoded; this link lets the child pipeline start.
+# `mirrorer:generate:e2e` under artifacts/mirrorer:generate:e2e, but stores
+# it under a name with each `:` encoded; this link lets the child pipeline
+# start.
 mkdir -p "$proj/.gitlab-ci-local/artifacts"
-ln -s mirrorerOggenerate "$proj/.gitlab-ci-local/artifacts/mirrorer:generate"
+ln -s mirrorerOggenerateOge2e "$proj/.gitlab-ci-local/artifacts/mirrorer:generate:e2e"
 
 run_pipeline() { # label [input: value]...
   local label=$1; shift
@@ -193,18 +194,18 @@ run_pipeline() { # label [input: value]...
 expect_jobs() { # label job...
   local label=$1; shift
   local out="$W/log/gcl-$label.txt"
-  grep -q '^ PASS  mirrorer:generate' "$out" || { cat "$out" >&2; fail "$label: mirrorer:generate did not pass"; }
+  grep -q '^ PASS  mirrorer:generate:e2e' "$out" || { cat "$out" >&2; fail "$label: mirrorer:generate:e2e did not pass"; }
   if grep -q '^ FAIL ' "$out"; then
     cat "$out" >&2
     fail "$label: failed jobs: $(grep '^ FAIL ' "$out" | tr -s ' ' | tr '\n' ';')"
   fi
   local ran
-  ran=$(grep -oE '^	\[mirrorer:run\] -> [^ ]+ +starting' "$out" | awk '{print $3}' | sort | tr '\n' ' ')
+  ran=$(grep -oE '^	\[mirrorer:run:e2e\] -> [^ ]+ +starting' "$out" | awk '{print $3}' | sort | tr '\n' ' ')
   local want
   want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
   [ "$ran" = "$want" ] || { cat "$out" >&2; fail "$label: child jobs were [$ran], expected [$want]"; }
   for job in "$@"; do
-    grep -qE "^ PASS  (\[mirrorer:run\] -> )?$job( |$)" "$out" || { cat "$out" >&2; fail "$label: $job did not pass"; }
+    grep -qE "^ PASS  (\[mirrorer:run:e2e\] -> )?$job( |$)" "$out" || { cat "$out" >&2; fail "$label: $job did not pass"; }
   done
 }
 
