@@ -252,3 +252,58 @@ fn a_bad_fleet_file_is_exit_3_naming_key_line_and_column() {
     let out = collect(&work, "shards: []\n");
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
+
+#[test]
+fn status_json_is_read_leniently() {
+    let missing = MockServer::start();
+    let odd = MockServer::start();
+    for server in [&missing, &odd] {
+        server.mock(|when, then| {
+            when.method(GET).path("/metadata/inventory.json");
+            then.status(200)
+                .json_body(inventory("20260603-120000", &["debian"]));
+        });
+    }
+    missing.mock(|when, then| {
+        when.method(GET).path("/metadata/status.json");
+        then.status(404);
+    });
+    // Every field of another type, unknown fields, no schema.
+    odd.mock(|when, then| {
+        when.method(GET).path("/metadata/status.json");
+        then.status(200).json_body(json!({
+            "generated_at": 12,
+            "syncers": {"debian": "ok", "epel": {"last_success_at": "yesterday"}},
+            "snapshot": ["20260603-120000"],
+            "promoted": {"name": 7},
+            "new_in_v2": {"anything": true}
+        }));
+    });
+    let work = Work::new();
+    let out = collect(
+        &work,
+        &format!(
+            "shards:\n  - {{name: missing, metadata_url: '{}/metadata/'}}\n  - {{name: odd, metadata_url: '{}/metadata/'}}\n",
+            missing.base_url(),
+            odd.base_url()
+        ),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(work.path("out/fleet.json")).unwrap())
+            .unwrap();
+    let shards = doc["shards"].as_array().unwrap();
+    assert_eq!(shards[0]["status"]["state"], "missing");
+    assert_eq!(shards[0]["answered"], true);
+    assert_eq!(shards[0]["state"], "unknown");
+    assert_eq!(shards[0]["prefixes"], json!({"debian": null}));
+    assert_eq!(shards[1]["status"]["state"], "ok");
+    assert_eq!(shards[1]["state"], "unknown");
+    assert_eq!(shards[1]["promoted"], Value::Null);
+    assert_eq!(shards[1]["status_generated_at"], Value::Null);
+    assert_eq!(
+        shards[1]["syncers"]["epel"],
+        json!({"age_s": null, "fresh": null, "last_success_at": "yesterday", "status": null})
+    );
+    assert_eq!(shards[1]["syncers"]["debian"]["status"], Value::Null);
+}
