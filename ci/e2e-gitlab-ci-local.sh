@@ -22,7 +22,7 @@
 # increment).
 #
 # Runs: the nightly full chain, one syncer only, republish one snapshot,
-# publish all, rebuild catalogs.
+# publish all, rebuild catalogs, and two shards in one parent pipeline.
 #
 # Environment: MIRRORER_BIN (default: cargo build, target/debug/mirrorer),
 # MIRRORER_E2E_TOOLS (where gitlab-ci-local is installed, default
@@ -275,5 +275,54 @@ check inventory "$snap2" "$snap1"
 check catalog "$snap1"
 check catalog "$snap2"
 
-say "all runs passed: nightly, sync-one, republish, publish-all, catalog-rebuild"
-echo "e2e: 5 passed, 0 failed"
+# 6. Two shards in one parent pipeline (issue 16): the include twice, once
+# per shard, each with its own config and workdir; both children run
+# (catalog rebuild: publish-inventory, publish-catalog) and finish. The
+# second shard serves a copy of the first one's published tree.
+mkdir -p "$W/work-b"
+cp -a "$W/work/repo" "$W/work-b/repo"
+sed -e "s|workdir: $W/work\$|workdir: $W/work-b|" -e "s|config_path: $W/dist-mirror.yaml|config_path: $W/dist-mirror-b.yaml|" \
+  "$W/dist-mirror.yaml" > "$W/dist-mirror-b.yaml"
+grep -q "workdir: $W/work-b" "$W/dist-mirror-b.yaml" || fail "two-shards: could not write the second shard's config"
+ln -s mirrorerOggenerateOge2eb "$proj/.gitlab-ci-local/artifacts/mirrorer:generate:e2eb"
+{
+  echo "include:"
+  for shard in e2e e2eb; do
+    config="$W/dist-mirror.yaml"; [ "$shard" = e2e ] || config="$W/dist-mirror-b.yaml"
+    echo "  - local: ci/mirrorer.gitlab-ci.yml"
+    echo "    inputs:"
+    echo "      shard: $shard"
+    echo "      runner_tag: dist-mirror-e2e"
+    echo "      config: $config"
+    echo "      mirrorer: $bin"
+    echo "      catalog_rebuild: true"
+  done
+} > "$proj/.gitlab-ci.yml"
+git -C "$proj" add -A >/dev/null
+git -C "$proj" -c user.email=e2e@example.org -c user.name=e2e commit -q -m two-shards --allow-empty
+say "run: two-shards"
+out="$W/log/gcl-two-shards.txt"
+if ! (cd "$proj" && PATH="$W/path:$PATH" GCL_IGNORE_PREDEFINED_VARS=CI_PIPELINE_SOURCE \
+      "$gcl" --shell-executor-no-image --color=false >"$out" 2>&1); then
+  cat "$out" >&2
+  fail "two-shards: gitlab-ci-local failed"
+fi
+sed -i 's/\x1b\[[0-9;]*m//g' "$out"
+if grep -q '^ FAIL ' "$out"; then
+  cat "$out" >&2
+  fail "two-shards: failed jobs: $(grep '^ FAIL ' "$out" | tr -s ' ' | tr '\n' ';')"
+fi
+for shard in e2e e2eb; do
+  grep -qE "^ PASS  mirrorer:generate:$shard( |$)" "$out" || { cat "$out" >&2; fail "two-shards: mirrorer:generate:$shard did not pass"; }
+  for job in publish-inventory publish-catalog; do
+    grep -qE "^	\[mirrorer:run:$shard\] -> $job +starting" "$out" \
+      || { cat "$out" >&2; fail "two-shards: $job of shard $shard did not run"; }
+  done
+done
+cmp -s "$W/work/metadata/inventory.json" "$W/work-b/metadata/inventory.json" \
+  || fail "two-shards: the second shard's inventory.json differs from the first's (same tree)"
+[ -f "$W/work-b/metadata/snapshots/$snap1/repo_catalog.json" ] \
+  || fail "two-shards: the second shard has no catalog of $snap1"
+
+say "all runs passed: nightly, sync-one, republish, publish-all, catalog-rebuild, two-shards"
+echo "e2e: 6 passed, 0 failed"
