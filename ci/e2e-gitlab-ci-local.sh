@@ -277,10 +277,12 @@ check catalog "$snap2"
 
 # 6. Two shards in one parent pipeline (issue 16): the include twice, once
 # per shard, each with its own config and workdir; both children run
-# (catalog rebuild: publish-inventory, publish-catalog) and finish. The
-# second shard serves a copy of the first one's published tree.
+# (publish all, without the replica: publish-snapshot --all,
+# publish-inventory, publish-catalog --rebuild) and finish. Both shards
+# publish the snapshots of the same dataset, so their inventories match.
+# --shell-isolation gives each job its own build directory, as GitLab does:
+# without it the two generate jobs would write the same mirrorer-child.yml.
 mkdir -p "$W/work-b"
-cp -a "$W/work/repo" "$W/work-b/repo"
 sed -e "s|workdir: $W/work\$|workdir: $W/work-b|" -e "s|config_path: $W/dist-mirror.yaml|config_path: $W/dist-mirror-b.yaml|" \
   "$W/dist-mirror.yaml" > "$W/dist-mirror-b.yaml"
 grep -q "workdir: $W/work-b" "$W/dist-mirror-b.yaml" || fail "two-shards: could not write the second shard's config"
@@ -295,7 +297,8 @@ ln -s mirrorerOggenerateOge2eb "$proj/.gitlab-ci-local/artifacts/mirrorer:genera
     echo "      runner_tag: dist-mirror-e2e"
     echo "      config: $config"
     echo "      mirrorer: $bin"
-    echo "      catalog_rebuild: true"
+    echo "      publish_all: true"
+    echo "      skip_remote: true"
   done
 } > "$proj/.gitlab-ci.yml"
 git -C "$proj" add -A >/dev/null
@@ -303,7 +306,7 @@ git -C "$proj" -c user.email=e2e@example.org -c user.name=e2e commit -q -m two-s
 say "run: two-shards"
 out="$W/log/gcl-two-shards.txt"
 if ! (cd "$proj" && PATH="$W/path:$PATH" GCL_IGNORE_PREDEFINED_VARS=CI_PIPELINE_SOURCE \
-      "$gcl" --shell-executor-no-image --color=false >"$out" 2>&1); then
+      "$gcl" --shell-executor-no-image --shell-isolation --color=false >"$out" 2>&1); then
   cat "$out" >&2
   fail "two-shards: gitlab-ci-local failed"
 fi
@@ -314,15 +317,17 @@ if grep -q '^ FAIL ' "$out"; then
 fi
 for shard in e2e e2eb; do
   grep -qE "^ PASS  mirrorer:generate:$shard( |$)" "$out" || { cat "$out" >&2; fail "two-shards: mirrorer:generate:$shard did not pass"; }
-  for job in publish-inventory publish-catalog; do
+  for job in publish-snapshot publish-inventory publish-catalog; do
     grep -qE "^	\[mirrorer:run:$shard\] -> $job +starting" "$out" \
       || { cat "$out" >&2; fail "two-shards: $job of shard $shard did not run"; }
   done
 done
 cmp -s "$W/work/metadata/inventory.json" "$W/work-b/metadata/inventory.json" \
   || fail "two-shards: the second shard's inventory.json differs from the first's (same tree)"
-[ -f "$W/work-b/metadata/snapshots/$snap1/repo_catalog.json" ] \
-  || fail "two-shards: the second shard has no catalog of $snap1"
+for snap in "$snap1" "$snap2"; do
+  [ -f "$W/work-b/metadata/snapshots/$snap/repo_catalog.json" ] \
+    || fail "two-shards: the second shard has no catalog of $snap"
+done
 
 say "all runs passed: nightly, sync-one, republish, publish-all, catalog-rebuild, two-shards"
 echo "e2e: 6 passed, 0 failed"
