@@ -4,7 +4,7 @@
 #
 # gitlab-ci-local runs, with its shell executor, a scratch project whose
 # .gitlab-ci.yml includes ci/mirrorer.gitlab-ci.yml with its inputs:
-# mirrorer:generate writes the child pipeline, mirrorer:run triggers it, and
+# mirrorer:generate:e2e writes the child pipeline, mirrorer:run:e2e triggers it, and
 # every child job runs the real binary against a temp workdir. ZFS is real:
 # the mirror dataset and the replica's dataset live on two file-backed
 # zfs-fuse pools (a zfs-fuse daemon must be running: ci/test.sh starts one),
@@ -22,7 +22,7 @@
 # increment).
 #
 # Runs: the nightly full chain, one syncer only, republish one snapshot,
-# publish all, rebuild catalogs.
+# publish all, rebuild catalogs, and two shards in one parent pipeline.
 #
 # Environment: MIRRORER_BIN (default: cargo build, target/debug/mirrorer),
 # MIRRORER_E2E_TOOLS (where gitlab-ci-local is installed, default
@@ -158,10 +158,11 @@ cp "$repo/ci/mirrorer.gitlab-ci.yml" "$proj/ci/"
 git -C "$proj" init -q -b main
 git -C "$proj" remote add origin https://gitlab.example.org/infra/dist-mirror-e2e.git
 # gitlab-ci-local 4.73.0 looks for `trigger: include: artifact` of job
-# `mirrorer:generate` under artifacts/mirrorer:generate, but stores it under
-# a name with the `:` encoded; this link lets the child pipeline start.
+# `mirrorer:generate:e2e` under artifacts/mirrorer:generate:e2e, but stores
+# it under a name with each `:` encoded; this link lets the child pipeline
+# start.
 mkdir -p "$proj/.gitlab-ci-local/artifacts"
-ln -s mirrorerOggenerate "$proj/.gitlab-ci-local/artifacts/mirrorer:generate"
+ln -s mirrorerOggenerateOge2e "$proj/.gitlab-ci-local/artifacts/mirrorer:generate:e2e"
 
 run_pipeline() { # label [input: value]...
   local label=$1; shift
@@ -193,18 +194,18 @@ run_pipeline() { # label [input: value]...
 expect_jobs() { # label job...
   local label=$1; shift
   local out="$W/log/gcl-$label.txt"
-  grep -q '^ PASS  mirrorer:generate' "$out" || { cat "$out" >&2; fail "$label: mirrorer:generate did not pass"; }
+  grep -q '^ PASS  mirrorer:generate:e2e' "$out" || { cat "$out" >&2; fail "$label: mirrorer:generate:e2e did not pass"; }
   if grep -q '^ FAIL ' "$out"; then
     cat "$out" >&2
     fail "$label: failed jobs: $(grep '^ FAIL ' "$out" | tr -s ' ' | tr '\n' ';')"
   fi
   local ran
-  ran=$(grep -oE '^	\[mirrorer:run\] -> [^ ]+ +starting' "$out" | awk '{print $3}' | sort | tr '\n' ' ')
+  ran=$(grep -oE '^	\[mirrorer:run:e2e\] -> [^ ]+ +starting' "$out" | awk '{print $3}' | sort | tr '\n' ' ')
   local want
   want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
   [ "$ran" = "$want" ] || { cat "$out" >&2; fail "$label: child jobs were [$ran], expected [$want]"; }
   for job in "$@"; do
-    grep -qE "^ PASS  (\[mirrorer:run\] -> )?$job( |$)" "$out" || { cat "$out" >&2; fail "$label: $job did not pass"; }
+    grep -qE "^ PASS  (\[mirrorer:run:e2e\] -> )?$job( |$)" "$out" || { cat "$out" >&2; fail "$label: $job did not pass"; }
   done
 }
 
@@ -274,5 +275,59 @@ check inventory "$snap2" "$snap1"
 check catalog "$snap1"
 check catalog "$snap2"
 
-say "all runs passed: nightly, sync-one, republish, publish-all, catalog-rebuild"
-echo "e2e: 5 passed, 0 failed"
+# 6. Two shards in one parent pipeline (issue 16): the include twice, once
+# per shard, each with its own config and workdir; both children run
+# (publish all, without the replica: publish-snapshot --all,
+# publish-inventory, publish-catalog --rebuild) and finish. Both shards
+# publish the snapshots of the same dataset, so their inventories match.
+# --shell-isolation gives each job its own build directory, as GitLab does:
+# without it the two generate jobs would write the same mirrorer-child.yml.
+mkdir -p "$W/work-b"
+sed -e "s|workdir: $W/work\$|workdir: $W/work-b|" -e "s|config_path: $W/dist-mirror.yaml|config_path: $W/dist-mirror-b.yaml|" \
+  "$W/dist-mirror.yaml" > "$W/dist-mirror-b.yaml"
+grep -q "workdir: $W/work-b" "$W/dist-mirror-b.yaml" || fail "two-shards: could not write the second shard's config"
+ln -s mirrorerOggenerateOge2eb "$proj/.gitlab-ci-local/artifacts/mirrorer:generate:e2eb"
+{
+  echo "include:"
+  for shard in e2e e2eb; do
+    config="$W/dist-mirror.yaml"; [ "$shard" = e2e ] || config="$W/dist-mirror-b.yaml"
+    echo "  - local: ci/mirrorer.gitlab-ci.yml"
+    echo "    inputs:"
+    echo "      shard: $shard"
+    echo "      runner_tag: dist-mirror-e2e"
+    echo "      config: $config"
+    echo "      mirrorer: $bin"
+    echo "      publish_all: true"
+    echo "      skip_remote: true"
+  done
+} > "$proj/.gitlab-ci.yml"
+git -C "$proj" add -A >/dev/null
+git -C "$proj" -c user.email=e2e@example.org -c user.name=e2e commit -q -m two-shards --allow-empty
+say "run: two-shards"
+out="$W/log/gcl-two-shards.txt"
+if ! (cd "$proj" && PATH="$W/path:$PATH" GCL_IGNORE_PREDEFINED_VARS=CI_PIPELINE_SOURCE \
+      "$gcl" --shell-executor-no-image --shell-isolation --color=false >"$out" 2>&1); then
+  cat "$out" >&2
+  fail "two-shards: gitlab-ci-local failed"
+fi
+sed -i 's/\x1b\[[0-9;]*m//g' "$out"
+if grep -q '^ FAIL ' "$out"; then
+  cat "$out" >&2
+  fail "two-shards: failed jobs: $(grep '^ FAIL ' "$out" | tr -s ' ' | tr '\n' ';')"
+fi
+for shard in e2e e2eb; do
+  grep -qE "^ PASS  mirrorer:generate:$shard( |$)" "$out" || { cat "$out" >&2; fail "two-shards: mirrorer:generate:$shard did not pass"; }
+  for job in publish-snapshot publish-inventory publish-catalog; do
+    grep -qE "^	\[mirrorer:run:$shard\] -> $job +starting" "$out" \
+      || { cat "$out" >&2; fail "two-shards: $job of shard $shard did not run"; }
+  done
+done
+cmp -s "$W/work/metadata/inventory.json" "$W/work-b/metadata/inventory.json" \
+  || fail "two-shards: the second shard's inventory.json differs from the first's (same tree)"
+for snap in "$snap1" "$snap2"; do
+  [ -f "$W/work-b/metadata/snapshots/$snap/repo_catalog.json" ] \
+    || fail "two-shards: the second shard has no catalog of $snap"
+done
+
+say "all runs passed: nightly, sync-one, republish, publish-all, catalog-rebuild, two-shards"
+echo "e2e: 6 passed, 0 failed"

@@ -13,9 +13,10 @@ cd "$(dirname "$0")/.."
 # space and the real syncoid, tests/it/zfs_real.rs; zfs-fuse is named first so
 # that it, not zfsutils-linux, satisfies sanoid's dependency on a zfs).
 # prometheus (promtool) + prometheus-node-exporter: the metrics textfile is
-# checked and served by the real tools (tests/health_metrics.rs); their
-# daemons are not started by the installation (policy-rc.d below).
-packages=(bash rsync podman runc netavark busybox-static clamav clamav-daemon clamdscan zfs-fuse sanoid prometheus prometheus-node-exporter)
+# checked and served by the real tools (tests/it/health_metrics.rs); their
+# daemons are not started by the installation (policy-rc.d below);
+# chromium renders the fleet page (ci/fleet-page-check.sh).
+packages=(bash rsync podman runc netavark busybox-static clamav clamav-daemon clamdscan zfs-fuse sanoid prometheus prometheus-node-exporter chromium)
 # npm installs gitlab-ci-local for the end-to-end run; Node and npm come with
 # the machine, Debian's packages stand in where they do not.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
@@ -107,3 +108,4 @@ RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
 cargo test --locked --all-targets
 cargo test --locked --doc
 MIRRORER_BIN="$PWD/target/debug/mirrorer" ci/e2e-gitlab-ci-local.sh
+MIRRORER_BIN="$PWD/target/debug/mirrorer" ci/fleet-page-check.sh

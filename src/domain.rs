@@ -4,8 +4,9 @@
 //!
 //! - snapshot names: the name `snapshot` gives ([`snapshot_name`]) and the
 //!   names every other command accepts ([`validate_snapshot_name`]);
-//! - syncer selection by name or prefix ([`select_syncers`]), for `sync
-//!   --syncer` and the `sync:<prefix>` jobs;
+//! - syncer selection by name or prefix ([`select_syncers`]), and by
+//!   exclusion ([`select_syncers_excluding`]), for `sync --syncer` /
+//!   `--exclude-syncer` and the `sync:<prefix>` jobs;
 //! - the dotenv report that carries the snapshot name from the `snapshot`
 //!   job to the later jobs of a child pipeline ([`SNAPSHOT_DOTENV`],
 //!   [`SNAPSHOT_VARIABLE`], [`snapshot_dotenv`]).
@@ -89,6 +90,58 @@ pub fn select_syncers<'a>(
     Ok(syncers
         .iter()
         .filter(|s| wanted.is_empty() || wanted.iter().any(|w| *w == s.name || *w == s.prefix))
+        .collect())
+}
+
+/// A syncer selection that cannot be applied. Exit 2.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    /// A selected name or prefix matches no syncer.
+    #[error(transparent)]
+    Unknown(#[from] UnknownSyncer),
+    /// An excluded name or prefix matches no syncer.
+    #[error("no syncer matches excluded name or prefix: {0}")]
+    UnknownExcluded(String),
+    /// Both a selection and an exclusion were given.
+    #[error(
+        "--syncer cannot be combined with --exclude-syncer: select syncers or exclude them, not both"
+    )]
+    Both,
+}
+
+/// The syncer selection rule of `sync` and of the `sync:<prefix>` jobs:
+/// with `wanted` non-empty, the syncers [`select_syncers`] picks; with
+/// `excluded` non-empty, every syncer whose name and prefix both differ from
+/// each excluded value; with neither, all. In config order.
+///
+/// Excluding every syncer is allowed (the selection is then empty).
+///
+/// # Errors
+/// [`SelectError::Both`] when both lists are non-empty (as deckhouse's
+/// `d8 mirror` refuses `--include-*` with `--exclude-*`);
+/// [`SelectError::Unknown`] / [`SelectError::UnknownExcluded`] naming the
+/// first value that matches no syncer.
+pub fn select_syncers_excluding<'a>(
+    syncers: &'a [Syncer],
+    wanted: &[String],
+    excluded: &[String],
+) -> Result<Vec<&'a Syncer>, SelectError> {
+    if excluded.is_empty() {
+        return Ok(select_syncers(syncers, wanted)?);
+    }
+    if !wanted.is_empty() {
+        return Err(SelectError::Both);
+    }
+    let matches = |s: &Syncer, w: &String| *w == s.name || *w == s.prefix;
+    if let Some(missing) = excluded
+        .iter()
+        .find(|w| !syncers.iter().any(|s| matches(s, w)))
+    {
+        return Err(SelectError::UnknownExcluded(missing.clone()));
+    }
+    Ok(syncers
+        .iter()
+        .filter(|s| !excluded.iter().any(|w| matches(s, w)))
         .collect())
 }
 

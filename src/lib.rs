@@ -27,6 +27,8 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 pub mod inventory;
 pub mod json;
 pub mod logging;

@@ -160,6 +160,11 @@ pub enum Command {
     /// Monitoring plugin (Nagios/Icinga): judge status.json, print one line,
     /// exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Check(crate::status::check::CheckArgs),
+    /// The fleet view: collect every shard's metadata into fleet.json and
+    /// index.html (no config needed).
+    #[cfg(feature = "fleet")]
+    #[command(subcommand)]
+    Fleet(crate::fleet::command::FleetCommand),
 }
 
 impl Cli {
@@ -197,7 +202,7 @@ pub enum PipelineCommand {
     /// Print the child pipeline YAML for the config and run mode.
     ///
     /// Run-mode options may also come from the parent pipeline's variables
-    /// (MIRRORER_SYNCERS, MIRRORER_SNAPSHOT, MIRRORER_PUBLISH_ALL,
+    /// (MIRRORER_SYNCERS, MIRRORER_SYNCERS_EXCLUDE, MIRRORER_SNAPSHOT, MIRRORER_PUBLISH_ALL,
     /// MIRRORER_CATALOG_REBUILD, MIRRORER_SKIP_REMOTE, MIRRORER_DRY_RUN);
     /// flags win. Two modes at once are a usage error (exit 2).
     Generate(GenerateArgs),
@@ -222,6 +227,15 @@ pub struct RunModeArgs {
         allow_hyphen_values = true
     )]
     pub syncers: Vec<String>,
+
+    /// Every syncer but these (name or prefix; repeatable), then the rest of
+    /// the chain. Not with --syncer.
+    #[arg(
+        long = "exclude-syncer",
+        value_name = "NAME_OR_PREFIX",
+        allow_hyphen_values = true
+    )]
+    pub exclude_syncers: Vec<String>,
 
     /// Republish snapshot NAME: publish-snapshot, publish-inventory, publish-catalog.
     #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
@@ -250,6 +264,12 @@ impl RunModeArgs {
         mode::ModeFlags {
             syncers: self
                 .syncers
+                .iter()
+                .filter(|s| !s.trim().is_empty())
+                .cloned()
+                .collect(),
+            exclude_syncers: self
+                .exclude_syncers
                 .iter()
                 .filter(|s| !s.trim().is_empty())
                 .cloned()
@@ -391,7 +411,10 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
         )))
     };
     match &mut cli.command {
-        Command::Sync(a) => a.syncers.retain(|s| !s.trim().is_empty()),
+        Command::Sync(a) => {
+            a.syncers.retain(|s| !s.trim().is_empty());
+            a.exclude_syncers.retain(|s| !s.trim().is_empty());
+        }
         Command::Snapshot(a) => given(&mut a.dotenv),
         Command::PublishSnapshot(a) => {
             given(&mut a.snapshot);
@@ -415,6 +438,8 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
         }
         #[cfg(feature = "gitlab")]
         Command::Pipeline(PipelineCommand::Trigger(a)) => given(&mut a.trigger_token),
+        #[cfg(feature = "fleet")]
+        Command::Fleet(_) => {}
         Command::Config(_)
         | Command::Replicate
         | Command::PublishInventory
@@ -485,6 +510,8 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
         // Handled by `run` before dispatch: it has the plugin's exit codes.
         Command::Check(_) => Ok(()),
+        #[cfg(feature = "fleet")]
+        Command::Fleet(command) => crate::fleet::command::run(command),
     }
 }
 

@@ -29,12 +29,22 @@ pub struct SyncArgs {
         allow_hyphen_values = true
     )]
     pub syncers: Vec<String>,
+
+    /// Every syncer but those with this name or prefix (repeatable; not
+    /// with --syncer).
+    #[arg(
+        long = "exclude-syncer",
+        value_name = "NAME_OR_PREFIX",
+        allow_hyphen_values = true
+    )]
+    pub exclude_syncers: Vec<String>,
 }
 
 impl SyncArgs {
     pub(super) fn options(&self) -> stages::sync::SyncOptions {
         stages::sync::SyncOptions {
             syncers: self.syncers.clone(),
+            exclude_syncers: self.exclude_syncers.clone(),
         }
     }
 }

@@ -21,12 +21,11 @@ use std::path::{Path, PathBuf};
 use marked_yaml::Node;
 
 pub use pipeline::{PipelineSettings, RETRY_WHEN_VALUES, Retry, STAGE_NAMES};
-pub use reader::{Finding, Position, check_relative, is_none_like, parse_bool};
+pub use reader::{Finding, Position, Reader, check_relative, is_none_like, join, parse_bool};
 pub use syncer::{Syncer, SyncerType, Volume, safe_name};
 
 use crate::logging::Level;
 use crate::process::Tool;
-use reader::{Reader, join};
 
 /// The config path used when neither `--config` nor `MIRRORER_CONFIG` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/dist-mirror/dist-mirror.yaml";

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::mode::{Mode, RunMode};
 use crate::config::{Config, Retry};
-use crate::domain::{SNAPSHOT_DOTENV, SNAPSHOT_VARIABLE, UnknownSyncer, select_syncers};
+use crate::domain::{SNAPSHOT_DOTENV, SNAPSHOT_VARIABLE, SelectError, select_syncers_excluding};
 
 /// The child pipeline's `stages:`, in order.
 pub const STAGES: &[&str] = &[
@@ -151,22 +151,24 @@ impl Builder<'_> {
 /// `MIRRORER_CONFIG` the jobs will use.
 ///
 /// # Errors
-/// [`UnknownSyncer`] when a selected syncer does not exist.
+/// [`SelectError`] when a selected or excluded syncer does not exist.
 pub fn build(
     config: &Config,
     run_mode: &RunMode,
     config_path: &str,
-) -> Result<JobGraph, UnknownSyncer> {
+) -> Result<JobGraph, SelectError> {
     let mut b = Builder {
         config,
         jobs: Vec::new(),
     };
     let mode_summary;
     match &run_mode.mode {
-        Mode::Full { syncers } => {
-            let selected = select_syncers(&config.syncers, syncers)?;
-            mode_summary = if syncers.is_empty() {
+        Mode::Full { syncers, exclude } => {
+            let selected = select_syncers_excluding(&config.syncers, syncers, exclude)?;
+            mode_summary = if syncers.is_empty() && exclude.is_empty() {
                 "full chain, every syncer".to_owned()
+            } else if syncers.is_empty() {
+                format!("full chain, every syncer but: {}", exclude.join(", "))
             } else {
                 let names: Vec<&str> = selected.iter().map(|s| s.name.as_str()).collect();
                 format!("full chain, syncers: {}", names.join(", "))
@@ -228,10 +230,15 @@ pub fn build(
     }
     let mut jobs = b.jobs;
     if jobs.is_empty() {
-        let reason = format!(
-            "nothing to do: {} configures no syncer, so the {mode_summary} has no job",
-            config.path.display()
-        );
+        let reason = if config.syncers.is_empty() {
+            format!(
+                "nothing to do: {} configures no syncer, so the {mode_summary} has no job",
+                config.path.display()
+            )
+        } else {
+            // Only an exclusion of every syncer gets here.
+            format!("nothing to do: the {mode_summary} leaves no syncer, so it has no job")
+        };
         jobs.push(Job {
             name: "mirrorer:nothing-to-do".to_owned(),
             stage: "sync",

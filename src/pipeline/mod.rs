@@ -18,7 +18,7 @@ use crate::config::Config;
 pub enum GenerateError {
     /// A selected syncer does not exist (usage error).
     #[error(transparent)]
-    UnknownSyncer(#[from] crate::domain::UnknownSyncer),
+    UnknownSyncer(#[from] crate::domain::SelectError),
     /// The template failed or produced an invalid pipeline (a bug).
     #[error(transparent)]
     Render(#[from] render::RenderError),

@@ -5,14 +5,15 @@
 //! |---|---|---|
 //! | (none) | (none) | the full chain |
 //! | `--syncer X` (repeatable) | `MIRRORER_SYNCERS` (comma list) | only those sync jobs, then the rest of the chain |
+//! | `--exclude-syncer X` (repeatable) | `MIRRORER_SYNCERS_EXCLUDE` (comma list) | every sync job but those, then the rest of the chain |
 //! | `--snapshot NAME` | `MIRRORER_SNAPSHOT` | publish-snapshot, publish-inventory, publish-catalog for NAME |
 //! | `--publish-all` | `MIRRORER_PUBLISH_ALL=true` | publish-snapshot --all, publish-inventory, publish-catalog --rebuild |
 //! | `--catalog-rebuild` | `MIRRORER_CATALOG_REBUILD=true` | publish-inventory, publish-catalog --rebuild |
 //! | `--skip-remote` | `MIRRORER_SKIP_REMOTE=true` | every job gets `--skip-remote` |
 //! | `--dry-run` | `MIRRORER_DRY_RUN=true` | every job gets `--dry-run` |
 //!
-//! Flags win: when any mode flag (`--syncer`, `--snapshot`, `--publish-all`,
-//! `--catalog-rebuild`) is given, the mode variables are not read; the two
+//! Flags win: when any mode flag (`--syncer`, `--exclude-syncer`,
+//! `--snapshot`, `--publish-all`, `--catalog-rebuild`) is given, the mode variables are not read; the two
 //! modifiers are taken one by one, flag first. Two modes at once are a
 //! usage error that names both.
 
@@ -28,6 +29,10 @@ pub enum Mode {
     Full {
         /// Selected syncer names or prefixes; empty means all.
         syncers: Vec<String>,
+        /// Excluded syncer names or prefixes (only when `syncers` is
+        /// empty); empty means none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        exclude: Vec<String>,
     },
     /// Publish one existing snapshot again, with its inventory and catalog.
     Republish {
@@ -57,8 +62,13 @@ impl std::fmt::Display for RunMode {
     /// ` skip-remote` and ` dry-run` when on.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.mode {
-            Mode::Full { syncers } if syncers.is_empty() => f.write_str("full")?,
-            Mode::Full { syncers } => write!(f, "full syncers={}", syncers.join(","))?,
+            Mode::Full { syncers, exclude } if syncers.is_empty() && exclude.is_empty() => {
+                f.write_str("full")?;
+            }
+            Mode::Full { syncers, exclude } if syncers.is_empty() => {
+                write!(f, "full exclude={}", exclude.join(","))?;
+            }
+            Mode::Full { syncers, .. } => write!(f, "full syncers={}", syncers.join(","))?,
             Mode::Republish { snapshot } => write!(f, "republish snapshot={snapshot}")?,
             Mode::PublishAll => f.write_str("publish-all")?,
             Mode::CatalogRebuild => f.write_str("catalog-rebuild")?,
@@ -78,6 +88,8 @@ impl std::fmt::Display for RunMode {
 pub struct ModeFlags {
     /// `--syncer` values.
     pub syncers: Vec<String>,
+    /// `--exclude-syncer` values.
+    pub exclude_syncers: Vec<String>,
     /// `--snapshot`.
     pub snapshot: Option<String>,
     /// `--publish-all`.
@@ -104,6 +116,7 @@ pub enum ModeError {
 /// Names of the parent-pipeline variables read by [`resolve`].
 pub const MODE_VARIABLES: &[&str] = &[
     "MIRRORER_SYNCERS",
+    "MIRRORER_SYNCERS_EXCLUDE",
     "MIRRORER_SNAPSHOT",
     "MIRRORER_PUBLISH_ALL",
     "MIRRORER_CATALOG_REBUILD",
@@ -125,6 +138,7 @@ fn var_bool(name: &str, value: Option<&str>) -> Result<bool, ModeError> {
 
 struct Requested {
     syncers: (Vec<String>, &'static str),
+    exclude: (Vec<String>, &'static str),
     snapshot: (Option<String>, &'static str),
     publish_all: (bool, &'static str),
     catalog_rebuild: (bool, &'static str),
@@ -137,6 +151,16 @@ fn choose(req: Requested) -> Result<Mode, ModeError> {
             req.syncers.1,
             Mode::Full {
                 syncers: req.syncers.0,
+                exclude: Vec::new(),
+            },
+        ));
+    }
+    if !req.exclude.0.is_empty() {
+        chosen.push((
+            req.exclude.1,
+            Mode::Full {
+                syncers: Vec::new(),
+                exclude: req.exclude.0,
             },
         ));
     }
@@ -154,6 +178,7 @@ fn choose(req: Requested) -> Result<Mode, ModeError> {
     match chosen.len() {
         0 => Ok(Mode::Full {
             syncers: Vec::new(),
+            exclude: Vec::new(),
         }),
         1 => Ok(chosen.remove(0).1),
         _ => Err(ModeError::Conflict(
@@ -183,36 +208,50 @@ pub fn resolve(
         .filter(|s| !s.trim().is_empty())
         .cloned()
         .collect();
+    let flag_exclude: Vec<String> = flags
+        .exclude_syncers
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .cloned()
+        .collect();
     let flag_snapshot = flags.snapshot.clone().filter(|s| !s.trim().is_empty());
     let flags = ModeFlags {
         syncers: flag_syncers,
+        exclude_syncers: flag_exclude,
         snapshot: flag_snapshot,
         ..flags.clone()
     };
     let any_mode_flag = !flags.syncers.is_empty()
+        || !flags.exclude_syncers.is_empty()
         || flags.snapshot.is_some()
         || flags.publish_all
         || flags.catalog_rebuild;
     let mode = if any_mode_flag {
         choose(Requested {
             syncers: (flags.syncers.clone(), "--syncer"),
+            exclude: (flags.exclude_syncers.clone(), "--exclude-syncer"),
             snapshot: (flags.snapshot.clone(), "--snapshot"),
             publish_all: (flags.publish_all, "--publish-all"),
             catalog_rebuild: (flags.catalog_rebuild, "--catalog-rebuild"),
         })?
     } else {
-        let syncers = var("MIRRORER_SYNCERS")
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
+        let list = |name: &str| {
+            var(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        let syncers = list("MIRRORER_SYNCERS");
+        let exclude = list("MIRRORER_SYNCERS_EXCLUDE");
         let snapshot = var("MIRRORER_SNAPSHOT").map(|s| s.trim().to_owned());
         choose(Requested {
             syncers: (syncers, "MIRRORER_SYNCERS"),
+            exclude: (exclude, "MIRRORER_SYNCERS_EXCLUDE"),
             snapshot: (snapshot, "MIRRORER_SNAPSHOT"),
             publish_all: (
                 var_bool(
@@ -317,7 +356,8 @@ mod tests {
         assert_eq!(
             resolve(&flags, no_vars).unwrap().mode,
             Mode::Full {
-                syncers: vec!["debian".to_owned()]
+                syncers: vec!["debian".to_owned()],
+                exclude: Vec::new(),
             }
         );
         let vars = |n: &str| match n {
@@ -328,7 +368,8 @@ mod tests {
         assert_eq!(
             resolve(&ModeFlags::default(), vars).unwrap().mode,
             Mode::Full {
-                syncers: Vec::new()
+                syncers: Vec::new(),
+                exclude: Vec::new(),
             }
         );
     }

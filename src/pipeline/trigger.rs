@@ -136,15 +136,18 @@ pub enum TriggerError {
 }
 
 /// The run mode as pipeline variables: the names `pipeline generate` reads
-/// (`MIRRORER_SYNCERS`, `MIRRORER_SNAPSHOT`, `MIRRORER_PUBLISH_ALL`,
+/// (`MIRRORER_SYNCERS`, `MIRRORER_SYNCERS_EXCLUDE`, `MIRRORER_SNAPSHOT`, `MIRRORER_PUBLISH_ALL`,
 /// `MIRRORER_CATALOG_REBUILD`, `MIRRORER_SKIP_REMOTE`, `MIRRORER_DRY_RUN`),
 /// only those that are set.
 pub fn mode_variables(run_mode: &RunMode) -> Vec<(String, String)> {
     let mut vars = Vec::new();
     let mut set = |k: &str, v: String| vars.push((k.to_owned(), v));
     match &run_mode.mode {
-        Mode::Full { syncers } if syncers.is_empty() => {}
-        Mode::Full { syncers } => set("MIRRORER_SYNCERS", syncers.join(",")),
+        Mode::Full { syncers, exclude } if syncers.is_empty() && exclude.is_empty() => {}
+        Mode::Full { syncers, exclude } if syncers.is_empty() => {
+            set("MIRRORER_SYNCERS_EXCLUDE", exclude.join(","));
+        }
+        Mode::Full { syncers, .. } => set("MIRRORER_SYNCERS", syncers.join(",")),
         Mode::Republish { snapshot } => set("MIRRORER_SNAPSHOT", snapshot.clone()),
         Mode::PublishAll => set("MIRRORER_PUBLISH_ALL", "true".to_owned()),
         Mode::CatalogRebuild => set("MIRRORER_CATALOG_REBUILD", "true".to_owned()),
@@ -165,14 +168,22 @@ pub fn mode_variables(run_mode: &RunMode) -> Vec<(String, String)> {
 /// # Errors
 /// A message naming the bad flag (a usage error).
 pub fn validate_flags(flags: &ModeFlags) -> Result<RunMode, String> {
-    if let Some(bad) = flags
-        .syncers
-        .iter()
-        .find(|s| s.contains(',') || s.trim() != s.as_str())
-    {
-        return Err(format!(
-            "--syncer {bad:?}: a syncer sent as MIRRORER_SYNCERS must not contain a comma or surrounding blanks"
-        ));
+    for (values, flag, var) in [
+        (&flags.syncers, "--syncer", "MIRRORER_SYNCERS"),
+        (
+            &flags.exclude_syncers,
+            "--exclude-syncer",
+            "MIRRORER_SYNCERS_EXCLUDE",
+        ),
+    ] {
+        if let Some(bad) = values
+            .iter()
+            .find(|s| s.contains(',') || s.trim() != s.as_str())
+        {
+            return Err(format!(
+                "{flag} {bad:?}: a syncer sent as {var} must not contain a comma or surrounding blanks"
+            ));
+        }
     }
     super::mode::resolve(flags, |_| None).map_err(|e| e.to_string())
 }

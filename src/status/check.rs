@@ -44,7 +44,7 @@ pub struct CheckArgs {
     pub status: Option<PathBuf>,
 
     /// Read a shard's status over HTTP(S), e.g.
-    /// https://shard1.example/metadata/status.json.
+    /// `https://shard1.example/metadata/status.json`.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
 

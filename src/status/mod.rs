@@ -11,7 +11,7 @@
 //! ([`Note`]: `sync` its syncers, `replicate` the replicated snapshot,
 //! `av-scan` its result). The parts read from the workdir (`snapshot`,
 //! `snapshots_count`, `verify`, `promoted`) are recomputed at every write
-//! ([`derive`]). Nothing is written under `--dry-run`, nor when the stage
+//! ([`mod@derive`]). Nothing is written under `--dry-run`, nor when the stage
 //! never got the state lock (config error, lock timeout).
 //!
 //! # Concurrency

@@ -19,26 +19,30 @@ fn documents() -> (Value, Value) {
     (docs.pop().unwrap(), jobs)
 }
 
-/// Replaces `$[[ inputs.NAME ]]` in every string, with the given inputs
-/// or the defaults of the spec header.
+/// `s` with every `$[[ inputs.NAME ]]` replaced.
+fn interpolate_str(s: &str, inputs: &BTreeMap<String, String>) -> String {
+    let mut out = s.to_owned();
+    while let Some(start) = out.find("$[[ inputs.") {
+        let end = out[start..].find(" ]]").map(|e| start + e).expect("closed");
+        let name = &out[start + "$[[ inputs.".len()..end];
+        let v = inputs
+            .get(name)
+            .unwrap_or_else(|| panic!("no input {name}"));
+        out.replace_range(start..end + 3, v);
+    }
+    out
+}
+
+/// Replaces `$[[ inputs.NAME ]]` in every string and mapping key (job
+/// names carry the shard), with the given inputs or the defaults of the
+/// spec header.
 fn interpolate(value: &Value, inputs: &BTreeMap<String, String>) -> Value {
     match value {
-        Value::String(s) => {
-            let mut out = s.clone();
-            while let Some(start) = out.find("$[[ inputs.") {
-                let end = out[start..].find(" ]]").map(|e| start + e).expect("closed");
-                let name = &out[start + "$[[ inputs.".len()..end];
-                let v = inputs
-                    .get(name)
-                    .unwrap_or_else(|| panic!("no input {name}"));
-                out.replace_range(start..end + 3, v);
-            }
-            Value::String(out)
-        }
+        Value::String(s) => Value::String(interpolate_str(s, inputs)),
         Value::Array(items) => Value::Array(items.iter().map(|i| interpolate(i, inputs)).collect()),
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), interpolate(v, inputs)))
+                .map(|(k, v)| (interpolate_str(k, inputs), interpolate(v, inputs)))
                 .collect(),
         ),
         other => other.clone(),
@@ -80,19 +84,80 @@ fn include_is_schema_valid_and_wires_generate_to_run() {
         ),
     );
     assert!(validator.is_valid(&jobs));
-    let run = &jobs["mirrorer:run"];
+    let run = &jobs["mirrorer:run:shard01"];
     assert_eq!(run["resource_group"], "dist-mirror-shard01");
     assert_eq!(run["trigger"]["strategy"], "depend");
     assert_eq!(
         run["trigger"]["include"][0]["artifact"],
         "mirrorer-child.yml"
     );
-    assert_eq!(run["trigger"]["include"][0]["job"], "mirrorer:generate");
-    assert_eq!(run["needs"][0], "mirrorer:generate");
+    assert_eq!(
+        run["trigger"]["include"][0]["job"],
+        "mirrorer:generate:shard01"
+    );
+    assert_eq!(run["needs"][0], "mirrorer:generate:shard01");
     assert_eq!(run["trigger"]["forward"]["pipeline_variables"], false);
-    let generate = &jobs["mirrorer:generate"];
+    let generate = &jobs["mirrorer:generate:shard01"];
     assert_eq!(generate["tags"][0], "dm-shard01");
     assert_eq!(generate["artifacts"]["paths"][0], "mirrorer-child.yml");
+}
+
+/// A fleet repository includes the file once per shard: the job names
+/// carry the shard, so two includes give four distinct jobs, each wired to
+/// its own shard, and the merged pipeline is schema-valid.
+#[test]
+fn include_twice_for_two_shards_gives_distinct_wired_jobs() {
+    let (header, jobs) = documents();
+    let mut merged = serde_json::Map::new();
+    merged.insert("stages".to_owned(), serde_json::json!(["deploy"]));
+    for shard in ["shard01", "shard02"] {
+        let tag = format!("dm-{shard}");
+        let one = interpolate(
+            &jobs,
+            &inputs(&header, &[("shard", shard), ("runner_tag", &tag)]),
+        );
+        for (name, job) in one.as_object().unwrap() {
+            assert!(
+                merged.insert(name.clone(), job.clone()).is_none(),
+                "{name} collides"
+            );
+        }
+    }
+    let merged = Value::Object(merged);
+    let errors: Vec<String> = schema_validator()
+        .iter_errors(&merged)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let names: Vec<&str> = merged
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "stages")
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "mirrorer:generate:shard01",
+            "mirrorer:generate:shard02",
+            "mirrorer:run:shard01",
+            "mirrorer:run:shard02"
+        ]
+    );
+    for shard in ["shard01", "shard02"] {
+        let run = &merged[format!("mirrorer:run:{shard}")];
+        let generate = format!("mirrorer:generate:{shard}");
+        assert_eq!(run["needs"], serde_json::json!([generate]));
+        assert_eq!(run["trigger"]["include"][0]["job"], generate.as_str());
+        assert_eq!(run["resource_group"], format!("dist-mirror-{shard}"));
+        assert_eq!(merged[&generate]["tags"][0], format!("dm-{shard}"));
+        assert_eq!(merged[&generate]["stage"], "deploy");
+    }
+    // A shard name that cannot be part of a job name is refused by the
+    // input's regex.
+    let regex = header["spec"]["inputs"]["shard"]["regex"].as_str().unwrap();
+    assert_eq!(regex, "^[A-Za-z0-9_.-]{1,64}$");
 }
 
 /// Runs the interpolated generate script in `work` with `bin` as the
@@ -100,7 +165,13 @@ fn include_is_schema_valid_and_wires_generate_to_run() {
 fn run_generate(work: &Work, given: &[(&str, &str)]) -> std::process::ExitStatus {
     let (header, jobs) = documents();
     let jobs = interpolate(&jobs, &inputs(&header, given));
-    let job = &jobs["mirrorer:generate"];
+    let job = jobs
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(name, _)| name.starts_with("mirrorer:generate:"))
+        .map(|(_, job)| job)
+        .unwrap();
     let mut cmd = std::process::Command::new("sh");
     cmd.arg("-c")
         .arg(job["script"][0].as_str().unwrap())

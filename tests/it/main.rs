@@ -31,6 +31,8 @@ mod ci_include;
 mod cli_config;
 mod config_hostile;
 mod config_props;
+mod exclude_syncers;
+mod fleet_collect;
 mod health_check;
 mod health_metrics;
 mod health_status;

@@ -118,6 +118,9 @@ pub const MIN_REDACTED_LEN: usize = 4;
 pub struct SyncOptions {
     /// Only the syncers with one of these names or prefixes; empty: all.
     pub syncers: Vec<String>,
+    /// Every syncer but those with one of these names or prefixes (only
+    /// with `syncers` empty).
+    pub exclude_syncers: Vec<String>,
 }
 
 /// The error and its causes on one line.
@@ -135,7 +138,8 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 /// Runs the stage.
 ///
 /// # Errors
-/// An unknown `--syncer` value (exit 2); syncers that failed all attempts
+/// An unknown `--syncer` or `--exclude-syncer` value, or both flags
+/// (exit 2); syncers that failed all attempts
 /// or could not be started or removed (exit 1); a signal (exit 130/143);
 /// the runner's errors.
 pub fn run(options: &Options, args: &SyncOptions) -> Result<()> {
@@ -144,13 +148,15 @@ pub fn run(options: &Options, args: &SyncOptions) -> Result<()> {
         lock: LockMode::Shared,
     };
     let select = |config: &crate::config::Config| -> Result<Vec<Syncer>> {
-        Ok(
-            crate::domain::select_syncers(&config.syncers, &args.syncers)
-                .map_err(|e| Error::Usage(e.to_string()))?
-                .into_iter()
-                .cloned()
-                .collect(),
+        Ok(crate::domain::select_syncers_excluding(
+            &config.syncers,
+            &args.syncers,
+            &args.exclude_syncers,
         )
+        .map_err(|e| Error::Usage(e.to_string()))?
+        .into_iter()
+        .cloned()
+        .collect())
     };
     run_stage_checked(
         options,

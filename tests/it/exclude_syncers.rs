@@ -1,0 +1,309 @@
+//! Exclude selection (issue 16) through the real binary, in every place:
+//! `pipeline generate --exclude-syncer` and `MIRRORER_SYNCERS_EXCLUDE`,
+//! the include's `exclude_syncers` input, `sync --exclude-syncer` (with the
+//! fake docker) and `pipeline trigger` forwarding it as a variable.
+//! Include and exclude together are a usage error naming both; an excluded
+//! name that matches no syncer is a usage error naming it.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::common::{Env, binary, check_pipeline, fakes_dir, stderr, stdout};
+use serde_json::Value;
+
+const EXAMPLE: &str = "examples/dist-mirror.yaml";
+
+fn generate_cmd(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = assert_cmd::Command::from_std(binary());
+    cmd.args(["--config", EXAMPLE, "pipeline", "generate"])
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn sync_jobs(text: &str) -> Vec<String> {
+    let doc: serde_yaml::Mapping = serde_yaml::from_str(text).unwrap();
+    doc.keys()
+        .filter_map(|k| k.as_str())
+        .filter(|k| k.starts_with("sync:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn generate_excludes_by_flag_or_variable() {
+    let out = generate_cmd(
+        &["--exclude-syncer", "debian", "--exclude-syncer", "rpm"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let doc = check_pipeline(&text);
+    assert_eq!(sync_jobs(&text), ["sync:epel", "sync:sles-x86_64"]);
+    let needs: Vec<&str> = doc["av-scan"]["needs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(needs, ["sync:epel", "sync:sles-x86_64"]);
+    // A prefix works as well as a name, and the variable gives the same bytes.
+    let from_var = generate_cmd(&[], &[("MIRRORER_SYNCERS_EXCLUDE", " debian , rpm ")]);
+    assert_eq!(from_var.status.code(), Some(0), "{}", stderr(&from_var));
+    assert_eq!(stdout(&from_var), text);
+    // Flags win over the variable.
+    let flag_wins = generate_cmd(
+        &["--exclude-syncer", "epel"],
+        &[("MIRRORER_SYNCERS_EXCLUDE", "debian")],
+    );
+    assert_eq!(
+        sync_jobs(&stdout(&flag_wins)),
+        ["sync:debian", "sync:rpm", "sync:sles-x86_64"]
+    );
+}
+
+#[test]
+fn excluding_every_syncer_gives_the_noop_job() {
+    let out = generate_cmd(
+        &[
+            "--exclude-syncer",
+            "debian",
+            "--exclude-syncer",
+            "epel",
+            "--exclude-syncer",
+            "rpm",
+            "--exclude-syncer",
+            "sles-x86_64",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let doc = check_pipeline(&text);
+    let script = doc["mirrorer:nothing-to-do"]["script"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(script.contains("leaves no syncer"), "{script}");
+}
+
+fn usage_error(out: &std::process::Output) -> String {
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+    assert!(stdout(out).is_empty());
+    stderr(out)
+}
+
+#[test]
+fn include_and_exclude_together_name_both() {
+    let err = usage_error(&generate_cmd(
+        &["--syncer", "debian", "--exclude-syncer", "rpm"],
+        &[],
+    ));
+    assert!(
+        err.contains("--syncer") && err.contains("--exclude-syncer"),
+        "{err}"
+    );
+    let err = usage_error(&generate_cmd(
+        &[],
+        &[
+            ("MIRRORER_SYNCERS", "debian"),
+            ("MIRRORER_SYNCERS_EXCLUDE", "rpm"),
+        ],
+    ));
+    assert!(
+        err.contains("MIRRORER_SYNCERS ") && err.contains("MIRRORER_SYNCERS_EXCLUDE"),
+        "{err}"
+    );
+    let err = usage_error(&generate_cmd(
+        &["--exclude-syncer", "rpm", "--snapshot", "20260603-120000"],
+        &[],
+    ));
+    assert!(
+        err.contains("--snapshot") && err.contains("--exclude-syncer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_excluded_name_matching_no_syncer_is_named() {
+    let err = usage_error(&generate_cmd(
+        &["--exclude-syncer", "debian", "--exclude-syncer", "nosuch"],
+        &[],
+    ));
+    assert!(
+        err.contains("no syncer matches excluded name or prefix: nosuch"),
+        "{err}"
+    );
+    let err = usage_error(&generate_cmd(
+        &[],
+        &[("MIRRORER_SYNCERS_EXCLUDE", "nosuch")],
+    ));
+    assert!(err.contains("nosuch"), "{err}");
+}
+
+// ---- sync --exclude-syncer, with the fake docker ----
+
+fn docker_dir(env: &Env) -> PathBuf {
+    env.root.join("docker")
+}
+
+/// The default config, the fake docker and three rsync syncers.
+fn sync_config(env: &Env) -> String {
+    env.write_file("etc/repos.yaml", "repos: []\n");
+    fs::create_dir_all(docker_dir(env)).unwrap();
+    let mut text = env.default_config();
+    text.push_str(&format!(
+        "  docker: {}\n",
+        fakes_dir().join("docker").display()
+    ));
+    text.push_str("syncer:\n");
+    for (name, prefix) in [("alpha", "pa"), ("beta", "pb"), ("gamma", "pg")] {
+        text.push_str(&format!(
+            "  - type: rsync\n    name: {name}\n    prefix: {prefix}\n    repos: repos.yaml\n    image: registry.example/{name}:1\n    user: '1000:1000'\n    log_file: {log}\n",
+            log = env.root.join(format!("logs/{name}.log")).display(),
+        ));
+    }
+    text
+}
+
+fn started(env: &Env) -> Vec<String> {
+    let mut names: Vec<String> = ["alpha", "beta", "gamma"]
+        .into_iter()
+        .filter(|n| docker_dir(env).join(format!("{n}.attempts")).exists())
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names
+}
+
+fn sync(env: &Env, args: &[&str]) -> std::process::Output {
+    let mut cmd = assert_cmd::Command::from_std(env.std_cmd());
+    cmd.env("FAKE_DOCKER_DIR", docker_dir(env))
+        .arg("sync")
+        .args(args);
+    cmd.output().unwrap()
+}
+
+#[test]
+fn sync_runs_every_syncer_but_the_excluded() {
+    let env = Env::new();
+    env.write_config(&sync_config(&env));
+    let out = sync(
+        &env,
+        &["--exclude-syncer", "alpha", "--exclude-syncer", "pg"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(started(&env), ["beta"]);
+}
+
+#[test]
+fn sync_refuses_both_and_unknown_exclusions_before_running_anything() {
+    let env = Env::new();
+    env.write_config(&sync_config(&env));
+    let out = sync(&env, &["--syncer", "alpha", "--exclude-syncer", "beta"]);
+    let err = usage_error(&out);
+    assert!(
+        err.contains("--syncer") && err.contains("--exclude-syncer"),
+        "{err}"
+    );
+    let out = sync(&env, &["--exclude-syncer", "nosuch"]);
+    let err = usage_error(&out);
+    assert!(
+        err.contains("no syncer matches excluded name or prefix: nosuch"),
+        "{err}"
+    );
+    assert!(started(&env).is_empty());
+    assert!(env.log_of("docker").is_empty());
+}
+
+// ---- the include's exclude_syncers input ----
+
+#[test]
+fn include_input_exclude_syncers_reaches_the_generator() {
+    let text =
+        fs::read_to_string(crate::common::repo_root().join("ci/mirrorer.gitlab-ci.yml")).unwrap();
+    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    assert_eq!(
+        docs[0]["spec"]["inputs"]["exclude_syncers"]["default"],
+        Value::String(String::new())
+    );
+    let job = docs[1]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.starts_with("mirrorer:generate"))
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let work = crate::common::Work::new();
+    let config = crate::common::repo_root().join(EXAMPLE);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(job["script"][0].as_str().unwrap())
+        .current_dir(work.dir.path());
+    crate::common::clear_environment(&mut cmd);
+    for (name, v) in job["variables"].as_object().unwrap() {
+        let value = v.get("value").unwrap_or(v).as_str().unwrap();
+        let value = match value {
+            "$[[ inputs.config ]]" => config.display().to_string(),
+            "$[[ inputs.mirrorer ]]" => env!("CARGO_BIN_EXE_mirrorer").to_owned(),
+            "$[[ inputs.exclude_syncers ]]" => "debian, rpm".to_owned(),
+            v if v.starts_with("$[[ inputs.") && v.contains("syncers") => String::new(),
+            v if v.starts_with("$[[ inputs.") && v.contains("snapshot") => String::new(),
+            v if v.starts_with("$[[ inputs.") => "false".to_owned(),
+            v => v.to_owned(),
+        };
+        cmd.env(name, value);
+    }
+    let status = cmd.status().unwrap();
+    assert!(status.success());
+    let child = fs::read_to_string(work.path("mirrorer-child.yml")).unwrap();
+    check_pipeline(&child);
+    assert_eq!(sync_jobs(&child), ["sync:epel", "sync:sles-x86_64"]);
+}
+
+// ---- pipeline trigger forwards the exclusion ----
+
+#[cfg(feature = "gitlab")]
+#[test]
+fn trigger_forwards_the_exclusion_as_a_variable() {
+    use httpmock::Method::POST;
+    use httpmock::MockServer;
+    let server = MockServer::start();
+    let created = server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v4/projects/infra%2Fdist-mirror/trigger/pipeline")
+            .form_urlencoded_tuple("variables[MIRRORER_SYNCERS_EXCLUDE]", "debian,rpm")
+            .form_urlencoded_tuple_missing("variables[MIRRORER_SYNCERS]");
+        then.status(201).json_body(serde_json::json!({
+            "id": 7, "status": "created",
+            "web_url": "https://gitlab.example.org/infra/dist-mirror/-/pipelines/7"
+        }));
+    });
+    let trigger = |extra: &[&str]| {
+        let mut cmd = assert_cmd::Command::from_std(binary());
+        cmd.env_remove("GITLAB_TOKEN")
+            .env_remove("CI_SERVER_URL")
+            .env_remove("CI_PROJECT_ID")
+            .env("MIRRORER_TRIGGER_TOKEN", "glptt-EXCLUDETEST0123")
+            .args(["pipeline", "trigger", "--url"])
+            .arg(server.base_url())
+            .args(["--ref", "main", "--project", "infra/dist-mirror"])
+            .args(extra);
+        cmd.output().unwrap()
+    };
+    let out = trigger(&["--exclude-syncer", "debian", "--exclude-syncer", "rpm"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    created.assert_calls(1);
+    let err = usage_error(&trigger(&["--syncer", "epel", "--exclude-syncer", "rpm"]));
+    assert!(
+        err.contains("--syncer") && err.contains("--exclude-syncer"),
+        "{err}"
+    );
+    let err = usage_error(&trigger(&["--exclude-syncer", "a,b"]));
+    assert!(err.contains("MIRRORER_SYNCERS_EXCLUDE"), "{err}");
+    created.assert_calls(1);
+}
