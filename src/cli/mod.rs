@@ -15,8 +15,10 @@ use crate::logging::{self, Level};
 use crate::pipeline::{self, mode};
 use crate::stages::{self, Options, load_config};
 
+mod lifecycle_args;
 mod stage_args;
 
+pub use lifecycle_args::PromoteArgs;
 pub use stage_args::{PublishCatalogArgs, PublishSnapshotArgs, SnapshotArgs, SyncArgs};
 
 fn exit_code_help() -> String {
@@ -152,6 +154,9 @@ pub enum Command {
     CleanupState,
     /// Scan a snapshot tree and write its repository catalog JSON (no config needed).
     Catalog(crate::catalog::command::CatalogArgs),
+    /// Point WORKDIR/repo/current at a published, verified snapshot
+    /// (atomically; also on the replica).
+    Promote(PromoteArgs),
 }
 
 impl Cli {
@@ -407,7 +412,8 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
         | Command::Replicate
         | Command::PublishInventory
         | Command::AvScan
-        | Command::CleanupState => {}
+        | Command::CleanupState
+        | Command::Promote(_) => {}
     }
     Ok(())
 }
@@ -470,6 +476,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::AvScan => stages::av_scan::run(&cli.options()),
         Command::CleanupState => stages::cleanup_state::run(&cli.options()),
         Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
+        Command::Promote(args) => stages::promote::run(&cli.options(), &args.options()),
     }
 }
 
