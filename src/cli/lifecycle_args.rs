@@ -36,3 +36,25 @@ impl PromoteArgs {
         }
     }
 }
+
+/// `NAME` of `pin` and `unpin`: a valid snapshot name.
+fn parse_name(s: &str) -> std::result::Result<String, String> {
+    crate::domain::validate_snapshot_name(s).map(|()| s.to_owned())
+}
+
+/// Options of `pin` and `unpin`.
+#[derive(Debug, Clone, Args)]
+pub struct PinArgs {
+    /// The snapshot of the mirror dataset.
+    #[arg(value_name = "NAME", allow_hyphen_values = true, value_parser = parse_name)]
+    pub snapshot: String,
+}
+
+impl PinArgs {
+    pub(super) fn options(&self, pin: bool) -> stages::pin::PinOptions {
+        stages::pin::PinOptions {
+            snapshot: self.snapshot.clone(),
+            pin,
+        }
+    }
+}

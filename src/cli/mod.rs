@@ -18,7 +18,7 @@ use crate::stages::{self, Options, load_config};
 mod lifecycle_args;
 mod stage_args;
 
-pub use lifecycle_args::PromoteArgs;
+pub use lifecycle_args::{PinArgs, PromoteArgs};
 pub use stage_args::{PublishCatalogArgs, PublishSnapshotArgs, SnapshotArgs, SyncArgs};
 
 fn exit_code_help() -> String {
@@ -157,6 +157,10 @@ pub enum Command {
     /// Point WORKDIR/repo/current at a published, verified snapshot
     /// (atomically; also on the replica).
     Promote(PromoteArgs),
+    /// Place the ZFS hold mirrorer:pin on snapshot NAME: never pruned.
+    Pin(PinArgs),
+    /// Release the ZFS hold mirrorer:pin of snapshot NAME.
+    Unpin(PinArgs),
 }
 
 impl Cli {
@@ -413,7 +417,9 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
         | Command::PublishInventory
         | Command::AvScan
         | Command::CleanupState
-        | Command::Promote(_) => {}
+        | Command::Promote(_)
+        | Command::Pin(_)
+        | Command::Unpin(_) => {}
     }
     Ok(())
 }
@@ -477,6 +483,8 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::CleanupState => stages::cleanup_state::run(&cli.options()),
         Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
         Command::Promote(args) => stages::promote::run(&cli.options(), &args.options()),
+        Command::Pin(args) => stages::pin::run(&cli.options(), &args.options(true)),
+        Command::Unpin(args) => stages::pin::run(&cli.options(), &args.options(false)),
     }
 }
 

@@ -108,6 +108,7 @@ pub mod cleanup_state;
 pub mod executor;
 pub mod lifecycle;
 pub mod options;
+pub mod pin;
 pub mod plan;
 pub mod promote;
 pub mod publish_catalog;
