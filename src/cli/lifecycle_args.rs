@@ -58,3 +58,17 @@ impl PinArgs {
         }
     }
 }
+
+/// Options of `prune`.
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    /// Destroy more snapshots than retention.max_prune_per_run allows.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl PruneArgs {
+    pub(super) fn options(&self) -> stages::prune::PruneOptions {
+        stages::prune::PruneOptions { force: self.force }
+    }
+}

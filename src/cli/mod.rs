@@ -18,7 +18,7 @@ use crate::stages::{self, Options, load_config};
 mod lifecycle_args;
 mod stage_args;
 
-pub use lifecycle_args::{PinArgs, PromoteArgs};
+pub use lifecycle_args::{PinArgs, PromoteArgs, PruneArgs};
 pub use stage_args::{PublishCatalogArgs, PublishSnapshotArgs, SnapshotArgs, SyncArgs};
 
 fn exit_code_help() -> String {
@@ -161,6 +161,9 @@ pub enum Command {
     Pin(PinArgs),
     /// Release the ZFS hold mirrorer:pin of snapshot NAME.
     Unpin(PinArgs),
+    /// Destroy the snapshots the retention policy does not keep (with their
+    /// published trees and metadata; also on the replica).
+    Prune(PruneArgs),
 }
 
 impl Cli {
@@ -419,7 +422,8 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
         | Command::CleanupState
         | Command::Promote(_)
         | Command::Pin(_)
-        | Command::Unpin(_) => {}
+        | Command::Unpin(_)
+        | Command::Prune(_) => {}
     }
     Ok(())
 }
@@ -485,6 +489,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::Promote(args) => stages::promote::run(&cli.options(), &args.options()),
         Command::Pin(args) => stages::pin::run(&cli.options(), &args.options(true)),
         Command::Unpin(args) => stages::pin::run(&cli.options(), &args.options(false)),
+        Command::Prune(args) => stages::prune::run(&cli.options(), &args.options()),
     }
 }
 

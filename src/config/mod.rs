@@ -12,6 +12,7 @@ mod checks;
 mod pipeline;
 mod reader;
 mod replication;
+mod retention;
 mod syncer;
 pub mod yaml;
 
@@ -21,6 +22,7 @@ use marked_yaml::Node;
 
 pub use pipeline::{PipelineSettings, RETRY_WHEN_VALUES, Retry, STAGE_NAMES};
 pub use reader::{Finding, Position, check_relative, is_none_like, parse_bool};
+pub use retention::Retention;
 pub use syncer::{Syncer, SyncerType, Volume, safe_name};
 
 use crate::logging::Level;
@@ -49,6 +51,8 @@ pub struct Config {
     pub syncers: Vec<Syncer>,
     /// `pipeline`: how the child pipeline is rendered.
     pub pipeline: PipelineSettings,
+    /// `retention`: what `prune` keeps; `None`: nothing is pruned.
+    pub retention: Option<Retention>,
     /// `tools`: external program name -> path, as written in the file
     /// (defaults and `MIRRORER_TOOL_<NAME>` overrides are applied where the
     /// programs are run).
@@ -278,6 +282,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 "syncer",
                 "containers",
                 "pipeline",
+                "retention",
                 "tools",
             ],
         );
@@ -307,6 +312,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let repo_paths = read_repo_paths(&mut r, repo.and_then(|m| m.get_node("paths")));
     let syncers = syncer::read_syncers(&mut r, get("syncer"), get("containers"), &mirror);
     let pipeline = pipeline::read(&mut r, get("pipeline"));
+    let retention = retention::read(&mut r, get("retention"));
     let tools = read_tools(&mut r, get("tools"));
     if let Some(m) = root_map {
         checks::values(&mut r, m);
@@ -322,6 +328,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
             repo_paths,
             syncers,
             pipeline,
+            retention,
             tools,
             warnings: r.warnings,
         })

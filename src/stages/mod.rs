@@ -111,6 +111,7 @@ pub mod options;
 pub mod pin;
 pub mod plan;
 pub mod promote;
+pub mod prune;
 pub mod publish_catalog;
 pub mod publish_inventory;
 pub mod publish_snapshot;
