@@ -246,6 +246,10 @@ pub struct RunModeArgs {
     /// Every job gets --dry-run.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// With --snapshot: also promote the snapshot (a `promote` job).
+    #[arg(long)]
+    pub promote: bool,
 }
 
 impl RunModeArgs {
@@ -263,6 +267,7 @@ impl RunModeArgs {
             catalog_rebuild: self.catalog_rebuild,
             skip_remote: self.skip_remote,
             dry_run: self.dry_run,
+            promote: self.promote,
         }
     }
 }
@@ -517,6 +522,13 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> Result<()> {
         .clone()
         .or_else(|| config.pipeline.config_path.clone())
         .unwrap_or_else(|| absolute(&cli.config));
+    if config.retention.is_none() {
+        tracing::warn!(
+            config = %config.path.display(),
+            hint = "add a retention section so that prune removes old snapshots; without it every nightly snapshot and its published tree are kept forever",
+            "pipeline_no_retention"
+        );
+    }
     if config.pipeline.runner_tags.is_empty() {
         tracing::warn!(
             config = %config.path.display(),

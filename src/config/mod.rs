@@ -9,6 +9,7 @@
 //! [`Config::warnings`].
 
 mod checks;
+mod environment;
 mod pipeline;
 mod reader;
 mod replication;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use marked_yaml::Node;
 
+pub use environment::Environment;
 pub use pipeline::{PipelineSettings, RETRY_WHEN_VALUES, Retry, STAGE_NAMES};
 pub use reader::{Finding, Position, check_relative, is_none_like, parse_bool};
 pub use retention::Retention;
