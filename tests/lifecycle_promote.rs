@@ -151,10 +151,13 @@ fn promote_refuses_an_empty_or_missing_snapshot_in_ci() {
     assert!(!env.state().join("promoted.txt").exists());
 }
 
+/// Changes the environment before a case.
+type Prepare = Box<dyn Fn(&Env)>;
+
 #[test]
 fn promote_refuses_unpublished_or_unverified_snapshots() {
     let env = published_env();
-    let cases: [(&str, Box<dyn Fn(&Env)>, &str); 5] = [
+    let cases: [(&str, Prepare, &str); 5] = [
         ("20250101-000000", Box::new(|_| {}), "it is not published"),
         (
             S1,
