@@ -216,7 +216,9 @@ pub fn build(
                     ]
                 };
                 b.publish(&["snapshot", "replicate"], snap(), &["snapshot"], snap());
-                b.promote(&["snapshot", "publish-snapshot"], snap());
+                // `verify` (when the pipeline has that job) writes the
+                // report promote requires.
+                b.promote(&["snapshot", "publish-snapshot", "verify"], snap());
                 b.stage(
                     "cleanup-state",
                     &["publish-inventory", "publish-catalog"],
@@ -236,7 +238,7 @@ pub fn build(
             let snap = || vec![word("--snapshot"), word(snapshot)];
             b.publish(&[], snap(), &[], snap());
             if run_mode.promote {
-                b.promote(&["publish-snapshot"], snap());
+                b.promote(&["publish-snapshot", "verify"], snap());
             }
         }
         Mode::PublishAll => {

@@ -176,6 +176,12 @@ fn build(ctx: &StageContext, retention: &Retention, args: &PruneOptions) -> Resu
     let repo = config.mirror.repo_dir();
     super::require_real_dir(&repo, "the publication root")?;
     super::require_real_dir(&config.mirror.metadata_dir(), "the metadata root")?;
+    // The trees are removed below these: never through a symlink.
+    super::require_real_dir(&repo.join("snapshots"), "the published snapshots directory")?;
+    super::require_real_dir(
+        &config.mirror.metadata_dir().join("snapshots"),
+        "the snapshot metadata directory",
+    )?;
     let replica = if retention.replica {
         lifecycle::replica(ctx)?
     } else {
