@@ -319,3 +319,46 @@ fn publish_snapshot_keeps_current_and_the_inventory_ignores_it() {
     let before: Value = serde_json::from_slice(&inventory_before).unwrap();
     assert!(before["prefixes_by_snapshot"].get("current").is_none());
 }
+
+/// Hostile workdir contents: a verify report that is a symlink (to an ok
+/// report outside) is not followed, and a real directory at `repo/current`
+/// is refused, not replaced.
+#[test]
+fn promote_follows_no_symlinked_report_and_keeps_a_current_directory() {
+    let env = published_env();
+    let report = env
+        .workdir()
+        .join(format!("metadata/snapshots/{S1}/verify.json"));
+    let outside = env.write_file(
+        "outside.json",
+        "{\"schema\": \"dist-mirror.verify.v1\", \"status\": \"ok\"}\n",
+    );
+    fs::remove_file(&report).unwrap();
+    std::os::unix::fs::symlink(&outside, &report).unwrap();
+    let out = env
+        .cmd()
+        .args(["promote", "--snapshot", S1])
+        .assert()
+        .code(1);
+    assert!(
+        stderr(out.get_output()).contains("symlink"),
+        "{}",
+        stderr(out.get_output())
+    );
+    assert!(fs::symlink_metadata(repo(&env).join("current")).is_err());
+
+    fs::create_dir(repo(&env).join("current")).unwrap();
+    env.write_file("work/repo/current/keep.txt", "x");
+    let out = env
+        .cmd()
+        .args(["promote", "--snapshot", S2])
+        .assert()
+        .code(1);
+    assert!(
+        stderr(out.get_output()).contains("is not a symlink"),
+        "{}",
+        stderr(out.get_output())
+    );
+    assert!(repo(&env).join("current/keep.txt").exists());
+    assert!(!env.state().join("promoted.txt").exists());
+}

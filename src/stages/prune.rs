@@ -203,6 +203,7 @@ fn build(ctx: &StageContext, retention: &Retention, args: &PruneOptions) -> Resu
     }
     // An unfinished run's names come first (oldest first among them).
     let mut pending = journal(ctx)?;
+    let had_journal = !pending.is_empty();
     pending.retain(|n| !destroy.contains(n));
     pending.retain(|n| match protected.get(n) {
         Some(why) => {
@@ -233,10 +234,14 @@ fn build(ctx: &StageContext, retention: &Retention, args: &PruneOptions) -> Resu
         )));
     }
     let mut plan = Plan::new();
+    let journal_path = config.mirror.state_dir().join(JOURNAL_FILE);
     if all.is_empty() {
+        // A journal whose names are all protected by now is done with.
+        if had_journal {
+            plan.push(Step::RemoveFile(journal_path));
+        }
         return Ok(plan);
     }
-    let journal_path = config.mirror.state_dir().join(JOURNAL_FILE);
     plan.push(Step::Write {
         path: journal_path.clone(),
         contents: all
