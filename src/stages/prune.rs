@@ -203,7 +203,8 @@ fn build(ctx: &StageContext, retention: &Retention, args: &PruneOptions) -> Resu
     }
     // An unfinished run's names come first (oldest first among them).
     let mut pending = journal(ctx)?;
-    let had_journal = !pending.is_empty();
+    let had_journal =
+        std::fs::symlink_metadata(ctx.config.mirror.state_dir().join(JOURNAL_FILE)).is_ok();
     pending.retain(|n| !destroy.contains(n));
     pending.retain(|n| match protected.get(n) {
         Some(why) => {
