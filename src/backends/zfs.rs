@@ -100,6 +100,47 @@ pub fn holds(
     Ok(parse_holds(&out.stdout, dataset))
 }
 
+/// Runs `zfs get -H -p -o name,value userrefs -- <dataset>@<name>...`
+/// (read-only, also under `--dry-run`; nothing runs for an empty `names`)
+/// and returns the names whose number of user holds (zfsprops(7),
+/// `userrefs`) is above 0. Unlike `zfs holds` this needs no tag and works
+/// on every ZFS with user holds (zfs-fuse's `zfs holds` is a Python helper
+/// that may be missing).
+///
+/// # Errors
+/// [`ProcessError`] if zfs cannot be run or fails.
+pub fn held_snapshots(
+    tools: &Tools,
+    dataset: &str,
+    names: &[String],
+) -> Result<Vec<String>, ProcessError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = tools
+        .cmd(Tool::Zfs, "count the holds on the snapshots")
+        .args(["get", "-H", "-p", "-o", "name,value", "userrefs", "--"])
+        .args(names.iter().map(|n| format!("{dataset}@{n}")))
+        .quiet()
+        .run()?;
+    Ok(parse_userrefs(&out.stdout, dataset))
+}
+
+/// The snapshot names of `dataset` with a `userrefs` above 0 in the output
+/// of `zfs get -H -p -o name,value userrefs` (`NAME<TAB>COUNT` per line).
+pub fn parse_userrefs(stdout: &str, dataset: &str) -> Vec<String> {
+    let prefix = format!("{dataset}@");
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (name, count) = l.split_once('\t')?;
+            let name = name.trim().strip_prefix(&prefix)?;
+            let held = count.trim().parse::<u64>().is_ok_and(|c| c > 0);
+            (held && !name.is_empty()).then(|| name.to_owned())
+        })
+        .collect()
+}
+
 /// The `(snapshot name, tag)` pairs of `dataset` in the output of `zfs
 /// holds -H`.
 pub fn parse_holds(stdout: &str, dataset: &str) -> Vec<(String, String)> {
@@ -221,6 +262,12 @@ mod tests {
                 ("c".to_owned(), "other".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn userrefs_above_zero_are_held() {
+        let out = "pool/m@a\t1\npool/m@b\t0\npool/mx@c\t2\npool/m@d\t-\n";
+        assert_eq!(parse_userrefs(out, "pool/m"), vec!["a".to_owned()]);
     }
 
     #[test]

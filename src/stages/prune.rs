@@ -10,7 +10,7 @@
 //!    `<workdir>/repo/current`), `current_snapshot` (`state/current_snapshot.txt`),
 //!    `newest_verified` (the newest snapshot whose `verify.json` is ok),
 //!    `keep_list` (`retention.keep`), `zfs_hold` (any ZFS user hold, e.g.
-//!    `mirrorer pin`'s), and `not_made_by_mirrorer` (names that are not
+//!    `mirrorer pin`'s: `zfs get userrefs` above 0), and `not_made_by_mirrorer` (names that are not
 //!    `YYYYmmdd-HHMMSS`). The rest is decided by [`crate::retention::plan`].
 //!    One line per snapshot, oldest first: `prune_keep snapshot= why=` or
 //!    `prune_destroy snapshot= why=no_rule`.
@@ -61,7 +61,7 @@ pub const JOURNAL_FILE: &str = "prune_journal.txt";
 /// The largest journal read, in bytes.
 const MAX_JOURNAL_BYTES: u64 = 1024 * 1024;
 
-/// How many snapshots one `zfs holds` call names.
+/// How many snapshots one `zfs get userrefs` call names.
 const HOLDS_CHUNK: usize = 100;
 
 /// Options of `prune`.
@@ -146,8 +146,7 @@ fn protections(
     let dataset = &config.mirror.zfs_mirror_dataset;
     let owned: Vec<String> = dated.iter().map(|n| (*n).clone()).collect();
     for chunk in owned.chunks(HOLDS_CHUNK) {
-        for (name, tag) in zfs::holds(&ctx.tools, dataset, chunk)? {
-            tracing::debug!(snapshot = %name, tag = %tag, "zfs_hold_found");
+        for name in zfs::held_snapshots(&ctx.tools, dataset, chunk)? {
             protect(Some(name), "zfs_hold");
         }
     }
