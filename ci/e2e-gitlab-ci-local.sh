@@ -220,7 +220,7 @@ check_replica() { # label
 
 check() { python3 "$repo/ci/e2e/check.py" "$W" "$@" || fail "check $*"; }
 
-nightly_jobs=(sync:debian sync:epel sync:rpm av-scan snapshot replicate publish-snapshot publish-inventory publish-catalog cleanup-state)
+nightly_jobs=(sync:debian sync:epel sync:rpm av-scan snapshot replicate publish-snapshot publish-inventory publish-catalog promote cleanup-state)
 
 # 1. The nightly run: the full chain.
 run_pipeline nightly
@@ -239,7 +239,7 @@ sleep 1
 
 # 2. One syncer only.
 run_pipeline sync-one 'syncers: epel'
-expect_jobs sync-one sync:epel av-scan snapshot replicate publish-snapshot publish-inventory publish-catalog cleanup-state
+expect_jobs sync-one sync:epel av-scan snapshot replicate publish-snapshot publish-inventory publish-catalog promote cleanup-state
 snap2=$(snapshots | tail -n 1)
 [ "$snap2" != "$snap1" ] || fail "sync-one: no new snapshot"
 check published "$snap2"

@@ -35,6 +35,7 @@ pub mod logging;
 pub mod pipeline;
 pub mod process;
 pub mod redact;
+pub mod retention;
 pub mod signals;
 pub mod stages;
 pub mod state;

@@ -1,5 +1,5 @@
 //! ZFS through the `zfs` CLI (`tools.zfs`, default `/sbin/zfs`); see
-//! zfs-snapshot(8), zfs-list(8) and zfs-diff(8) of OpenZFS. zfs reads each
+//! zfs-snapshot(8), zfs-list(8), zfs-diff(8), zfs-hold(8) and zfs-destroy(8) of OpenZFS. zfs reads each
 //! subcommand's options with getopt(3), so `--` ends them: the dataset
 //! always follows it and is never read as an option.
 
@@ -43,6 +43,116 @@ pub fn parse_snapshot_list(stdout: &str, dataset: &str) -> Vec<String> {
         .filter_map(|l| l.strip_prefix(&prefix))
         .filter(|n| !n.is_empty())
         .map(str::to_owned)
+        .collect()
+}
+
+/// The user hold `mirrorer pin` places on a snapshot (zfs-hold(8)); a held
+/// snapshot cannot be destroyed, and `prune` never plans to.
+pub const PIN_TAG: &str = "mirrorer:pin";
+
+/// `zfs hold -- <tag> <dataset>@<name>` (mutating; for a plan).
+pub fn hold_cmd(tools: &Tools, tag: &str, dataset: &str, name: &str) -> Cmd {
+    tools
+        .cmd(Tool::Zfs, "place a hold on the snapshot")
+        .args(["hold", "--", tag])
+        .arg(format!("{dataset}@{name}"))
+}
+
+/// `zfs release -- <tag> <dataset>@<name>` (mutating; for a plan).
+pub fn release_cmd(tools: &Tools, tag: &str, dataset: &str, name: &str) -> Cmd {
+    tools
+        .cmd(Tool::Zfs, "release the hold on the snapshot")
+        .args(["release", "--", tag])
+        .arg(format!("{dataset}@{name}"))
+}
+
+/// `zfs destroy -- <dataset>@<name>` (mutating; for a plan). zfs refuses a
+/// held snapshot ("dataset is busy").
+pub fn destroy_cmd(tools: &Tools, dataset: &str, name: &str) -> Cmd {
+    tools
+        .cmd(Tool::Zfs, "destroy the snapshot")
+        .args(["destroy", "--"])
+        .arg(format!("{dataset}@{name}"))
+}
+
+/// Runs `zfs holds -H -- <dataset>@<name>...` (read-only, also under
+/// `--dry-run`; nothing runs for an empty `names`) and returns `(snapshot
+/// name, tag)` pairs of `dataset` (zfs-holds(8): `NAME<TAB>TAG<TAB>TIMESTAMP`
+/// per hold).
+///
+/// # Errors
+/// [`ProcessError`] if zfs cannot be run or fails (e.g. a snapshot that
+/// does not exist).
+pub fn holds(
+    tools: &Tools,
+    dataset: &str,
+    names: &[String],
+) -> Result<Vec<(String, String)>, ProcessError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = tools
+        .cmd(Tool::Zfs, "list the holds on the snapshots")
+        .args(["holds", "-H", "--"])
+        .args(names.iter().map(|n| format!("{dataset}@{n}")))
+        .quiet()
+        .run()?;
+    Ok(parse_holds(&out.stdout, dataset))
+}
+
+/// Runs `zfs get -H -p -o name,value userrefs -- <dataset>@<name>...`
+/// (read-only, also under `--dry-run`; nothing runs for an empty `names`)
+/// and returns the names whose number of user holds (zfsprops(7),
+/// `userrefs`) is above 0. Unlike `zfs holds` this needs no tag and works
+/// on every ZFS with user holds (zfs-fuse's `zfs holds` is a Python helper
+/// that may be missing).
+///
+/// # Errors
+/// [`ProcessError`] if zfs cannot be run or fails.
+pub fn held_snapshots(
+    tools: &Tools,
+    dataset: &str,
+    names: &[String],
+) -> Result<Vec<String>, ProcessError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = tools
+        .cmd(Tool::Zfs, "count the holds on the snapshots")
+        .args(["get", "-H", "-p", "-o", "name,value", "userrefs", "--"])
+        .args(names.iter().map(|n| format!("{dataset}@{n}")))
+        .quiet()
+        .run()?;
+    Ok(parse_userrefs(&out.stdout, dataset))
+}
+
+/// The snapshot names of `dataset` with a `userrefs` above 0 in the output
+/// of `zfs get -H -p -o name,value userrefs` (`NAME<TAB>COUNT` per line).
+pub fn parse_userrefs(stdout: &str, dataset: &str) -> Vec<String> {
+    let prefix = format!("{dataset}@");
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (name, count) = l.split_once('\t')?;
+            let name = name.trim().strip_prefix(&prefix)?;
+            let held = count.trim().parse::<u64>().is_ok_and(|c| c > 0);
+            (held && !name.is_empty()).then(|| name.to_owned())
+        })
+        .collect()
+}
+
+/// The `(snapshot name, tag)` pairs of `dataset` in the output of `zfs
+/// holds -H`.
+pub fn parse_holds(stdout: &str, dataset: &str) -> Vec<(String, String)> {
+    let prefix = format!("{dataset}@");
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split('\t');
+            let name = parts.next()?.trim().strip_prefix(&prefix)?;
+            let tag = parts.next()?.trim();
+            (!name.is_empty() && !tag.is_empty()).then(|| (name.to_owned(), tag.to_owned()))
+        })
         .collect()
 }
 
@@ -145,6 +255,25 @@ mod tests {
     fn snapshot_list_keeps_only_the_dataset() {
         let out = "pool/m@a\npool/m/child@b\npool/mx@c\npool/m@b\n";
         assert_eq!(parse_snapshot_list(out, "pool/m"), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn holds_keep_only_the_dataset() {
+        let out =
+            "pool/m@a\tmirrorer:pin\tWed Dec  2 13:00 2026\npool/mx@b\tt\tx\npool/m@c\tother\tx\n";
+        assert_eq!(
+            parse_holds(out, "pool/m"),
+            vec![
+                ("a".to_owned(), "mirrorer:pin".to_owned()),
+                ("c".to_owned(), "other".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn userrefs_above_zero_are_held() {
+        let out = "pool/m@a\t1\npool/m@b\t0\npool/mx@c\t2\npool/m@d\t-\n";
+        assert_eq!(parse_userrefs(out, "pool/m"), vec!["a".to_owned()]);
     }
 
     #[test]

@@ -19,9 +19,11 @@ use crate::pipeline::{self, mode};
 use crate::stages::{self, Options, load_config};
 
 mod config_check;
+mod lifecycle_args;
 mod stage_args;
 
 pub use config_check::config_summary;
+pub use lifecycle_args::{PinArgs, PromoteArgs, PruneArgs};
 pub use stage_args::{PublishCatalogArgs, PublishSnapshotArgs, SnapshotArgs, SyncArgs};
 
 fn exit_code_help() -> String {
@@ -165,6 +167,16 @@ pub enum Command {
     #[cfg(feature = "fleet")]
     #[command(subcommand)]
     Fleet(crate::fleet::command::FleetCommand),
+    /// Point WORKDIR/repo/current at a published, verified snapshot
+    /// (atomically; also on the replica).
+    Promote(PromoteArgs),
+    /// Place the ZFS hold mirrorer:pin on snapshot NAME: never pruned.
+    Pin(PinArgs),
+    /// Release the ZFS hold mirrorer:pin of snapshot NAME.
+    Unpin(PinArgs),
+    /// Destroy the snapshots the retention policy does not keep (with their
+    /// published trees and metadata; also on the replica).
+    Prune(PruneArgs),
 }
 
 impl Cli {
@@ -256,6 +268,10 @@ pub struct RunModeArgs {
     /// Every job gets --dry-run.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// With --snapshot: also promote the snapshot (a `promote` job).
+    #[arg(long)]
+    pub promote: bool,
 }
 
 impl RunModeArgs {
@@ -279,6 +295,7 @@ impl RunModeArgs {
             catalog_rebuild: self.catalog_rebuild,
             skip_remote: self.skip_remote,
             dry_run: self.dry_run,
+            promote: self.promote,
         }
     }
 }
@@ -445,7 +462,11 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
         | Command::PublishInventory
         | Command::AvScan
         | Command::CleanupState
-        | Command::Check(_) => {}
+        | Command::Check(_)
+        | Command::Promote(_)
+        | Command::Pin(_)
+        | Command::Unpin(_)
+        | Command::Prune(_) => {}
     }
     Ok(())
 }
@@ -508,6 +529,10 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::AvScan => stages::av_scan::run(&cli.options()),
         Command::CleanupState => stages::cleanup_state::run(&cli.options()),
         Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
+        Command::Promote(args) => stages::promote::run(&cli.options(), &args.options()),
+        Command::Pin(args) => stages::pin::run(&cli.options(), &args.options(true)),
+        Command::Unpin(args) => stages::pin::run(&cli.options(), &args.options(false)),
+        Command::Prune(args) => stages::prune::run(&cli.options(), &args.options()),
         // Handled by `run` before dispatch: it has the plugin's exit codes.
         Command::Check(_) => Ok(()),
         #[cfg(feature = "fleet")]
@@ -539,6 +564,13 @@ fn generate(cli: &Cli, args: &GenerateArgs) -> Result<()> {
         .clone()
         .or_else(|| config.pipeline.config_path.clone())
         .unwrap_or_else(|| absolute(&cli.config));
+    if config.retention.is_none() {
+        tracing::warn!(
+            config = %config.path.display(),
+            hint = "add a retention section so that prune removes old snapshots; without it every nightly snapshot and its published tree are kept forever",
+            "pipeline_no_retention"
+        );
+    }
     if config.pipeline.runner_tags.is_empty() {
         tracing::warn!(
             config = %config.path.display(),

@@ -9,10 +9,12 @@
 //! [`Config::warnings`].
 
 mod checks;
+mod environment;
 pub mod metrics;
 mod pipeline;
 mod reader;
 mod replication;
+mod retention;
 mod syncer;
 pub mod yaml;
 
@@ -20,8 +22,10 @@ use std::path::{Path, PathBuf};
 
 use marked_yaml::Node;
 
+pub use environment::Environment;
 pub use pipeline::{PipelineSettings, RETRY_WHEN_VALUES, Retry, STAGE_NAMES};
 pub use reader::{Finding, Position, Reader, check_relative, is_none_like, join, parse_bool};
+pub use retention::Retention;
 pub use syncer::{Syncer, SyncerType, Volume, safe_name};
 
 use crate::logging::Level;
@@ -50,6 +54,8 @@ pub struct Config {
     pub syncers: Vec<Syncer>,
     /// `pipeline`: how the child pipeline is rendered.
     pub pipeline: PipelineSettings,
+    /// `retention`: what `prune` keeps; `None`: nothing is pruned.
+    pub retention: Option<Retention>,
     /// `tools`: external program name -> path, as written in the file
     /// (defaults and `MIRRORER_TOOL_<NAME>` overrides are applied where the
     /// programs are run).
@@ -269,6 +275,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 "syncer",
                 "containers",
                 "pipeline",
+                "retention",
                 "tools",
                 "metrics",
             ],
@@ -299,6 +306,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let repo_paths = read_repo_paths(&mut r, repo.and_then(|m| m.get_node("paths")));
     let syncers = syncer::read_syncers(&mut r, get("syncer"), get("containers"), &mirror);
     let pipeline = pipeline::read(&mut r, get("pipeline"));
+    let retention = retention::read(&mut r, get("retention"));
     let tools = read_tools(&mut r, get("tools"));
     let metrics = metrics::read(&mut r, get("metrics"));
     if let Some(m) = root_map {
@@ -315,6 +323,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
             repo_paths,
             syncers,
             pipeline,
+            retention,
             tools,
             metrics,
             warnings: r.warnings,

@@ -32,6 +32,8 @@ pub const STAGE_NAMES: &[&str] = &[
     "publish-inventory",
     "publish-catalog",
     "cleanup-state",
+    "promote",
+    "prune",
 ];
 
 /// Values GitLab accepts in `retry:when` (docs.gitlab.com/ci/yaml/#retrywhen).
@@ -88,6 +90,8 @@ pub struct PipelineSettings {
     pub retries: BTreeMap<String, Retry>,
     /// The retry of retry-safe stages without an explicit one.
     pub default_retry: Retry,
+    /// `environment`: the GitLab environment of the `promote` job.
+    pub environment: Option<super::environment::Environment>,
 }
 
 impl PipelineSettings {
@@ -206,6 +210,7 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> PipelineSettings {
             "timeout",
             "retry",
             "jobs",
+            "environment",
         ],
     );
     let runner_tags: Vec<String> = r
@@ -295,6 +300,7 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> PipelineSettings {
         timeouts,
         retries,
         default_retry,
+        environment: super::environment::read(r, p.and_then(|m| m.get_node("environment"))),
     }
 }
 

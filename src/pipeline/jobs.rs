@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::mode::{Mode, RunMode};
-use crate::config::{Config, Retry};
+use crate::config::{Config, Environment, Retry};
 use crate::domain::{SNAPSHOT_DOTENV, SNAPSHOT_VARIABLE, SelectError, select_syncers_excluding};
 
 /// The child pipeline's `stages:`, in order.
@@ -56,6 +56,9 @@ pub struct Job {
     pub resource_group: Option<String>,
     /// For the no-op job: why there is nothing to do (the job only echoes it).
     pub noop_reason: Option<String>,
+    /// `environment:` (`action: start`) of the `promote` job, from
+    /// `pipeline.environment`.
+    pub environment: Option<Environment>,
 }
 
 /// The job graph of one child pipeline: everything the template needs.
@@ -93,7 +96,7 @@ fn ci_stage(command: &str) -> &'static str {
         "av-scan" => "scan",
         "snapshot" => "snapshot",
         "replicate" => "replicate",
-        "cleanup-state" => "cleanup",
+        "cleanup-state" | "prune" => "cleanup",
         _ => "publish",
     }
 }
@@ -119,6 +122,7 @@ impl Builder<'_> {
             retry: settings.retry_for(command).cloned(),
             resource_group: settings.resource_group.clone(),
             noop_reason: None,
+            environment: None,
         });
         let last = self.jobs.len() - 1;
         &mut self.jobs[last]
@@ -144,6 +148,14 @@ impl Builder<'_> {
             .chain(catalog_after.iter().copied())
             .collect();
         self.stage("publish-catalog", &catalog_needs, catalog_args);
+    }
+
+    /// Adds `promote` with `snapshot_args` after `needs` (a job that gets
+    /// `MIRRORER_SNAPSHOT` must need the `snapshot` job, whose dotenv report
+    /// sets it), in `pipeline.environment` if configured.
+    fn promote(&mut self, needs: &[&str], snapshot_args: Vec<Arg>) {
+        let environment = self.config.pipeline.environment.clone();
+        self.stage("promote", needs, snapshot_args).environment = environment;
     }
 }
 
@@ -206,17 +218,30 @@ pub fn build(
                     ]
                 };
                 b.publish(&["snapshot", "replicate"], snap(), &["snapshot"], snap());
+                // `verify` (when the pipeline has that job) writes the
+                // report promote requires.
+                b.promote(&["snapshot", "publish-snapshot", "verify"], snap());
                 b.stage(
                     "cleanup-state",
                     &["publish-inventory", "publish-catalog"],
                     Vec::new(),
                 );
+                if config.retention.is_some() {
+                    b.stage("prune", &["cleanup-state", "promote"], Vec::new());
+                }
             }
         }
         Mode::Republish { snapshot } => {
-            mode_summary = format!("republish snapshot {snapshot}");
+            mode_summary = if run_mode.promote {
+                format!("republish and promote snapshot {snapshot}")
+            } else {
+                format!("republish snapshot {snapshot}")
+            };
             let snap = || vec![word("--snapshot"), word(snapshot)];
             b.publish(&[], snap(), &[], snap());
+            if run_mode.promote {
+                b.promote(&["publish-snapshot", "verify"], snap());
+            }
         }
         Mode::PublishAll => {
             mode_summary = "publish every snapshot, rebuild every catalog".to_owned();
@@ -249,6 +274,7 @@ pub fn build(
             retry: None,
             resource_group: None,
             noop_reason: Some(reason),
+            environment: None,
         });
     }
     let mut global_flags = Vec::new();

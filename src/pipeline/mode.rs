@@ -11,6 +11,7 @@
 //! | `--catalog-rebuild` | `MIRRORER_CATALOG_REBUILD=true` | publish-inventory, publish-catalog --rebuild |
 //! | `--skip-remote` | `MIRRORER_SKIP_REMOTE=true` | every job gets `--skip-remote` |
 //! | `--dry-run` | `MIRRORER_DRY_RUN=true` | every job gets `--dry-run` |
+//! | `--promote` | `MIRRORER_PROMOTE=true` | the republish mode also promotes its snapshot (a `promote` job); ignored by the other modes (the full chain always promotes) |
 //!
 //! Flags win: when any mode flag (`--syncer`, `--exclude-syncer`,
 //! `--snapshot`, `--publish-all`, `--catalog-rebuild`) is given, the mode variables are not read; the two
@@ -54,6 +55,8 @@ pub struct RunMode {
     pub skip_remote: bool,
     /// Every job gets `--dry-run`.
     pub dry_run: bool,
+    /// The republish mode also promotes (`--promote`, `MIRRORER_PROMOTE`).
+    pub promote: bool,
 }
 
 impl std::fmt::Display for RunMode {
@@ -79,6 +82,9 @@ impl std::fmt::Display for RunMode {
         if self.dry_run {
             f.write_str(" dry-run")?;
         }
+        if self.promote && matches!(self.mode, Mode::Republish { .. }) {
+            f.write_str(" promote")?;
+        }
         Ok(())
     }
 }
@@ -100,6 +106,8 @@ pub struct ModeFlags {
     pub skip_remote: bool,
     /// `--dry-run`.
     pub dry_run: bool,
+    /// `--promote`.
+    pub promote: bool,
 }
 
 /// A run-mode input that cannot be used. Exit 2.
@@ -122,6 +130,7 @@ pub const MODE_VARIABLES: &[&str] = &[
     "MIRRORER_CATALOG_REBUILD",
     "MIRRORER_SKIP_REMOTE",
     "MIRRORER_DRY_RUN",
+    "MIRRORER_PROMOTE",
 ];
 
 fn var_bool(name: &str, value: Option<&str>) -> Result<bool, ModeError> {
@@ -276,10 +285,13 @@ pub fn resolve(
         )?;
     let dry_run =
         flags.dry_run || var_bool("MIRRORER_DRY_RUN", var("MIRRORER_DRY_RUN").as_deref())?;
+    let promote =
+        flags.promote || var_bool("MIRRORER_PROMOTE", var("MIRRORER_PROMOTE").as_deref())?;
     Ok(RunMode {
         mode,
         skip_remote,
         dry_run,
+        promote,
     })
 }
 

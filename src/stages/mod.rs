@@ -110,8 +110,12 @@
 pub mod av_scan;
 pub mod cleanup_state;
 pub mod executor;
+pub mod lifecycle;
 pub mod options;
+pub mod pin;
 pub mod plan;
+pub mod promote;
+pub mod prune;
 pub mod publish_catalog;
 pub mod publish_inventory;
 pub mod publish_snapshot;

@@ -243,6 +243,7 @@ fn run_jobs(s: &Setup, doc: &Value, shell: &str, path_env: &str, job_config: &st
                 "publish-snapshot" => vec!["publish-snapshot", "--snapshot", "20260603-120000"],
                 "publish-inventory" => vec!["publish-inventory"],
                 "publish-catalog" => vec!["publish-catalog", "--snapshot", "20260603-120000"],
+                "promote" => vec!["promote", "--snapshot", "20260603-120000"],
                 "cleanup-state" => vec!["cleanup-state"],
                 other => panic!("unexpected job {other:?}"),
             };
@@ -250,7 +251,7 @@ fn run_jobs(s: &Setup, doc: &Value, shell: &str, path_env: &str, job_config: &st
         }
         ran += 1;
     }
-    assert_eq!(ran, 2 * s.values.len() + 7);
+    assert_eq!(ran, 2 * s.values.len() + 8);
     assert!(
         !Path::new(&s.pwned).exists(),
         "{shell}: a hostile value ran a command"

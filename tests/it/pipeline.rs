@@ -71,6 +71,7 @@ fn full_chain_has_every_job_wired_as_specified() {
             "publish-snapshot",
             "publish-inventory",
             "publish-catalog",
+            "promote",
             "cleanup-state"
         ]
     );
@@ -134,7 +135,7 @@ fn syncer_selection_by_name_or_prefix() {
     let text = generate(&["--syncer", "debian", "--prefix", "sles-x86_64"], &[]);
     assert_eq!(job_names(&text)[..2], ["sync:debian", "sync:sles-x86_64"]);
     assert_eq!(needs(&text, "av-scan"), ["sync:debian", "sync:sles-x86_64"]);
-    assert_eq!(job_names(&text).len(), 9);
+    assert_eq!(job_names(&text).len(), 10);
     snapshot("syncers", &text);
     let from_var = generate(&[], &[("MIRRORER_SYNCERS", " debian, sles-x86_64 ")]);
     assert_eq!(from_var, text);

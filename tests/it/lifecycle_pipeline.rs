@@ -1,0 +1,201 @@
+//! The lifecycle in the child pipeline (`pipeline generate` through the real
+//! binary, every output checked against GitLab's CI schema): the `promote`
+//! job and its GitLab environment, the snapshot job's dotenv report that
+//! never expires, republish with `--promote` / `MIRRORER_PROMOTE`, the
+//! nightly `prune` job only with a `retention` section (and the warning
+//! without one), and the config checks of both sections.
+
+use crate::common::{Work, check_pipeline, repo_root, stderr, stdout};
+use serde_json::Value;
+
+const EXAMPLE: &str = "examples/dist-mirror.yaml";
+
+/// The example config plus `extra` top-level YAML, in a temp directory.
+fn config(work: &Work, extra: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo_root().join(EXAMPLE)).unwrap();
+    work.write("dist-mirror.yaml", &format!("{text}\n{extra}"))
+}
+
+fn generate(
+    work: &Work,
+    extra: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Value, String, Vec<String>) {
+    let path = config(work, extra);
+    let mut cmd = assert_cmd::Command::from_std(crate::common::binary());
+    cmd.arg("--config")
+        .arg(&path)
+        .args(["pipeline", "generate"])
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    (check_pipeline(&text), stderr(&out), jobs(&text))
+}
+
+/// The job names in file order.
+fn jobs(text: &str) -> Vec<String> {
+    let doc: serde_yaml::Mapping = serde_yaml::from_str(text).unwrap();
+    doc.keys()
+        .filter_map(|k| k.as_str())
+        .filter(|k| !["stages", "workflow", "default", "variables"].contains(k))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn needs(doc: &Value, job: &str) -> Vec<String> {
+    doc[job]["needs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn promote_job_declares_the_environment_and_the_dotenv_never_expires() {
+    let work = Work::new();
+    let (doc, _, names) = generate(
+        &work,
+        "pipeline:\n  environment:\n    name: mirror/shard01\n    url: https://shard01.example/repo/current/\n",
+        &[],
+        &[],
+    );
+    let promote = &doc["promote"];
+    assert_eq!(promote["stage"], "publish");
+    assert_eq!(needs(&doc, "promote"), ["snapshot", "publish-snapshot"]);
+    assert_eq!(promote["environment"]["name"], "mirror/shard01");
+    assert_eq!(
+        promote["environment"]["url"],
+        "https://shard01.example/repo/current/"
+    );
+    assert_eq!(promote["environment"]["action"], "start");
+    assert!(
+        promote["script"][0]
+            .as_str()
+            .unwrap()
+            .ends_with(r#"promote --snapshot "$MIRRORER_SNAPSHOT""#)
+    );
+    assert_eq!(doc["snapshot"]["artifacts"]["expire_in"], "never");
+    // Only promote deploys.
+    for job in names {
+        if job != "promote" {
+            assert!(doc[&job].get("environment").is_none(), "{job}");
+        }
+    }
+}
+
+#[test]
+fn prune_runs_last_only_with_retention_and_its_absence_warns() {
+    let work = Work::new();
+    let (_, err, names) = generate(&work, "", &[], &[]);
+    assert!(!names.contains(&"prune".to_owned()));
+    assert!(err.contains("pipeline_no_retention"), "{err}");
+
+    let (doc, err, names) = generate(&work, "retention:\n  keep_last: 2\n", &[], &[]);
+    assert!(!err.contains("pipeline_no_retention"), "{err}");
+    assert_eq!(names.last().unwrap(), "prune");
+    assert_eq!(doc["prune"]["stage"], "cleanup");
+    assert_eq!(needs(&doc, "prune"), ["cleanup-state", "promote"]);
+    assert!(
+        doc["prune"]["script"][0]
+            .as_str()
+            .unwrap()
+            .ends_with(" prune")
+    );
+    // Not in the other modes.
+    let (_, _, names) = generate(
+        &work,
+        "retention:\n  keep_last: 2\n",
+        &["--publish-all"],
+        &[],
+    );
+    assert!(!names.contains(&"prune".to_owned()));
+}
+
+#[test]
+fn republish_promotes_only_when_asked() {
+    let work = Work::new();
+    let snap = "20260603-120000";
+    let (_, _, names) = generate(&work, "", &["--snapshot", snap], &[]);
+    assert!(!names.contains(&"promote".to_owned()));
+    for (args, env) in [
+        (&["--snapshot", snap, "--promote"][..], &[][..]),
+        (
+            &["--snapshot", snap][..],
+            &[("MIRRORER_PROMOTE", "true")][..],
+        ),
+        (
+            &[][..],
+            &[("MIRRORER_SNAPSHOT", snap), ("MIRRORER_PROMOTE", "yes")][..],
+        ),
+    ] {
+        let (doc, _, names) = generate(&work, "", args, env);
+        assert_eq!(
+            names,
+            [
+                "publish-snapshot",
+                "publish-inventory",
+                "publish-catalog",
+                "promote"
+            ],
+            "{args:?} {env:?}"
+        );
+        assert_eq!(needs(&doc, "promote"), ["publish-snapshot"]);
+        assert!(
+            doc["promote"]["script"][0]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("promote --snapshot {snap}"))
+        );
+    }
+}
+
+#[test]
+fn bad_retention_and_environment_are_config_errors() {
+    let work = Work::new();
+    for (extra, needle) in [
+        ("retention: {}\n", "keeps nothing by rule"),
+        ("retention:\n  keep_daily: -1\n", "retention.keep_daily"),
+        (
+            "retention:\n  keep_last: 1\n  keep: [../x]\n",
+            "retention.keep[0]",
+        ),
+        (
+            "retention:\n  keep_last: 1\n  max_prune_per_run: lots\n",
+            "retention.max_prune_per_run",
+        ),
+    ] {
+        let path = config(&work, extra);
+        let out = assert_cmd::Command::from_std(crate::common::binary())
+            .arg("--config")
+            .arg(&path)
+            .args(["config", "check"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{extra}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{extra}: {}", stderr(&out));
+    }
+    for (env, needle) in [
+        ("    name: \"$CI_X\"\n", "pipeline.environment.name"),
+        ("    url: https://x\n", "needs a name"),
+        (
+            "    name: m\n    url: \"javascript:x\"\n",
+            "pipeline.environment.url",
+        ),
+    ] {
+        let path = config(&work, &format!("pipeline:\n  environment:\n{env}"));
+        let out = assert_cmd::Command::from_std(crate::common::binary())
+            .arg("--config")
+            .arg(&path)
+            .args(["config", "check"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{env}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{env}: {}", stderr(&out));
+    }
+}

@@ -1,0 +1,333 @@
+//! `prune` through the real binary with the fake zfs (local and, through
+//! the ssh stand-in, a replica with its own fake dataset): every
+//! protection, the guard, `--dry-run`, a run killed between steps, a run
+//! that failed on the replica, and no `retention` section.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::common::{DATASET, Env, fakes_dir, stderr, tree};
+
+fn day(d: u32) -> String {
+    format!("202601{d:02}-020000")
+}
+
+fn repo(env: &Env) -> PathBuf {
+    env.workdir().join("repo")
+}
+
+fn replica_mount(env: &Env) -> PathBuf {
+    env.root.join("replica-zfs")
+}
+
+/// The snapshots `zfs list` shows in `mount`.
+fn listed(mount: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(mount.join(".zfs/snapshot"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn write_verify(env: &Env, snap: &str) {
+    env.write_file(
+        &format!("work/metadata/snapshots/{snap}/verify.json"),
+        "{\"schema\": \"dist-mirror.verify.v1\", \"status\": \"ok\"}\n",
+    );
+}
+
+/// `names` as ZFS snapshots here and on the replica, all published
+/// (locally and on the replica), each with a metadata directory; the
+/// replica's `zfs` (a wrapper around the fake with the replica's mount,
+/// logging to `replica-zfs.log`, failing `destroy` when the file
+/// `replica-fail` exists) and `sudo` on the ssh stand-in's PATH.
+fn setup(names: &[String], retention: &str) -> Env {
+    let env = Env::new();
+    env.write_config(&format!("{}{retention}", env.default_config()));
+    fs::create_dir_all(replica_mount(&env)).unwrap();
+    let zfs = fakes_dir().join("zfs");
+    env.write_executable(
+        "zfs",
+        &format!(
+            "#!/bin/sh\n[ -e {root}/replica-fail ] && [ \"$1\" = destroy ] && {{ echo replica destroy failing >&2; exit 1; }}\nFAKE_LOG={root}/replica-zfs.log FAKE_ZFS_MOUNT={mount} FAKE_ZFS_DATASET={DATASET} exec {zfs} \"$@\"\n",
+            root = env.root.display(),
+            mount = replica_mount(&env).display(),
+            zfs = zfs.display()
+        ),
+    );
+    for n in names {
+        env.make_snapshot(n);
+        let status = std::process::Command::new(&zfs)
+            .args(["snapshot", &format!("{DATASET}@{n}")])
+            .env("FAKE_ZFS_DATASET", DATASET)
+            .env("FAKE_ZFS_MOUNT", replica_mount(&env))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        env.write_file(
+            &format!("work/metadata/snapshots/{n}/repo_catalog.json"),
+            "{}\n",
+        );
+    }
+    run(&env, &["publish-snapshot", "--all"]).success();
+    run(&env, &["publish-inventory"]).success();
+    env
+}
+
+fn cmd(env: &Env) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::from_std(env.std_cmd());
+    c.env(
+        "FAKE_SSH_REMOTE_PATH",
+        format!(
+            "{}:{}",
+            env.root.join("bin").display(),
+            fakes_dir().join("replica").display()
+        ),
+    );
+    c
+}
+
+fn run(env: &Env, args: &[&str]) -> assert_cmd::assert::Assert {
+    cmd(env).args(args).assert()
+}
+
+fn published(dir: &std::path::Path) -> Vec<String> {
+    crate::common::list_dir(&dir.join("snapshots"))
+}
+
+/// After a complete prune of `gone`: nothing of them is left anywhere, the
+/// rest is untouched, and inventory.json is what publish-inventory writes.
+fn assert_pruned(env: &Env, gone: &[String], kept: &[String]) {
+    for (what, names) in [
+        ("zfs", listed(&env.mount())),
+        ("replica zfs", listed(&replica_mount(env))),
+        ("local tree", published(&repo(env))),
+        ("replica tree", published(&env.replica_path(&repo(env)))),
+    ] {
+        let want: Vec<String> = kept.to_vec();
+        assert_eq!(names, want, "{what}");
+    }
+    for n in gone {
+        assert!(
+            !env.workdir()
+                .join(format!("metadata/snapshots/{n}"))
+                .exists()
+        );
+    }
+    for n in kept {
+        assert!(
+            env.workdir()
+                .join(format!("metadata/snapshots/{n}"))
+                .exists()
+        );
+    }
+    assert!(!env.state().join("prune_journal.txt").exists());
+    let written = fs::read(env.workdir().join("metadata/inventory.json")).unwrap();
+    run(env, &["publish-inventory"]).success();
+    assert_eq!(
+        fs::read(env.workdir().join("metadata/inventory.json")).unwrap(),
+        written,
+        "prune's inventory.json is publish-inventory's"
+    );
+}
+
+#[test]
+fn every_protection_is_kept_and_the_rest_is_destroyed_everywhere() {
+    let mut names: Vec<String> = (1..=9).map(day).collect();
+    names.push("manual-1".to_owned());
+    let env = setup(
+        &names,
+        &format!("retention:\n  keep_last: 1\n  keep: [{}]\n", day(5)),
+    );
+    // promoted: d1 (verified); newest verified: d3; current served: d2;
+    // state's current snapshot: d4; keep list: d5; hold: d6.
+    write_verify(&env, &day(1));
+    write_verify(&env, &day(3));
+    run(&env, &["promote", "--snapshot", &day(1)]).success();
+    std::os::unix::fs::symlink(format!("snapshots/{}", day(2)), repo(&env).join("c.tmp")).unwrap();
+    fs::rename(repo(&env).join("c.tmp"), repo(&env).join("current")).unwrap();
+    env.write_file("work/state/current_snapshot.txt", &format!("{}\n", day(4)));
+    run(&env, &["pin", &day(6)]).success();
+
+    let out = run(&env, &["prune"]).success();
+    let err = stderr(out.get_output());
+    for (snap, why) in [
+        (day(1), "promoted"),
+        (day(2), "served_by_current"),
+        (day(3), "newest_verified"),
+        (day(4), "current_snapshot"),
+        (day(5), "keep_list"),
+        (day(6), "zfs_hold"),
+        (day(9), "keep_last"),
+        ("manual-1".to_owned(), "not_made_by_mirrorer"),
+    ] {
+        assert!(
+            err.contains(&format!("prune_keep snapshot={snap} why={why}")),
+            "{snap} {why}: {err}"
+        );
+    }
+    for snap in [day(7), day(8)] {
+        assert!(
+            err.contains(&format!("prune_destroy snapshot={snap} why=no_rule")),
+            "{err}"
+        );
+    }
+    let mut kept: Vec<String> = [1, 2, 3, 4, 5, 6, 9].into_iter().map(day).collect();
+    kept.push("manual-1".to_owned());
+    kept.sort();
+    let zfs_kept = kept.clone();
+    assert_eq!(listed(&env.mount()), zfs_kept);
+    assert_eq!(listed(&replica_mount(&env)), zfs_kept);
+    assert_pruned(&env, &[day(7), day(8)], &kept);
+    // The destroy commands, with `--` before the operand.
+    let log = env.log_of("zfs");
+    assert!(
+        log.contains(&format!("zfs destroy -- {DATASET}@{}", day(7))),
+        "{log:?}"
+    );
+    let replica_log = fs::read_to_string(env.root.join("replica-zfs.log")).unwrap();
+    assert!(
+        replica_log.contains(&format!("zfs destroy -- {DATASET}@{}", day(8))),
+        "{replica_log}"
+    );
+    // current is untouched.
+    assert_eq!(
+        fs::read_link(repo(&env).join("current")).unwrap(),
+        PathBuf::from(format!("snapshots/{}", day(2)))
+    );
+    // A second run has nothing to do.
+    let out = run(&env, &["prune"]).success();
+    assert!(!stderr(out.get_output()).contains("prune_destroy"));
+}
+
+#[test]
+fn the_guard_refuses_more_than_max_prune_per_run_unless_forced() {
+    let names: Vec<String> = (1..=4).map(day).collect();
+    let env = setup(
+        &names,
+        "retention:\n  keep_last: 1\n  max_prune_per_run: 2\n",
+    );
+    let before = tree(&env.root.join("work"));
+    let out = run(&env, &["prune"]).code(1);
+    let err = stderr(out.get_output());
+    assert!(
+        err.contains("would destroy 3 snapshots, more than retention.max_prune_per_run (2)"),
+        "{err}"
+    );
+    assert_eq!(listed(&env.mount()), names);
+    // Nothing changed but the lock file and the stage's own status part
+    // (status.json records the failed prune).
+    let mut after = tree(&env.root.join("work"));
+    let mut before = before;
+    for changed in ["state/pipeline.lock", "metadata/status.json"] {
+        after.remove(changed);
+        before.remove(changed);
+    }
+    assert_eq!(after, before);
+    run(&env, &["prune", "--force"]).success();
+    assert_pruned(&env, &names[..3], &names[3..]);
+}
+
+#[test]
+fn dry_run_shows_the_plan_and_changes_nothing() {
+    let names: Vec<String> = (1..=3).map(day).collect();
+    let env = setup(&names, "retention:\n  keep_last: 1\n");
+    let before = tree(&env.root);
+    let out = run(&env, &["--dry-run", "prune"]).success();
+    let err = stderr(out.get_output());
+    assert!(
+        err.contains(&format!("prune_destroy snapshot={}", day(1))),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("zfs destroy -- {DATASET}@{}", day(2))),
+        "{err}"
+    );
+    assert!(err.contains("dry_run_remove"), "{err}");
+    assert!(err.contains("dry_run_plan"), "{err}");
+    let mut after = tree(&env.root);
+    after.remove("fake.log");
+    let mut before = before;
+    before.remove("fake.log");
+    assert_eq!(after, before);
+}
+
+#[test]
+fn no_retention_section_prunes_nothing() {
+    let names: Vec<String> = (1..=3).map(day).collect();
+    let env = setup(&names, "");
+    let out = run(&env, &["prune"]).success();
+    assert!(stderr(out.get_output()).contains("prune_no_retention"));
+    assert_eq!(listed(&env.mount()), names);
+}
+
+#[test]
+fn a_run_killed_between_steps_is_finished_by_the_next() {
+    let names: Vec<String> = (1..=3).map(day).collect();
+    let env = setup(&names, "retention:\n  keep_last: 1\n");
+    let pidfile = env.root.join("zfs.pid");
+    let mut child = {
+        let mut c = env.std_cmd();
+        c.env("FAKE_ZFS_DESTROY_SLEEP", "60")
+            .env("FAKE_ZFS_PIDFILE", &pidfile)
+            .env(
+                "FAKE_SSH_REMOTE_PATH",
+                format!(
+                    "{}:{}",
+                    env.root.join("bin").display(),
+                    fakes_dir().join("replica").display()
+                ),
+            )
+            .arg("prune")
+            .stderr(std::process::Stdio::null());
+        c.spawn().unwrap()
+    };
+    let start = Instant::now();
+    while !pidfile.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "zfs destroy never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The first snapshot's trees are gone, its ZFS snapshot not yet.
+    assert!(!repo(&env).join(format!("snapshots/{}", day(1))).exists());
+    assert!(
+        !env.replica_path(&repo(&env))
+            .join(format!("snapshots/{}", day(1)))
+            .exists()
+    );
+    assert!(listed(&env.mount()).contains(&day(1)));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let zfs_pid = fs::read_to_string(&pidfile).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-9", zfs_pid.trim()])
+        .status();
+    assert!(env.state().join("prune_journal.txt").exists());
+
+    run(&env, &["prune"]).success();
+    assert_pruned(&env, &names[..2], &names[2..]);
+}
+
+#[test]
+fn a_run_that_failed_on_the_replica_is_finished_by_the_next() {
+    let names: Vec<String> = (1..=3).map(day).collect();
+    let env = setup(&names, "retention:\n  keep_last: 1\n");
+    env.write_file("replica-fail", "");
+    run(&env, &["prune"]).code(1);
+    // The local snapshot is destroyed, the replica's is not.
+    assert!(!listed(&env.mount()).contains(&day(1)));
+    assert!(listed(&replica_mount(&env)).contains(&day(1)));
+    fs::remove_file(env.root.join("replica-fail")).unwrap();
+    let out = run(&env, &["prune"]).success();
+    assert!(stderr(out.get_output()).contains(&format!(
+        "prune_destroy snapshot={} why=unfinished_run",
+        day(1)
+    )),);
+    assert_pruned(&env, &names[..2], &names[2..]);
+}
