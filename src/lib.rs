@@ -36,3 +36,4 @@ pub mod redact;
 pub mod signals;
 pub mod stages;
 pub mod state;
+pub mod verify;

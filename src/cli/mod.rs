@@ -152,6 +152,9 @@ pub enum Command {
     CleanupState,
     /// Scan a snapshot tree and write its repository catalog JSON (no config needed).
     Catalog(crate::catalog::command::CatalogArgs),
+    /// Verify a tree against its own repository metadata (no config needed);
+    /// exit 6 when problems were found.
+    Verify(crate::verify::command::VerifyArgs),
 }
 
 impl Cli {
@@ -397,6 +400,11 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
             given(&mut a.output);
             given(&mut a.shard);
         }
+        Command::Verify(a) => {
+            given(&mut a.output);
+            given(&mut a.junit);
+            given(&mut a.previous);
+        }
         Command::Pipeline(PipelineCommand::Generate(a)) => {
             given(&mut a.output);
             given(&mut a.job_config);
@@ -470,6 +478,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::AvScan => stages::av_scan::run(&cli.options()),
         Command::CleanupState => stages::cleanup_state::run(&cli.options()),
         Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
+        Command::Verify(args) => crate::verify::command::run(args),
     }
 }
 

@@ -630,6 +630,7 @@ pub const KNOWN_TOOLS: &[&str] = &[
     "kesl_control",
     "clamdscan",
     "clamscan",
+    "gpgv",
 ];
 
 fn read_tools(r: &mut Reader, node: Option<&Node>) -> Vec<(String, String)> {

@@ -1,0 +1,214 @@
+//! `mirrorer verify`, standalone form (docs/stages.md, "verify"): needs no
+//! config file; runs only `gpgv` (with `--keyring`).
+//!
+//! ```text
+//! mirrorer verify --root-dir DIR [--format apt|rpm|apt-rpm]... [--deep none|all]
+//!     [--previous FILE] [--allow-shrink] [--max-shrink-percent N]
+//!     [--output FILE] [--junit FILE] [--keyring PREFIX=FILE]...
+//! ```
+//!
+//! Output: the report (`verify.json`) to FILE atomically (mode 0644) with
+//! `--output`, else to stdout; with `--junit` also a JUnit XML file. Exit 0
+//! when every repository is ok, 6 when problems were found, 2 for usage
+//! errors, 1 when the tool itself failed.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::{Deep, VerifyOptions, log_problems, render, shrink, verify_tree};
+use crate::catalog::{CatalogError, Format};
+use crate::error::Error;
+
+/// Flags of `mirrorer verify`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// Tree to verify (an existing directory).
+    #[arg(long, value_name = "DIR")]
+    pub root_dir: PathBuf,
+    /// Repository format to check: apt, rpm or apt-rpm (case-insensitive).
+    /// Repeat for several; default: all three.
+    #[arg(long = "format", value_name = "FORMAT")]
+    pub formats: Vec<String>,
+    /// Which package files are hashed: none (existence and sizes only) or all.
+    #[arg(long, value_name = "none|all", default_value = "none")]
+    pub deep: String,
+    /// An earlier verify.json: a repository that disappeared or lost more
+    /// than --max-shrink-percent of its packages is a problem `shrunk`.
+    #[arg(long, value_name = "FILE")]
+    pub previous: Option<PathBuf>,
+    /// Do not report shrunk repositories.
+    #[arg(long)]
+    pub allow_shrink: bool,
+    /// How many percent of its packages a repository may lose (default 20).
+    #[arg(long, value_name = "N", default_value_t = shrink::DEFAULT_MAX_SHRINK_PERCENT,
+          value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub max_shrink_percent: u64,
+    /// Write verify.json to FILE (atomically) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also write a JUnit XML report (one test case per repository) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Check the APT Release signatures under PREFIX with gpgv against the
+    /// keyring FILE. Repeatable.
+    #[arg(long = "keyring", value_name = "PREFIX=FILE")]
+    pub keyrings: Vec<String>,
+}
+
+fn usage(text: String) -> Error {
+    Error::Usage(text)
+}
+
+/// Parses `PREFIX=FILE`.
+///
+/// # Errors
+/// [`Error::Usage`] without `=`, with an empty side, or a prefix holding `/`.
+pub fn parse_keyring(value: &str) -> Result<(String, PathBuf), Error> {
+    match value.split_once('=') {
+        Some((prefix, file)) if !prefix.is_empty() && !file.is_empty() && !prefix.contains('/') => {
+            let file = std::path::absolute(file)
+                .map_err(|e| usage(format!("invalid value for --keyring: {e}")))?;
+            if !file.is_file() {
+                return Err(usage(format!(
+                    "invalid value for --keyring: keyring {} is not a file",
+                    file.display()
+                )));
+            }
+            Ok((prefix.to_owned(), file))
+        }
+        _ => Err(usage(format!(
+            "invalid value for --keyring: {value:?} (expected PREFIX=FILE)"
+        ))),
+    }
+}
+
+/// Runs `mirrorer verify --root-dir`.
+///
+/// # Errors
+/// [`Error::Usage`] (exit 2) for bad flags or a root that is missing or not a
+/// directory; [`Error::Verification`] (exit 6) when problems were found
+/// (after writing the reports); [`Error::Failed`] (exit 1) when the root
+/// cannot be read, `--previous` cannot be read, or an output cannot be written.
+pub fn run(args: &VerifyArgs) -> Result<(), Error> {
+    let formats = Format::parse_list(&args.formats).map_err(|e| usage(e.to_string()))?;
+    let deep = match args.deep.as_str() {
+        "none" => Deep::None,
+        "all" => Deep::All,
+        "changed" => {
+            return Err(usage(
+                "invalid value for --deep: 'changed' needs --snapshot (the stage form)".into(),
+            ));
+        }
+        other => {
+            return Err(usage(format!(
+                "invalid value for --deep: {other:?} (none, all)"
+            )));
+        }
+    };
+    let keyrings = args
+        .keyrings
+        .iter()
+        .map(|k| parse_keyring(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let previous = match &args.previous {
+        Some(path) => Some(read_report(path)?),
+        None => None,
+    };
+    let tools = crate::process::Tools::from_env(&[]);
+    if !keyrings.is_empty() {
+        tools
+            .check(&[crate::process::Tool::Gpgv])
+            .map_err(|e| Error::Failed(anyhow::Error::new(e)))?;
+    }
+    let options = VerifyOptions {
+        formats,
+        deep,
+        keyrings,
+    };
+    let mut report = match verify_tree(&args.root_dir, &options, &tools) {
+        Ok(report) => report,
+        Err(e @ (CatalogError::RootMissing { .. } | CatalogError::RootNotDirectory { .. })) => {
+            return Err(usage(format!("invalid value for --root-dir: {e}")));
+        }
+        Err(e) => return Err(Error::Failed(anyhow::Error::new(e))),
+    };
+    if let Some(previous) = &previous {
+        shrink::apply(
+            &mut report,
+            previous,
+            args.max_shrink_percent,
+            args.allow_shrink,
+        );
+    }
+    finish(&report, args.output.as_deref(), args.junit.as_deref())
+}
+
+/// Reads an earlier `verify.json`.
+///
+/// # Errors
+/// [`Error::Failed`] when it cannot be read or is not a verify report.
+pub fn read_report(path: &std::path::Path) -> Result<super::Report, Error> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the previous report {}", path.display()))?;
+    let report: super::Report = serde_json::from_str(&text)
+        .with_context(|| format!("parsing the previous report {}", path.display()))?;
+    if report.schema != super::model::SCHEMA {
+        return Err(Error::Failed(anyhow::anyhow!(
+            "{} is not a {} report (schema {:?})",
+            path.display(),
+            super::model::SCHEMA,
+            report.schema
+        )));
+    }
+    Ok(report)
+}
+
+/// Logs the problems, writes the report (to `output`, else stdout) and the
+/// JUnit file, and turns a failed report into exit 6.
+///
+/// # Errors
+/// [`Error::Failed`] when a file cannot be written; [`Error::Verification`]
+/// when the report has problems.
+pub fn finish(
+    report: &super::Report,
+    output: Option<&std::path::Path>,
+    junit: Option<&std::path::Path>,
+) -> Result<(), Error> {
+    log_problems(report);
+    let text = render(report).context("rendering the verify report")?;
+    match output {
+        Some(path) => {
+            crate::state::write_atomic(path, text.as_bytes(), 0o644)
+                .with_context(|| format!("writing the verify report to {}", path.display()))?;
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .context("writing to stdout")?;
+        }
+    }
+    if let Some(path) = junit {
+        crate::state::write_atomic(path, super::junit::render(report).as_bytes(), 0o644)
+            .with_context(|| format!("writing the JUnit report to {}", path.display()))?;
+    }
+    tracing::info!(
+        status = %report.status,
+        repositories = report.totals.repositories,
+        repositories_failed = report.totals.repositories_failed,
+        packages = report.totals.packages,
+        problems = report.totals.problems,
+        bytes_hashed = report.totals.bytes_hashed,
+        "verify_done"
+    );
+    if report.status != "ok" {
+        return Err(Error::Verification(format!(
+            "verification found {} problem(s) in {} of {} repositories",
+            report.totals.problems, report.totals.repositories_failed, report.totals.repositories
+        )));
+    }
+    Ok(())
+}
