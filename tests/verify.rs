@@ -482,6 +482,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Replaces the repository's metadata with one plain primary listing `packages` (raw XML).
 fn write_rpm_repo(base: &Path, packages: &str) {
+    write_rpm_repo_with(base, packages, None);
+}
+
+/// The same, the primary compressed by the real tool `compress` (`xz`,
+/// `bzip2`, `zstd`, `gzip`) with suffix `ext`, or replaced by `garbage` bytes.
+fn write_rpm_repo_with(base: &Path, packages: &str, compress: Option<(&str, &str, Option<&[u8]>)>) {
     let primary = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"2\">\n{packages}</metadata>\n"
     );
@@ -489,10 +495,25 @@ fn write_rpm_repo(base: &Path, packages: &str) {
     fs::remove_dir_all(&repodata).expect("rm repodata");
     fs::create_dir_all(&repodata).expect("mkdir");
     fs::write(repodata.join("primary.xml"), &primary).expect("write");
+    let mut name = "primary.xml".to_owned();
+    if let Some((tool, ext, garbage)) = compress {
+        let status = std::process::Command::new(tool)
+            .arg("-q")
+            .arg(repodata.join("primary.xml"))
+            .status()
+            .expect("compressor");
+        assert!(status.success(), "{tool}");
+        name = format!("primary.xml.{ext}");
+        if let Some(garbage) = garbage {
+            fs::write(repodata.join(&name), garbage).expect("write");
+        }
+        let _ = fs::remove_file(repodata.join("primary.xml"));
+    }
+    let bytes = fs::read(repodata.join(&name)).expect("read primary");
     let repomd = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\"><revision>1</revision><data type=\"primary\"><checksum type=\"sha256\">{}</checksum><location href=\"repodata/primary.xml\"/><timestamp>1</timestamp><size>{}</size></data></repomd>\n",
-        sha256_hex(primary.as_bytes()),
-        primary.len()
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\"><revision>1</revision><data type=\"primary\"><checksum type=\"sha256\">{}</checksum><location href=\"repodata/{name}\"/><timestamp>1</timestamp><size>{}</size></data></repomd>\n",
+        sha256_hex(&bytes),
+        bytes.len()
     );
     fs::write(repodata.join("repomd.xml"), repomd).expect("write");
 }
@@ -766,4 +787,65 @@ fn usage_errors_are_exit_2() {
         common::stderr(&out)
     );
     report(&out);
+}
+
+#[test]
+fn primaries_in_every_compression_are_streamed_and_garbage_is_unreadable() {
+    let (_tmp, root) = copy_tree("rpm");
+    let base = root.join("other/custom");
+    let pkg = find_one(&base.join("Packages"), "mirrorer-fixture-a");
+    let name = pkg
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let len = fs::metadata(&pkg).expect("stat").len();
+    let packages = [
+        rpm_package(&format!("Packages/{name}"), len, &"0".repeat(64), ""),
+        rpm_package("Packages/absent.rpm", 1, &"0".repeat(64), ""),
+    ]
+    .concat();
+    for (tool, ext) in [
+        ("xz", "xz"),
+        ("bzip2", "bz2"),
+        ("zstd", "zst"),
+        ("gzip", "gz"),
+    ] {
+        write_rpm_repo_with(&base, &packages, Some((tool, ext, None)));
+        let r = report(&verify(&root, &["--format", "rpm"]));
+        let listed: Vec<_> = problems(&r)
+            .into_iter()
+            .filter(|(i, _, _)| i == "other__custom")
+            .collect();
+        assert_eq!(
+            listed,
+            vec![(
+                "other__custom".to_owned(),
+                "missing".to_owned(),
+                "other/custom/Packages/absent.rpm".to_owned()
+            )],
+            "{ext}"
+        );
+        // Deep: the wrong checksum of the present one.
+        let r = report(&verify(&root, &["--format", "rpm", "--deep", "all"]));
+        assert!(
+            has(
+                &r,
+                "other__custom",
+                "checksum_mismatch",
+                &format!("other/custom/Packages/{name}")
+            ),
+            "{ext}"
+        );
+    }
+    write_rpm_repo_with(&base, &packages, Some(("xz", "xz", Some(b"not xz at all"))));
+    let out = verify(&root, &["--format", "rpm"]);
+    assert_eq!(out.status.code(), Some(6));
+    let r = report(&out);
+    assert!(has(
+        &r,
+        "other__custom",
+        "unreadable",
+        "other/custom/repodata/primary.xml.xz"
+    ));
 }
