@@ -401,6 +401,7 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
             given(&mut a.shard);
         }
         Command::Verify(a) => {
+            given(&mut a.root_dir);
             given(&mut a.output);
             given(&mut a.junit);
             given(&mut a.previous);
@@ -478,7 +479,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::AvScan => stages::av_scan::run(&cli.options()),
         Command::CleanupState => stages::cleanup_state::run(&cli.options()),
         Command::Catalog(args) => crate::catalog::command::run(args, cli.log_level.is_some()),
-        Command::Verify(args) => crate::verify::command::run(args),
+        Command::Verify(args) => crate::verify::command::run(args, &cli.options()),
     }
 }
 

@@ -115,6 +115,7 @@ pub mod replicate;
 pub mod scratch;
 pub mod snapshot;
 pub mod sync;
+pub mod verify;
 
 use std::time::{Duration, Instant};
 

@@ -102,6 +102,35 @@ pub fn check_prefixes(paths: &[RepoPath]) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// The trees a snapshot exposes through `repo.paths`: `(public_prefix,
+/// <snap_root>/<source_base>/<source_name>)` for every mapping whose source
+/// exists, in config order. A missing `source_base` is skipped silently
+/// (DEBUG `publish_source_base_missing`), a missing source with a warning
+/// (`publish_source_path_missing`). `snap_root` is
+/// `<zfs_mirror_dir>/.zfs/snapshot/<snap>`. Shared with `verify`, which
+/// checks exactly the trees publish-snapshot would expose.
+pub fn mapped_sources(
+    paths: &[RepoPath],
+    snap_root: &Path,
+    snap: &str,
+) -> Vec<(String, std::path::PathBuf)> {
+    let mut out = Vec::new();
+    for m in paths {
+        let base = snap_root.join(&m.source_base);
+        if !base.is_dir() {
+            tracing::debug!(snapshot = %snap, path = %base.display(), "publish_source_base_missing");
+            continue;
+        }
+        let source = base.join(&m.source_name);
+        if std::fs::symlink_metadata(&source).is_err() {
+            tracing::warn!(snapshot = %snap, source = %source.display(), prefix = %m.public_prefix, "publish_source_path_missing");
+            continue;
+        }
+        out.push((m.public_prefix.clone(), source));
+    }
+    out
+}
+
 fn select(ctx: &StageContext, args: &PublishSnapshotOptions) -> Result<Vec<String>> {
     let names = if args.all {
         let dataset = &ctx.config.mirror.zfs_mirror_dataset;
@@ -238,23 +267,13 @@ fn body(ctx: &StageContext, exec: &Executor, args: &PublishSnapshotOptions) -> R
         }
         let mut links = Vec::new();
         let mut prefixes = Vec::new();
-        for m in &config.repo_paths {
-            let base = snap_root.join(&m.source_base);
-            if !base.is_dir() {
-                tracing::debug!(snapshot = %snap, path = %base.display(), "publish_source_base_missing");
-                continue;
-            }
-            let source = base.join(&m.source_name);
-            if std::fs::symlink_metadata(&source).is_err() {
-                tracing::warn!(snapshot = %snap, source = %source.display(), prefix = %m.public_prefix, "publish_source_path_missing");
-                continue;
-            }
+        for (prefix, source) in mapped_sources(&config.repo_paths, &snap_root, snap) {
             links.push(Step::Symlink {
                 root: scratch.clone(),
-                link: Path::new("snapshots").join(snap).join(&m.public_prefix),
+                link: Path::new("snapshots").join(snap).join(&prefix),
                 target: source,
             });
-            prefixes.push(m.public_prefix.clone());
+            prefixes.push(prefix);
         }
         if links.is_empty() {
             tracing::warn!(snapshot = %snap, path = %snap_root.display(), "publish_snapshot_empty");

@@ -21,25 +21,34 @@ use super::{Deep, VerifyOptions, log_problems, render, shrink, verify_tree};
 use crate::catalog::{CatalogError, Format};
 use crate::error::Error;
 
-/// Flags of `mirrorer verify`.
+/// Flags of `mirrorer verify`. Two forms share the subcommand: with
+/// `--root-dir` the standalone form (no config); without it the stage form
+/// (the config's snapshot trees; `--snapshot`, default the current
+/// snapshot). `--root-dir` and `--snapshot` exclude each other.
 #[derive(clap::Args, Debug, Clone)]
 pub struct VerifyArgs {
-    /// Tree to verify (an existing directory).
-    #[arg(long, value_name = "DIR")]
-    pub root_dir: PathBuf,
+    /// Tree to verify (an existing directory); no config is read.
+    #[arg(long, value_name = "DIR", conflicts_with = "snapshot")]
+    pub root_dir: Option<PathBuf>,
+    /// Stage form: verify this ZFS snapshot through repo.paths (default: the
+    /// current snapshot) and write WORKDIR/metadata/snapshots/NAME/verify.json.
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
     /// Repository format to check: apt, rpm or apt-rpm (case-insensitive).
     /// Repeat for several; default: all three.
     #[arg(long = "format", value_name = "FORMAT")]
     pub formats: Vec<String>,
-    /// Which package files are hashed: none (existence and sizes only) or all.
-    #[arg(long, value_name = "none|all", default_value = "none")]
-    pub deep: String,
+    /// Which package files are hashed: none (existence and sizes only), all,
+    /// or changed (stage form only: the files zfs diff lists since the
+    /// previous verified snapshot). Default: none standalone, changed in the stage.
+    #[arg(long, value_name = "none|changed|all")]
+    pub deep: Option<String>,
     /// An earlier verify.json: a repository that disappeared or lost more
     /// than --max-shrink-percent of its packages is a problem `shrunk`.
     #[arg(long, value_name = "FILE")]
     pub previous: Option<PathBuf>,
-    /// Do not report shrunk repositories.
-    #[arg(long)]
+    /// Do not report shrunk repositories (also env MIRRORER_ALLOW_SHRINK=true).
+    #[arg(long, env = "MIRRORER_ALLOW_SHRINK", value_parser = clap::builder::FalseyValueParser::new())]
     pub allow_shrink: bool,
     /// How many percent of its packages a repository may lose (default 20).
     #[arg(long, value_name = "N", default_value_t = shrink::DEFAULT_MAX_SHRINK_PERCENT,
@@ -84,16 +93,55 @@ pub fn parse_keyring(value: &str) -> Result<(String, PathBuf), Error> {
     }
 }
 
-/// Runs `mirrorer verify --root-dir`.
+/// Runs `mirrorer verify`: the standalone form with `--root-dir`, else the
+/// stage form ([`crate::stages::verify`]) with the global `options`.
 ///
 /// # Errors
 /// [`Error::Usage`] (exit 2) for bad flags or a root that is missing or not a
 /// directory; [`Error::Verification`] (exit 6) when problems were found
 /// (after writing the reports); [`Error::Failed`] (exit 1) when the root
 /// cannot be read, `--previous` cannot be read, or an output cannot be written.
-pub fn run(args: &VerifyArgs) -> Result<(), Error> {
+pub fn run(args: &VerifyArgs, options: &crate::stages::Options) -> Result<(), Error> {
+    let keyrings = args
+        .keyrings
+        .iter()
+        .map(|k| parse_keyring(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(root_dir) = &args.root_dir else {
+        for (flag, given) in [
+            ("--format", !args.formats.is_empty()),
+            ("--previous", args.previous.is_some()),
+            ("--output", args.output.is_some()),
+        ] {
+            if given {
+                return Err(usage(format!(
+                    "{flag} goes with --root-dir; the stage form writes WORKDIR/metadata/snapshots/NAME/verify.json"
+                )));
+            }
+        }
+        use crate::stages::verify::{DeepMode, VerifyStageOptions};
+        let deep = match args.deep.as_deref() {
+            None | Some("changed") => DeepMode::Changed,
+            Some("none") => DeepMode::None,
+            Some("all") => DeepMode::All,
+            Some(other) => {
+                return Err(usage(format!(
+                    "invalid value for --deep: {other:?} (none, changed, all)"
+                )));
+            }
+        };
+        let stage = VerifyStageOptions {
+            snapshot: args.snapshot.clone().filter(|s| !s.trim().is_empty()),
+            deep,
+            allow_shrink: args.allow_shrink,
+            max_shrink_percent: args.max_shrink_percent,
+            keyrings,
+            junit: args.junit.clone(),
+        };
+        return crate::stages::verify::run(options, &stage);
+    };
     let formats = Format::parse_list(&args.formats).map_err(|e| usage(e.to_string()))?;
-    let deep = match args.deep.as_str() {
+    let deep = match args.deep.as_deref().unwrap_or("none") {
         "none" => Deep::None,
         "all" => Deep::All,
         "changed" => {
@@ -107,11 +155,6 @@ pub fn run(args: &VerifyArgs) -> Result<(), Error> {
             )));
         }
     };
-    let keyrings = args
-        .keyrings
-        .iter()
-        .map(|k| parse_keyring(k))
-        .collect::<Result<Vec<_>, _>>()?;
     let previous = match &args.previous {
         Some(path) => Some(read_report(path)?),
         None => None,
@@ -127,7 +170,7 @@ pub fn run(args: &VerifyArgs) -> Result<(), Error> {
         deep,
         keyrings,
     };
-    let mut report = match verify_tree(&args.root_dir, &options, &tools) {
+    let mut report = match verify_tree(root_dir, &options, &tools) {
         Ok(report) => report,
         Err(e @ (CatalogError::RootMissing { .. } | CatalogError::RootNotDirectory { .. })) => {
             return Err(usage(format!("invalid value for --root-dir: {e}")));
