@@ -64,6 +64,9 @@ pub struct PublishSnapshotOptions {
     /// Publish every ZFS snapshot of the dataset (the published tree becomes
     /// exactly that set).
     pub all: bool,
+    /// Publish snapshots whose verify report is missing or failed (the
+    /// verification gate, [`super::verify`]), with a warning each.
+    pub unverified: bool,
 }
 
 fn failed(message: String) -> Error {
@@ -100,6 +103,44 @@ pub fn check_prefixes(paths: &[RepoPath]) -> std::result::Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The verification gate: a snapshot is published only when
+/// `<metadata>/snapshots/<snap>/verify.json` exists with `status: ok`.
+/// `--unverified`: published anyway (warning `publish_snapshot_unverified`).
+/// `--all`: an unverified snapshot already published stays; one not yet
+/// published is skipped (warning `publish_snapshot_skipped_unverified`).
+/// Otherwise an unverified snapshot is an error naming the report and its
+/// first problems.
+fn gate(
+    ctx: &StageContext,
+    args: &PublishSnapshotOptions,
+    names: Vec<String>,
+) -> Result<Vec<String>> {
+    let metadata = ctx.config.mirror.metadata_dir();
+    let published = ctx.config.mirror.repo_dir().join("snapshots");
+    let mut out = Vec::new();
+    for snap in names {
+        let Some(why) = super::verify::unverified_reason(&metadata, &snap) else {
+            out.push(snap);
+            continue;
+        };
+        if args.unverified {
+            tracing::warn!(snapshot = %snap, reason = %why, "publish_snapshot_unverified");
+            out.push(snap);
+        } else if args.all {
+            if published.join(&snap).is_dir() {
+                out.push(snap);
+            } else {
+                tracing::warn!(snapshot = %snap, reason = %why, "publish_snapshot_skipped_unverified");
+            }
+        } else {
+            return Err(failed(format!(
+                "refusing to publish snapshot {snap}: {why}; run `mirrorer verify --snapshot {snap}` first, or pass --unverified"
+            )));
+        }
+    }
+    Ok(out)
 }
 
 /// The trees a snapshot exposes through `repo.paths`: `(public_prefix,
@@ -245,7 +286,7 @@ fn body(ctx: &StageContext, exec: &Executor, args: &PublishSnapshotOptions) -> R
     };
     let repo = config.mirror.repo_dir();
     super::require_real_dir(&repo, "the publication root")?;
-    let names = select(ctx, args)?;
+    let names = gate(ctx, args, select(ctx, args)?)?;
 
     if !ctx.dry_run {
         super::scratch::remove_stale(&std::env::temp_dir());

@@ -79,6 +79,51 @@ pub fn report_path(metadata_dir: &Path, snap: &str) -> PathBuf {
     metadata_dir.join("snapshots").join(snap).join(VERIFY_FILE)
 }
 
+/// Why `snap` does not count as verified (its report is missing, unreadable
+/// or failed, naming the report and up to 3 problems), or `None` when its
+/// `verify.json` has `status: ok`.
+pub fn unverified_reason(metadata_dir: &Path, snap: &str) -> Option<String> {
+    let path = report_path(metadata_dir, snap);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Some(format!("verify report {} is missing", path.display()));
+        }
+        Err(e) => {
+            return Some(format!(
+                "verify report {} cannot be read: {e}",
+                path.display()
+            ));
+        }
+    };
+    let report: Report = match serde_json::from_str(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            return Some(format!(
+                "verify report {} is not valid: {e}",
+                path.display()
+            ));
+        }
+    };
+    if report.status == "ok" {
+        return None;
+    }
+    let first: Vec<String> = report
+        .repositories
+        .iter()
+        .flat_map(|r| r.problems.iter())
+        .take(3)
+        .map(|p| format!("{} {}", p.problem.as_str(), p.path))
+        .collect();
+    Some(format!(
+        "verify report {} has status {} ({} problem(s); first: {})",
+        path.display(),
+        report.status,
+        report.totals.problems,
+        first.join(", ")
+    ))
+}
+
 /// The newest snapshot sorting before `snap` with an ok report.
 fn previous_verified(metadata_dir: &Path, snap: &str) -> Option<(String, Report)> {
     let entries = std::fs::read_dir(metadata_dir.join("snapshots")).ok()?;
