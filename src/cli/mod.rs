@@ -237,6 +237,10 @@ pub struct RunModeArgs {
     /// Every job gets --dry-run.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// The verify job gets --allow-shrink (repositories may shrink).
+    #[arg(long)]
+    pub allow_shrink: bool,
 }
 
 impl RunModeArgs {
@@ -254,6 +258,7 @@ impl RunModeArgs {
             catalog_rebuild: self.catalog_rebuild,
             skip_remote: self.skip_remote,
             dry_run: self.dry_run,
+            allow_shrink: self.allow_shrink,
         }
     }
 }

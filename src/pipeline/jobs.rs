@@ -13,10 +13,14 @@ pub const STAGES: &[&str] = &[
     "sync",
     "scan",
     "snapshot",
+    "verify",
     "replicate",
     "publish",
     "cleanup",
 ];
+
+/// The JUnit file the `verify` job writes (`artifacts:reports:junit`).
+pub const VERIFY_JUNIT: &str = "mirrorer-verify.xml";
 
 /// One word of a job's command line after the global options.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,6 +52,8 @@ pub struct Job {
     pub args: Vec<Arg>,
     /// `artifacts:reports:dotenv` file, if the job writes one.
     pub dotenv: Option<&'static str>,
+    /// `artifacts:reports:junit` file (kept `when: always`), if the job writes one.
+    pub junit: Option<&'static str>,
     /// `timeout:`.
     pub timeout: Option<String>,
     /// `retry:`.
@@ -92,6 +98,7 @@ fn ci_stage(command: &str) -> &'static str {
         "sync" => "sync",
         "av-scan" => "scan",
         "snapshot" => "snapshot",
+        "verify" => "verify",
         "replicate" => "replicate",
         "cleanup-state" => "cleanup",
         _ => "publish",
@@ -115,6 +122,7 @@ impl Builder<'_> {
             needs,
             args: std::iter::once(word(command)).chain(args).collect(),
             dotenv: None,
+            junit: None,
             timeout: settings.timeout_for(command).map(str::to_owned),
             retry: settings.retry_for(command).cloned(),
             resource_group: settings.resource_group.clone(),
@@ -127,6 +135,18 @@ impl Builder<'_> {
     /// Adds the job of a stage that is its own job name.
     fn stage(&mut self, command: &str, needs: &[&str], args: Vec<Arg>) -> &mut Job {
         self.add(command, command, needs, args)
+    }
+
+    /// Adds the `verify` job for `snapshot_args` (after `after`), keeping its
+    /// JUnit report; `--allow-shrink` when the run mode says so.
+    fn verify(&mut self, after: &[&str], snapshot_args: Vec<Arg>, allow_shrink: bool) {
+        let mut args = snapshot_args;
+        args.push(word("--junit"));
+        args.push(word(VERIFY_JUNIT));
+        if allow_shrink {
+            args.push(word("--allow-shrink"));
+        }
+        self.stage("verify", after, args).junit = Some(VERIFY_JUNIT);
     }
 
     /// Adds publish-snapshot (after `after`), publish-inventory and
@@ -194,7 +214,6 @@ pub fn build(
                     vec![word("--dotenv"), word(SNAPSHOT_DOTENV)],
                 )
                 .dotenv = Some(SNAPSHOT_DOTENV);
-                b.stage("replicate", &["snapshot"], Vec::new());
                 let snap = || {
                     vec![
                         word("--snapshot"),
@@ -203,6 +222,8 @@ pub fn build(
                         },
                     ]
                 };
+                b.verify(&["snapshot"], snap(), run_mode.allow_shrink);
+                b.stage("replicate", &["verify"], Vec::new());
                 b.publish(&["snapshot", "replicate"], snap(), &["snapshot"], snap());
                 b.stage(
                     "cleanup-state",
@@ -214,7 +235,8 @@ pub fn build(
         Mode::Republish { snapshot } => {
             mode_summary = format!("republish snapshot {snapshot}");
             let snap = || vec![word("--snapshot"), word(snapshot)];
-            b.publish(&[], snap(), &[], snap());
+            b.verify(&[], snap(), run_mode.allow_shrink);
+            b.publish(&["verify"], snap(), &[], snap());
         }
         Mode::PublishAll => {
             mode_summary = "publish every snapshot, rebuild every catalog".to_owned();
@@ -238,6 +260,7 @@ pub fn build(
             needs: Vec::new(),
             args: Vec::new(),
             dotenv: None,
+            junit: None,
             timeout: None,
             retry: None,
             resource_group: None,
@@ -255,6 +278,9 @@ pub fn build(
     for f in &global_flags {
         summary.push(' ');
         summary.push_str(f);
+    }
+    if run_mode.allow_shrink {
+        summary.push_str(" (verify --allow-shrink)");
     }
     Ok(JobGraph {
         version: env!("CARGO_PKG_VERSION"),

@@ -10,6 +10,7 @@
 //! | `--catalog-rebuild` | `MIRRORER_CATALOG_REBUILD=true` | publish-inventory, publish-catalog --rebuild |
 //! | `--skip-remote` | `MIRRORER_SKIP_REMOTE=true` | every job gets `--skip-remote` |
 //! | `--dry-run` | `MIRRORER_DRY_RUN=true` | every job gets `--dry-run` |
+//! | `--allow-shrink` | `MIRRORER_ALLOW_SHRINK=true` | the `verify` job gets `--allow-shrink` |
 //!
 //! Flags win: when any mode flag (`--syncer`, `--snapshot`, `--publish-all`,
 //! `--catalog-rebuild`) is given, the mode variables are not read; the two
@@ -49,6 +50,9 @@ pub struct RunMode {
     pub skip_remote: bool,
     /// Every job gets `--dry-run`.
     pub dry_run: bool,
+    /// The `verify` job gets `--allow-shrink` (a repository may shrink).
+    #[serde(default)]
+    pub allow_shrink: bool,
 }
 
 impl std::fmt::Display for RunMode {
@@ -69,6 +73,9 @@ impl std::fmt::Display for RunMode {
         if self.dry_run {
             f.write_str(" dry-run")?;
         }
+        if self.allow_shrink {
+            f.write_str(" allow-shrink")?;
+        }
         Ok(())
     }
 }
@@ -88,6 +95,8 @@ pub struct ModeFlags {
     pub skip_remote: bool,
     /// `--dry-run`.
     pub dry_run: bool,
+    /// `--allow-shrink`.
+    pub allow_shrink: bool,
 }
 
 /// A run-mode input that cannot be used. Exit 2.
@@ -109,6 +118,7 @@ pub const MODE_VARIABLES: &[&str] = &[
     "MIRRORER_CATALOG_REBUILD",
     "MIRRORER_SKIP_REMOTE",
     "MIRRORER_DRY_RUN",
+    "MIRRORER_ALLOW_SHRINK",
 ];
 
 fn var_bool(name: &str, value: Option<&str>) -> Result<bool, ModeError> {
@@ -237,10 +247,16 @@ pub fn resolve(
         )?;
     let dry_run =
         flags.dry_run || var_bool("MIRRORER_DRY_RUN", var("MIRRORER_DRY_RUN").as_deref())?;
+    let allow_shrink = flags.allow_shrink
+        || var_bool(
+            "MIRRORER_ALLOW_SHRINK",
+            var("MIRRORER_ALLOW_SHRINK").as_deref(),
+        )?;
     Ok(RunMode {
         mode,
         skip_remote,
         dry_run,
+        allow_shrink,
     })
 }
 
