@@ -219,7 +219,7 @@ check_replica() { # label
 
 check() { python3 "$repo/ci/e2e/check.py" "$W" "$@" || fail "check $*"; }
 
-nightly_jobs=(sync:debian sync:epel sync:rpm av-scan snapshot replicate publish-snapshot publish-inventory publish-catalog cleanup-state)
+nightly_jobs=(sync:debian sync:epel sync:rpm av-scan snapshot verify replicate publish-snapshot publish-inventory publish-catalog cleanup-state)
 
 # 1. The nightly run: the full chain.
 run_pipeline nightly
@@ -238,7 +238,7 @@ sleep 1
 
 # 2. One syncer only.
 run_pipeline sync-one 'syncers: epel'
-expect_jobs sync-one sync:epel av-scan snapshot replicate publish-snapshot publish-inventory publish-catalog cleanup-state
+expect_jobs sync-one sync:epel av-scan snapshot verify replicate publish-snapshot publish-inventory publish-catalog cleanup-state
 snap2=$(snapshots | tail -n 1)
 [ "$snap2" != "$snap1" ] || fail "sync-one: no new snapshot"
 check published "$snap2"
@@ -251,13 +251,15 @@ grep -q "Sending incremental $dataset@$snap1 \.\.\. $snap2" "$W/log/gcl-sync-one
 # 3. Republish one snapshot after its published tree and catalog were lost.
 rm -rf "$W/work/repo/snapshots/$snap1" "$W/replica/work/repo/snapshots/$snap1" "$W/work/metadata/snapshots/$snap1"
 run_pipeline republish "snapshot: $snap1"
-expect_jobs republish publish-snapshot publish-inventory publish-catalog
+expect_jobs republish verify publish-snapshot publish-inventory publish-catalog
 check published "$snap1"
 check catalog "$snap1"
 check inventory "$snap2" "$snap1"
 
-# 4. Publish all: the whole public tree is rebuilt from the ZFS snapshots.
-rm -rf "$W/work/repo" "$W/work/metadata"
+# 4. Publish all: the whole public tree is rebuilt from the ZFS snapshots
+# (their verify reports stay: publish-snapshot --all publishes verified ones).
+rm -rf "$W/work/repo" "$W/work/metadata/inventory.json"
+find "$W/work/metadata" -name repo_catalog.json -delete
 run_pipeline publish-all 'publish_all: true'
 expect_jobs publish-all publish-snapshot publish-inventory publish-catalog
 check published "$snap1"

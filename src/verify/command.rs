@@ -136,7 +136,10 @@ pub fn run(args: &VerifyArgs, options: &crate::stages::Options) -> Result<(), Er
             allow_shrink: args.allow_shrink,
             max_shrink_percent: args.max_shrink_percent,
             keyrings,
-            junit: args.junit.clone(),
+            junit: args
+                .junit
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
         };
         return crate::stages::verify::run(options, &stage);
     };
