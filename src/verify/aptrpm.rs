@@ -70,8 +70,16 @@ pub fn next_entry(reader: &mut dyn Read) -> io::Result<Option<PkglistEntry>> {
     if il > MAX_INDEX || dl > MAX_DATA {
         return Err(bad("header larger than rpm allows"));
     }
-    let mut body = vec![0u8; il as usize * 16 + dl as usize];
-    reader.read_exact(&mut body)?;
+    // Grown as bytes arrive: a header that only claims a large size costs nothing.
+    let want = u64::from(il) * 16 + u64::from(dl);
+    let mut body = Vec::new();
+    reader.take(want).read_to_end(&mut body)?;
+    if body.len() as u64 != want {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "truncated header",
+        ));
+    }
     let (index, data) = body.split_at(il as usize * 16);
     let string_at = |offset: u32| -> Option<String> {
         let rest = data.get(offset as usize..)?;
@@ -177,4 +185,74 @@ pub(super) fn verify(ctx: &Context, repo: &AptRpmRepository) -> RepoReport {
         &mut report,
     );
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(entries: &[(u32, u32, &[u8])]) -> Vec<u8> {
+        let (mut index, mut data) = (Vec::new(), Vec::new());
+        for (tag, ty, bytes) in entries {
+            for v in [*tag, *ty, data.len() as u32, 1] {
+                index.extend_from_slice(&v.to_be_bytes());
+            }
+            data.extend_from_slice(bytes);
+        }
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        out.extend(index);
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn pkglist_headers_name_their_files() {
+        let mut bytes = header(&[
+            (CRPMTAG_FILESIZE, 4, &7u32.to_be_bytes()),
+            (CRPMTAG_FILENAME, 6, b"a-1-1.noarch.rpm\0"),
+            (CRPMTAG_MD5, 6, b"00ff\0"),
+        ]);
+        bytes.extend(header(&[
+            (TAG_NAME, 6, b"b\0"),
+            (TAG_VERSION, 6, b"2\0"),
+            (TAG_RELEASE, 6, b"alt1\0"),
+            (TAG_ARCH, 6, b"x86_64\0"),
+        ]));
+        let mut reader = bytes.as_slice();
+        let first = next_entry(&mut reader).ok().flatten();
+        assert_eq!(
+            first,
+            Some(PkglistEntry {
+                filename: "a-1-1.noarch.rpm".into(),
+                size: Some(7),
+                md5: Some("00ff".into())
+            })
+        );
+        let second = next_entry(&mut reader).ok().flatten();
+        assert_eq!(
+            second.map(|e| e.filename),
+            Some("b-2-alt1.x86_64.rpm".into())
+        );
+        assert!(matches!(next_entry(&mut reader), Ok(None)));
+    }
+
+    #[test]
+    fn hostile_headers_are_errors_not_allocations() {
+        // A huge declared data size is refused before anything is allocated.
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&[0; 4]);
+        bytes.extend_from_slice(&1u32.to_be_bytes());
+        bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(next_entry(&mut bytes.as_slice()).is_err());
+        assert!(next_entry(&mut &b"not a header at all"[..]).is_err());
+        // Truncated after the intro.
+        let whole = header(&[(CRPMTAG_FILENAME, 6, b"x.rpm\0")]);
+        assert!(next_entry(&mut &whole[..whole.len() - 2]).is_err());
+        // An offset past the data store names no file.
+        let bad = header(&[(CRPMTAG_FILENAME, 6, b"")]);
+        assert!(next_entry(&mut bad.as_slice()).is_err());
+    }
 }

@@ -47,3 +47,48 @@ pub fn apply(report: &mut Report, previous: &Report, max_percent: u64, allow: bo
     report.repositories.sort_by(|a, b| a.id.cmp(&b.id));
     report.finish();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(repos: &[(&str, u64)]) -> Report {
+        let mut r = Report {
+            schema: super::super::model::SCHEMA.into(),
+            generated_at: String::new(),
+            scan_root: String::new(),
+            deep: "none".into(),
+            status: String::new(),
+            signatures: "not_checked".into(),
+            totals: Default::default(),
+            repositories: repos
+                .iter()
+                .map(|(id, n)| {
+                    let mut x = RepoReport::new(id, "apt", "p");
+                    x.packages = *n;
+                    x
+                })
+                .collect(),
+        };
+        r.finish();
+        r
+    }
+
+    #[test]
+    fn the_limit_is_exclusive_and_allow_turns_it_off() {
+        let previous = report(&[("a", 100), ("b", 100), ("gone", 5)]);
+        let mut now = report(&[("a", 80), ("b", 79)]);
+        apply(&mut now, &previous, 20, false);
+        let shrunk: Vec<&str> = now
+            .repositories
+            .iter()
+            .filter(|r| r.problems.iter().any(|p| p.problem == ProblemKind::Shrunk))
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(shrunk, ["b", "gone"]);
+        assert_eq!(now.status, "failed");
+        let mut now = report(&[("a", 1)]);
+        apply(&mut now, &previous, 20, true);
+        assert_eq!(now.status, "ok");
+    }
+}
