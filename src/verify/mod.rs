@@ -4,11 +4,11 @@
 //!
 //! Repositories are found exactly as the catalog finds them
 //! ([`crate::catalog::build_catalog`]: same walk, same ids, same symlink
-//! rules); each is then checked by its format's module: [`apt`] (Release
-//! indexes, Packages), [`rpm`] (repomd data, primary), [`aptrpm`] (pkglists).
+//! rules); each is then checked by its format's module: `apt` (Release
+//! indexes, Packages), `rpm` (repomd data, primary), [`aptrpm`] (pkglists).
 //! Every index is streamed and package files are checked in bounded batches,
 //! so memory does not grow with the tree. Paths from metadata are resolved
-//! only inside their repository's base ([`crate::catalog::confine`]).
+//! only inside their repository's base (`catalog::confine`).
 //!
 //! Entry point: [`verify_tree`]; the report is [`model::Report`], rendered by
 //! [`render`], [`junit::render`]; [`shrink::apply`] is the shrink guard.
