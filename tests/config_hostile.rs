@@ -393,7 +393,7 @@ fn empty_flag_and_variable_values_mean_not_given() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("mode=full jobs=9"),
+        stderr(&out).contains("mode=full jobs=10"),
         "{}",
         stderr(&out)
     );
