@@ -175,3 +175,99 @@ fn a_snapshot_without_any_mapped_source_fails_and_flags_are_checked() {
         );
     }
 }
+
+#[test]
+fn the_verify_section_of_the_config_sets_keyrings_and_is_checked() {
+    let (env, _config) = setup();
+    env.make_snapshot("20260101-000000");
+    // Invalid values: exit 3, naming the key.
+    for (section, key) in [
+        (
+            "verify:\n  max_shrink_percent: 101\n",
+            "verify.max_shrink_percent",
+        ),
+        (
+            "verify:\n  keyrings:\n    debian: relative.gpg\n",
+            "verify.keyrings.debian",
+        ),
+        (
+            "verify:\n  keyrings:\n    a/b: /k.gpg\n",
+            "verify.keyrings.a/b",
+        ),
+    ] {
+        env.write_config(&format!("{}{section}", env.default_config()));
+        let out = verify(&env, &["--snapshot", "20260101-000000", "--deep", "none"]);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{section}: {}",
+            common::stderr(&out)
+        );
+        assert!(
+            common::stderr(&out).contains(key),
+            "{section}: {}",
+            common::stderr(&out)
+        );
+    }
+    // A keyring that does not exist: the stage fails (exit 1) naming it.
+    env.write_config(&format!(
+        "{}verify:\n  keyrings:\n    debian: /nonexistent/keyring.gpg\n",
+        env.default_config()
+    ));
+    let out = verify(&env, &["--snapshot", "20260101-000000", "--deep", "none"]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    assert!(common::stderr(&out).contains("/nonexistent/keyring.gpg"));
+    // A real keyring: the releases are checked with gpgv; trixie has no
+    // signature at all, the fixture's bookworm InRelease is signed by a key
+    // that is not in this keyring.
+    let home = env.root.join("gnupg");
+    fs::create_dir_all(&home).expect("mkdir");
+    fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+    let gpg = |args: &[&str]| {
+        let out = std::process::Command::new("gpg")
+            .env("GNUPGHOME", &home)
+            .args([
+                "--batch",
+                "--quiet",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+            ])
+            .args(args)
+            .output()
+            .expect("gpg");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    gpg(&[
+        "--quick-gen-key",
+        "k <k@invalid>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let keyring = env.root.join("k.gpg");
+    fs::write(&keyring, gpg(&["--export"])).expect("write");
+    env.write_config(&format!(
+        "{}verify:\n  keyrings:\n    debian: {}\n",
+        env.default_config(),
+        keyring.display()
+    ));
+    let out = verify(&env, &["--snapshot", "20260101-000000", "--deep", "none"]);
+    assert_eq!(out.status.code(), Some(6), "{}", common::stderr(&out));
+    let r = report_of(&env, "20260101-000000");
+    assert_eq!(r["signatures"], "checked");
+    assert!(
+        has(&r, "signature_invalid", "debian/dists/trixie/InRelease"),
+        "{r}"
+    );
+    assert!(
+        has(&r, "signature_invalid", "debian/dists/bookworm/InRelease"),
+        "{r}"
+    );
+}

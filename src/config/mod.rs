@@ -13,6 +13,7 @@ mod pipeline;
 mod reader;
 mod replication;
 mod syncer;
+pub mod verify;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,8 @@ pub struct Config {
     pub syncers: Vec<Syncer>,
     /// `pipeline`: how the child pipeline is rendered.
     pub pipeline: PipelineSettings,
+    /// `verify`: settings of the `verify` stage.
+    pub verify: verify::VerifySettings,
     /// `tools`: external program name -> path, as written in the file
     /// (defaults and `MIRRORER_TOOL_<NAME>` overrides are applied where the
     /// programs are run).
@@ -279,6 +282,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 "containers",
                 "pipeline",
                 "tools",
+                "verify",
             ],
         );
     }
@@ -308,6 +312,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let syncers = syncer::read_syncers(&mut r, get("syncer"), get("containers"), &mirror);
     let pipeline = pipeline::read(&mut r, get("pipeline"));
     let tools = read_tools(&mut r, get("tools"));
+    let verify = verify::read(&mut r, get("verify"));
     if let Some(m) = root_map {
         checks::values(&mut r, m);
     }
@@ -323,6 +328,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
             syncers,
             pipeline,
             tools,
+            verify,
             warnings: r.warnings,
         })
     } else {

@@ -55,9 +55,11 @@ pub struct VerifyStageOptions {
     pub deep: DeepMode,
     /// Do not report shrunk repositories.
     pub allow_shrink: bool,
-    /// How many percent of its packages a repository may lose.
-    pub max_shrink_percent: u64,
-    /// `(prefix, keyring)` for gpgv.
+    /// How many percent of its packages a repository may lose (`None`:
+    /// `verify.max_shrink_percent` of the config).
+    pub max_shrink_percent: Option<u64>,
+    /// `(prefix, keyring)` for gpgv, on top of (and winning over)
+    /// `verify.keyrings` of the config.
     pub keyrings: Vec<(String, PathBuf)>,
     /// Also write a JUnit XML file here.
     pub junit: Option<PathBuf>,
@@ -157,12 +159,12 @@ pub fn run(options: &Options, args: &VerifyStageOptions) -> Result<()> {
     run_stage(
         options,
         def,
-        |_| {
+        |ctx| {
             let mut tools = Vec::new();
             if args.deep == DeepMode::Changed {
                 tools.push(Tool::Zfs);
             }
-            if !args.keyrings.is_empty() {
+            if !args.keyrings.is_empty() || !ctx.config.verify.keyrings.is_empty() {
                 tools.push(Tool::Gpgv);
             }
             tools
@@ -273,10 +275,24 @@ fn body(ctx: &StageContext, args: &VerifyStageOptions) -> Result<(Report, PathBu
     if let Some((prev, _)) = &previous {
         tracing::info!(snapshot = %snap, previous = %prev, "verify_previous_report");
     }
+    let mut keyrings: Vec<(String, PathBuf)> = config
+        .verify
+        .keyrings
+        .iter()
+        .map(|(prefix, path)| (prefix.clone(), PathBuf::from(path)))
+        .collect();
+    keyrings.extend(args.keyrings.iter().cloned());
+    if let Some((prefix, path)) = keyrings.iter().find(|(_, p)| !p.is_file()) {
+        return Err(failed(format!(
+            "keyring {} for prefix {prefix} (verify.keyrings in {}) is not a file",
+            path.display(),
+            config.path.display()
+        )));
+    }
     let options = VerifyOptions {
         formats: Vec::new(),
         deep,
-        keyrings: args.keyrings.clone(),
+        keyrings,
     };
     let mut report = verify::verify_tree(tree.path(), &options, &ctx.tools)
         .map_err(|e| Error::Failed(anyhow::Error::new(e)))?;
@@ -288,7 +304,8 @@ fn body(ctx: &StageContext, args: &VerifyStageOptions) -> Result<(Report, PathBu
         shrink::apply(
             &mut report,
             prev,
-            args.max_shrink_percent,
+            args.max_shrink_percent
+                .unwrap_or(config.verify.max_shrink_percent),
             args.allow_shrink,
         );
     }

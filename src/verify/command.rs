@@ -50,10 +50,10 @@ pub struct VerifyArgs {
     /// Do not report shrunk repositories (also env MIRRORER_ALLOW_SHRINK=true).
     #[arg(long, env = "MIRRORER_ALLOW_SHRINK", value_parser = clap::builder::FalseyValueParser::new())]
     pub allow_shrink: bool,
-    /// How many percent of its packages a repository may lose (default 20).
-    #[arg(long, value_name = "N", default_value_t = shrink::DEFAULT_MAX_SHRINK_PERCENT,
-          value_parser = clap::value_parser!(u64).range(0..=100))]
-    pub max_shrink_percent: u64,
+    /// How many percent of its packages a repository may lose (default:
+    /// verify.max_shrink_percent in the stage form, else 20).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub max_shrink_percent: Option<u64>,
     /// Write verify.json to FILE (atomically) instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -184,7 +184,8 @@ pub fn run(args: &VerifyArgs, options: &crate::stages::Options) -> Result<(), Er
         shrink::apply(
             &mut report,
             previous,
-            args.max_shrink_percent,
+            args.max_shrink_percent
+                .unwrap_or(shrink::DEFAULT_MAX_SHRINK_PERCENT),
             args.allow_shrink,
         );
     }
