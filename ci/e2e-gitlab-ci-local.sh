@@ -22,7 +22,8 @@
 # increment).
 #
 # Runs: the nightly full chain, one syncer only, republish one snapshot,
-# publish all, rebuild catalogs, and two shards in one parent pipeline.
+# publish all, rebuild catalogs, a nightly run stopped by verify (a lost
+# package), and two shards in one parent pipeline.
 #
 # Environment: MIRRORER_BIN (default: cargo build, target/debug/mirrorer),
 # MIRRORER_E2E_TOOLS (where gitlab-ci-local is installed, default
@@ -190,6 +191,18 @@ run_pipeline() { # label [input: value]...
   sed -i 's/\x1b\[[0-9;]*m//g' "$out"
 }
 
+# The same for a run in which a child job must fail. gitlab-ci-local 4.73.0
+# does not carry a failed child job up to the trigger job (`strategy: depend`
+# passes there), so its exit status is not looked at: the callers check the
+# child jobs' FAIL/PASS lines.
+run_failing_pipeline() { # label [input: value]...
+  local label=$1; shift
+  local out="$W/log/gcl-$label.txt"
+  (run_pipeline "$label" "$@") 2>/dev/null || true
+  [ -s "$out" ] || fail "$label: gitlab-ci-local wrote no output"
+  sed -i 's/\x1b\[[0-9;]*m//g' "$out"
+}
+
 # Every child job of the run must have passed, and exactly these ran.
 expect_jobs() { # label job...
   local label=$1; shift
@@ -220,7 +233,7 @@ check_replica() { # label
 
 check() { python3 "$repo/ci/e2e/check.py" "$W" "$@" || fail "check $*"; }
 
-nightly_jobs=(sync:debian sync:epel sync:rpm av-scan snapshot replicate publish-snapshot publish-inventory publish-catalog promote cleanup-state)
+nightly_jobs=(sync:debian sync:epel sync:rpm av-scan snapshot verify replicate publish-snapshot publish-inventory publish-catalog promote cleanup-state)
 
 # 1. The nightly run: the full chain.
 run_pipeline nightly
@@ -239,7 +252,7 @@ sleep 1
 
 # 2. One syncer only.
 run_pipeline sync-one 'syncers: epel'
-expect_jobs sync-one sync:epel av-scan snapshot replicate publish-snapshot publish-inventory publish-catalog promote cleanup-state
+expect_jobs sync-one sync:epel av-scan snapshot verify replicate publish-snapshot publish-inventory publish-catalog promote cleanup-state
 snap2=$(snapshots | tail -n 1)
 [ "$snap2" != "$snap1" ] || fail "sync-one: no new snapshot"
 check published "$snap2"
@@ -252,13 +265,15 @@ grep -q "Sending incremental $dataset@$snap1 \.\.\. $snap2" "$W/log/gcl-sync-one
 # 3. Republish one snapshot after its published tree and catalog were lost.
 rm -rf "$W/work/repo/snapshots/$snap1" "$W/replica/work/repo/snapshots/$snap1" "$W/work/metadata/snapshots/$snap1"
 run_pipeline republish "snapshot: $snap1"
-expect_jobs republish publish-snapshot publish-inventory publish-catalog
+expect_jobs republish verify publish-snapshot publish-inventory publish-catalog
 check published "$snap1"
 check catalog "$snap1"
 check inventory "$snap2" "$snap1"
 
-# 4. Publish all: the whole public tree is rebuilt from the ZFS snapshots.
-rm -rf "$W/work/repo" "$W/work/metadata"
+# 4. Publish all: the whole public tree is rebuilt from the ZFS snapshots
+# (their verify reports stay: publish-snapshot --all publishes verified ones).
+rm -rf "$W/work/repo" "$W/work/metadata/inventory.json"
+find "$W/work/metadata" -name repo_catalog.json -delete
 run_pipeline publish-all 'publish_all: true'
 expect_jobs publish-all publish-snapshot publish-inventory publish-catalog
 check published "$snap1"
@@ -267,15 +282,39 @@ check inventory "$snap2" "$snap1"
 check catalog "$snap1"
 check catalog "$snap2"
 
-# 5. Rebuild catalogs: inventory and every catalog from what is published.
-rm -rf "$W/work/metadata"
+# 5. Rebuild catalogs: inventory and every catalog from what is published
+# (after they were deleted; the verify reports stay, as in run 4).
+rm -f "$W/work/metadata/inventory.json"
+find "$W/work/metadata" -name repo_catalog.json -delete
 run_pipeline catalog-rebuild 'catalog_rebuild: true'
 expect_jobs catalog-rebuild publish-inventory publish-catalog
 check inventory "$snap2" "$snap1"
 check catalog "$snap1"
 check catalog "$snap2"
 
-# 6. Two shards in one parent pipeline (issue 16): the include twice, once
+# 6. A nightly run whose syncer loses a package after writing its index: the
+# pipeline stops at verify, nothing new is published or replicated, and the
+# JUnit report names the file.
+published_before=$(ls "$W/work/repo/snapshots" | sort | tr '\n' ' ')
+find "$proj" -name mirrorer-verify.xml -delete
+echo "e2e/apt pool/main/hello_2.10-3_amd64.deb" > "$W/docker-state/delete-after-sync"
+run_failing_pipeline broken-sync
+rm -f "$W/docker-state/delete-after-sync"
+out="$W/log/gcl-broken-sync.txt"
+grep -qE '^ FAIL  (\[mirrorer:run:e2e\] -> )?verify( |$)' "$out" || { cat "$out" >&2; fail "broken-sync: verify did not fail"; }
+for job in replicate publish-snapshot publish-inventory publish-catalog promote cleanup-state; do
+  if grep -qE "^	\[mirrorer:run:e2e\] -> $job +starting" "$out"; then fail "broken-sync: $job ran after a failed verify"; fi
+done
+snap3=$(snapshots | tail -n 1)
+[ "$snap3" != "$snap2" ] || fail "broken-sync: no new snapshot"
+[ "$(ls "$W/work/repo/snapshots" | sort | tr '\n' ' ')" = "$published_before" ] || fail "broken-sync: the published tree changed"
+[ -z "$(snapshots_of "$replica_dataset" | grep -x "$snap3")" ] || fail "broken-sync: $snap3 was replicated"
+grep -q '"status": "failed"' "$W/work/metadata/snapshots/$snap3/verify.json" || fail "broken-sync: verify.json is not failed"
+junit=$(find "$proj" -name mirrorer-verify.xml -printf '%T@ %p\n' | sort -n | tail -n 1 | cut -d' ' -f2-)
+[ -n "$junit" ] || fail "broken-sync: no mirrorer-verify.xml kept"
+grep -q 'missing debian/pool/main/hello_2.10-3_amd64.deb' "$junit" || { cat "$junit" >&2; fail "broken-sync: the JUnit report does not name the lost file"; }
+
+# 7. Two shards in one parent pipeline (issue 16): the include twice, once
 # per shard, each with its own config and workdir; both children run
 # (publish all, without the replica: publish-snapshot --all,
 # publish-inventory, publish-catalog --rebuild) and finish. Both shards
@@ -283,6 +322,15 @@ check catalog "$snap2"
 # --shell-isolation gives each job its own build directory, as GitLab does:
 # without it the two generate jobs would write the same mirrorer-child.yml.
 mkdir -p "$W/work-b"
+# The second shard publishes the same dataset's snapshots; it needs their
+# verify reports for publish-snapshot's gate (the first shard's, copied:
+# the same snapshots; the failed report of the broken-sync run keeps that
+# snapshot unpublished on both).
+for report in "$W"/work/metadata/snapshots/*/verify.json; do
+  rel=${report#"$W/work/"}
+  mkdir -p "$W/work-b/$(dirname "$rel")"
+  cp "$report" "$W/work-b/$rel"
+done
 sed -e "s|workdir: $W/work\$|workdir: $W/work-b|" -e "s|config_path: $W/dist-mirror.yaml|config_path: $W/dist-mirror-b.yaml|" \
   "$W/dist-mirror.yaml" > "$W/dist-mirror-b.yaml"
 grep -q "workdir: $W/work-b" "$W/dist-mirror-b.yaml" || fail "two-shards: could not write the second shard's config"
@@ -329,5 +377,5 @@ for snap in "$snap1" "$snap2"; do
     || fail "two-shards: the second shard has no catalog of $snap"
 done
 
-say "all runs passed: nightly, sync-one, republish, publish-all, catalog-rebuild, two-shards"
-echo "e2e: 6 passed, 0 failed"
+say "all runs passed: nightly, sync-one, republish, publish-all, catalog-rebuild, broken-sync, two-shards"
+echo "e2e: 7 passed, 0 failed"

@@ -10,6 +10,7 @@
 //! | 3 | configuration file missing, unreadable or invalid |
 //! | 4 | the state lock could not be taken within `--lock-timeout` |
 //! | 5 | antivirus threats found and `fail_on_threats` is on |
+//! | 6 | verification found problems (`verify`) |
 //! | 130 / 143 | stopped by SIGINT / SIGTERM (after cleaning up) |
 //!
 //! The mapping from error kind to code is the one exhaustive `match` in
@@ -29,6 +30,8 @@ pub const EXIT_CONFIG: u8 = 3;
 pub const EXIT_LOCK: u8 = 4;
 /// Exit code: antivirus threats were found and `fail_on_threats` is on.
 pub const EXIT_THREATS: u8 = 5;
+/// Exit code: `verify` found problems in the tree.
+pub const EXIT_VERIFY: u8 = 6;
 /// Exit code: stopped by SIGINT (128 + 2).
 pub const EXIT_SIGINT: u8 = 130;
 /// Exit code: stopped by SIGTERM (128 + 15).
@@ -51,6 +54,7 @@ pub const EXIT_CODE_TABLE: &[(u8, &str)] = &[
         EXIT_THREATS,
         "antivirus threats found and fail_on_threats is on",
     ),
+    (EXIT_VERIFY, "verification found problems"),
     (EXIT_SIGINT, "stopped by SIGINT, after cleaning up"),
     (EXIT_SIGTERM, "stopped by SIGTERM, after cleaning up"),
 ];
@@ -74,6 +78,9 @@ pub enum Error {
     /// Antivirus threats were found and `fail_on_threats` is on (exit 5).
     #[error("{0}")]
     Threats(String),
+    /// `verify` found problems (exit 6); the message sums them up.
+    #[error("{0}")]
+    Verification(String),
     /// The process was stopped by a signal (exit 128 + signal number).
     #[error("stopped by signal {0}")]
     Signal(i32),
@@ -90,6 +97,7 @@ impl Error {
             Error::Config(_) => EXIT_CONFIG,
             Error::LockTimeout(_) => EXIT_LOCK,
             Error::Threats(_) => EXIT_THREATS,
+            Error::Verification(_) => EXIT_VERIFY,
             Error::Signal(2) => EXIT_SIGINT,
             Error::Signal(15) => EXIT_SIGTERM,
             Error::Signal(n) => u8::try_from(128 + n).unwrap_or(EXIT_FAILURE),
@@ -105,6 +113,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::LockTimeout(_) => "lock_timeout",
             Error::Threats(_) => "threats",
+            Error::Verification(_) => "verification",
             Error::Signal(_) => "signal",
             Error::Failed(_) => "failed",
         }

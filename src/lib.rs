@@ -40,3 +40,4 @@ pub mod signals;
 pub mod stages;
 pub mod state;
 pub mod status;
+pub mod verify;

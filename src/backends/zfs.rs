@@ -168,6 +168,18 @@ pub fn diff_cmd(tools: &Tools, dataset: &str, snapshot: &str) -> Cmd {
         .quiet()
 }
 
+/// `zfs diff -H -F -- <dataset>@<from> <dataset>@<to>`: the changes between
+/// two snapshots, for `verify --deep changed` (read-only; parse with
+/// [`parse_diff_line`]; paths are under the dataset's mountpoint).
+pub fn diff_between_cmd(tools: &Tools, dataset: &str, from: &str, to: &str) -> Cmd {
+    tools
+        .cmd(Tool::Zfs, "list the files changed between two snapshots")
+        .args(["diff", "-H", "-F", "--"])
+        .arg(format!("{dataset}@{from}"))
+        .arg(format!("{dataset}@{to}"))
+        .quiet()
+}
+
 /// One line of `zfs diff -H -F`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiffEntry {

@@ -28,7 +28,7 @@
 pub mod apt;
 pub mod aptrpm;
 pub mod command;
-mod confine;
+pub(crate) mod confine;
 pub mod ids;
 pub mod model;
 pub mod rpm;

@@ -177,6 +177,9 @@ pub enum Command {
     /// Destroy the snapshots the retention policy does not keep (with their
     /// published trees and metadata; also on the replica).
     Prune(PruneArgs),
+    /// Verify a tree against its own repository metadata (no config needed);
+    /// exit 6 when problems were found.
+    Verify(crate::verify::command::VerifyArgs),
 }
 
 impl Cli {
@@ -272,6 +275,9 @@ pub struct RunModeArgs {
     /// With --snapshot: also promote the snapshot (a `promote` job).
     #[arg(long)]
     pub promote: bool,
+    /// The verify job gets --allow-shrink (repositories may shrink).
+    #[arg(long)]
+    pub allow_shrink: bool,
 }
 
 impl RunModeArgs {
@@ -296,6 +302,7 @@ impl RunModeArgs {
             skip_remote: self.skip_remote,
             dry_run: self.dry_run,
             promote: self.promote,
+            allow_shrink: self.allow_shrink,
         }
     }
 }
@@ -449,6 +456,12 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
             given(&mut a.output);
             given(&mut a.shard);
         }
+        Command::Verify(a) => {
+            given(&mut a.root_dir);
+            given(&mut a.output);
+            given(&mut a.junit);
+            given(&mut a.previous);
+        }
         Command::Pipeline(PipelineCommand::Generate(a)) => {
             given(&mut a.output);
             given(&mut a.job_config);
@@ -537,6 +550,7 @@ fn dispatch(cli: &Cli) -> Result<()> {
         Command::Check(_) => Ok(()),
         #[cfg(feature = "fleet")]
         Command::Fleet(command) => crate::fleet::command::run(command),
+        Command::Verify(args) => crate::verify::command::run(args, &cli.options()),
     }
 }
 

@@ -82,6 +82,10 @@ pub struct PublishSnapshotArgs {
     /// exactly that set).
     #[arg(long)]
     pub all: bool,
+    /// Publish even a snapshot whose verify.json is missing or failed (a
+    /// warning per snapshot).
+    #[arg(long)]
+    pub unverified: bool,
 }
 
 impl PublishSnapshotArgs {
@@ -89,6 +93,7 @@ impl PublishSnapshotArgs {
         stages::publish_snapshot::PublishSnapshotOptions {
             snapshot: self.snapshot.clone(),
             all: self.all,
+            unverified: self.unverified,
         }
     }
 }

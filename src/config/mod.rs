@@ -16,6 +16,7 @@ mod reader;
 mod replication;
 mod retention;
 mod syncer;
+pub mod verify;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,8 @@ pub struct Config {
     pub pipeline: PipelineSettings,
     /// `retention`: what `prune` keeps; `None`: nothing is pruned.
     pub retention: Option<Retention>,
+    /// `verify`: settings of the `verify` stage.
+    pub verify: verify::VerifySettings,
     /// `tools`: external program name -> path, as written in the file
     /// (defaults and `MIRRORER_TOOL_<NAME>` overrides are applied where the
     /// programs are run).
@@ -278,6 +281,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 "retention",
                 "tools",
                 "metrics",
+                "verify",
             ],
         );
     }
@@ -309,6 +313,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let retention = retention::read(&mut r, get("retention"));
     let tools = read_tools(&mut r, get("tools"));
     let metrics = metrics::read(&mut r, get("metrics"));
+    let verify = verify::read(&mut r, get("verify"));
     if let Some(m) = root_map {
         checks::values(&mut r, m);
     }
@@ -326,6 +331,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
             retention,
             tools,
             metrics,
+            verify,
             warnings: r.warnings,
         })
     } else {

@@ -585,7 +585,7 @@ fn tools_section() {
     assert_eq!(c.warnings[0].key, "tools.frobnicate");
     assert_eq!(
         c.warnings[0].message,
-        "unknown tool (known: docker, zfs, syncoid, rsync, ssh, kesl_control, clamdscan, clamscan)"
+        "unknown tool (known: docker, zfs, syncoid, rsync, ssh, kesl_control, clamdscan, clamscan, gpgv)"
     );
 }
 

@@ -13,10 +13,14 @@ pub const STAGES: &[&str] = &[
     "sync",
     "scan",
     "snapshot",
+    "verify",
     "replicate",
     "publish",
     "cleanup",
 ];
+
+/// The JUnit file the `verify` job writes (`artifacts:reports:junit`).
+pub const VERIFY_JUNIT: &str = "mirrorer-verify.xml";
 
 /// One word of a job's command line after the global options.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,6 +52,8 @@ pub struct Job {
     pub args: Vec<Arg>,
     /// `artifacts:reports:dotenv` file, if the job writes one.
     pub dotenv: Option<&'static str>,
+    /// `artifacts:reports:junit` file (kept `when: always`), if the job writes one.
+    pub junit: Option<&'static str>,
     /// `timeout:`.
     pub timeout: Option<String>,
     /// `retry:`.
@@ -95,6 +101,7 @@ fn ci_stage(command: &str) -> &'static str {
         "sync" => "sync",
         "av-scan" => "scan",
         "snapshot" => "snapshot",
+        "verify" => "verify",
         "replicate" => "replicate",
         "cleanup-state" | "prune" => "cleanup",
         _ => "publish",
@@ -118,6 +125,7 @@ impl Builder<'_> {
             needs,
             args: std::iter::once(word(command)).chain(args).collect(),
             dotenv: None,
+            junit: None,
             timeout: settings.timeout_for(command).map(str::to_owned),
             retry: settings.retry_for(command).cloned(),
             resource_group: settings.resource_group.clone(),
@@ -131,6 +139,18 @@ impl Builder<'_> {
     /// Adds the job of a stage that is its own job name.
     fn stage(&mut self, command: &str, needs: &[&str], args: Vec<Arg>) -> &mut Job {
         self.add(command, command, needs, args)
+    }
+
+    /// Adds the `verify` job for `snapshot_args` (after `after`), keeping its
+    /// JUnit report; `--allow-shrink` when the run mode says so.
+    fn verify(&mut self, after: &[&str], snapshot_args: Vec<Arg>, allow_shrink: bool) {
+        let mut args = snapshot_args;
+        args.push(word("--junit"));
+        args.push(word(VERIFY_JUNIT));
+        if allow_shrink {
+            args.push(word("--allow-shrink"));
+        }
+        self.stage("verify", after, args).junit = Some(VERIFY_JUNIT);
     }
 
     /// Adds publish-snapshot (after `after`), publish-inventory and
@@ -208,7 +228,6 @@ pub fn build(
                     vec![word("--dotenv"), word(SNAPSHOT_DOTENV)],
                 )
                 .dotenv = Some(SNAPSHOT_DOTENV);
-                b.stage("replicate", &["snapshot"], Vec::new());
                 let snap = || {
                     vec![
                         word("--snapshot"),
@@ -217,6 +236,8 @@ pub fn build(
                         },
                     ]
                 };
+                b.verify(&["snapshot"], snap(), run_mode.allow_shrink);
+                b.stage("replicate", &["verify"], Vec::new());
                 b.publish(&["snapshot", "replicate"], snap(), &["snapshot"], snap());
                 // `verify` (when the pipeline has that job) writes the
                 // report promote requires.
@@ -238,7 +259,8 @@ pub fn build(
                 format!("republish snapshot {snapshot}")
             };
             let snap = || vec![word("--snapshot"), word(snapshot)];
-            b.publish(&[], snap(), &[], snap());
+            b.verify(&[], snap(), run_mode.allow_shrink);
+            b.publish(&["verify"], snap(), &[], snap());
             if run_mode.promote {
                 b.promote(&["publish-snapshot", "verify"], snap());
             }
@@ -270,6 +292,7 @@ pub fn build(
             needs: Vec::new(),
             args: Vec::new(),
             dotenv: None,
+            junit: None,
             timeout: None,
             retry: None,
             resource_group: None,
@@ -288,6 +311,9 @@ pub fn build(
     for f in &global_flags {
         summary.push(' ');
         summary.push_str(f);
+    }
+    if run_mode.allow_shrink {
+        summary.push_str(" (verify --allow-shrink)");
     }
     Ok(JobGraph {
         version: env!("CARGO_PKG_VERSION"),

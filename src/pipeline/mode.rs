@@ -12,6 +12,7 @@
 //! | `--skip-remote` | `MIRRORER_SKIP_REMOTE=true` | every job gets `--skip-remote` |
 //! | `--dry-run` | `MIRRORER_DRY_RUN=true` | every job gets `--dry-run` |
 //! | `--promote` | `MIRRORER_PROMOTE=true` | the republish mode also promotes its snapshot (a `promote` job); ignored by the other modes (the full chain always promotes) |
+//! | `--allow-shrink` | `MIRRORER_ALLOW_SHRINK=true` | the `verify` job gets `--allow-shrink` |
 //!
 //! Flags win: when any mode flag (`--syncer`, `--exclude-syncer`,
 //! `--snapshot`, `--publish-all`, `--catalog-rebuild`) is given, the mode variables are not read; the two
@@ -57,6 +58,9 @@ pub struct RunMode {
     pub dry_run: bool,
     /// The republish mode also promotes (`--promote`, `MIRRORER_PROMOTE`).
     pub promote: bool,
+    /// The `verify` job gets `--allow-shrink` (a repository may shrink).
+    #[serde(default)]
+    pub allow_shrink: bool,
 }
 
 impl std::fmt::Display for RunMode {
@@ -85,6 +89,9 @@ impl std::fmt::Display for RunMode {
         if self.promote && matches!(self.mode, Mode::Republish { .. }) {
             f.write_str(" promote")?;
         }
+        if self.allow_shrink {
+            f.write_str(" allow-shrink")?;
+        }
         Ok(())
     }
 }
@@ -108,6 +115,8 @@ pub struct ModeFlags {
     pub dry_run: bool,
     /// `--promote`.
     pub promote: bool,
+    /// `--allow-shrink`.
+    pub allow_shrink: bool,
 }
 
 /// A run-mode input that cannot be used. Exit 2.
@@ -131,6 +140,7 @@ pub const MODE_VARIABLES: &[&str] = &[
     "MIRRORER_SKIP_REMOTE",
     "MIRRORER_DRY_RUN",
     "MIRRORER_PROMOTE",
+    "MIRRORER_ALLOW_SHRINK",
 ];
 
 fn var_bool(name: &str, value: Option<&str>) -> Result<bool, ModeError> {
@@ -287,11 +297,17 @@ pub fn resolve(
         flags.dry_run || var_bool("MIRRORER_DRY_RUN", var("MIRRORER_DRY_RUN").as_deref())?;
     let promote =
         flags.promote || var_bool("MIRRORER_PROMOTE", var("MIRRORER_PROMOTE").as_deref())?;
+    let allow_shrink = flags.allow_shrink
+        || var_bool(
+            "MIRRORER_ALLOW_SHRINK",
+            var("MIRRORER_ALLOW_SHRINK").as_deref(),
+        )?;
     Ok(RunMode {
         mode,
         skip_remote,
         dry_run,
         promote,
+        allow_shrink,
     })
 }
 

@@ -29,11 +29,13 @@ pub enum Tool {
     Clamdscan,
     /// ClamAV standalone scanner (`clamscan`).
     Clamscan,
+    /// OpenPGP signature check of APT Release files (`gpgv`), by `verify`.
+    Gpgv,
 }
 
 impl Tool {
     /// Every tool, in a fixed order.
-    pub const ALL: [Tool; 8] = [
+    pub const ALL: [Tool; 9] = [
         Tool::Docker,
         Tool::Zfs,
         Tool::Syncoid,
@@ -42,6 +44,7 @@ impl Tool {
         Tool::KeslControl,
         Tool::Clamdscan,
         Tool::Clamscan,
+        Tool::Gpgv,
     ];
 
     /// The key under `tools:` in the config (`kesl_control`).
@@ -55,6 +58,7 @@ impl Tool {
             Tool::KeslControl => "kesl_control",
             Tool::Clamdscan => "clamdscan",
             Tool::Clamscan => "clamscan",
+            Tool::Gpgv => "gpgv",
         }
     }
 
@@ -75,6 +79,7 @@ impl Tool {
             Tool::KeslControl => "kesl-control",
             Tool::Clamdscan => "clamdscan",
             Tool::Clamscan => "clamscan",
+            Tool::Gpgv => "gpgv",
         }
     }
 

@@ -123,6 +123,7 @@ pub mod replicate;
 pub mod scratch;
 pub mod snapshot;
 pub mod sync;
+pub mod verify;
 
 use std::time::{Duration, Instant};
 

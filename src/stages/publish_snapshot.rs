@@ -64,6 +64,9 @@ pub struct PublishSnapshotOptions {
     /// Publish every ZFS snapshot of the dataset (the published tree becomes
     /// exactly that set).
     pub all: bool,
+    /// Publish snapshots whose verify report is missing or failed (the
+    /// verification gate, [`super::verify`]), with a warning each.
+    pub unverified: bool,
 }
 
 /// Checks that no public prefix equals or lies inside another (`a`, `a/b`):
@@ -96,6 +99,73 @@ pub fn check_prefixes(paths: &[RepoPath]) -> std::result::Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The verification gate: a snapshot is published only when
+/// `<metadata>/snapshots/<snap>/verify.json` exists with `status: ok`.
+/// `--unverified`: published anyway (warning `publish_snapshot_unverified`).
+/// `--all`: an unverified snapshot already published stays; one not yet
+/// published is skipped (warning `publish_snapshot_skipped_unverified`).
+/// Otherwise an unverified snapshot is an error naming the report and its
+/// first problems.
+fn gate(
+    ctx: &StageContext,
+    args: &PublishSnapshotOptions,
+    names: Vec<String>,
+) -> Result<Vec<String>> {
+    let metadata = ctx.config.mirror.metadata_dir();
+    let published = ctx.config.mirror.repo_dir().join("snapshots");
+    let mut out = Vec::new();
+    for snap in names {
+        let Some(why) = super::verify::unverified_reason(&metadata, &snap) else {
+            out.push(snap);
+            continue;
+        };
+        if args.unverified {
+            tracing::warn!(snapshot = %snap, reason = %why, "publish_snapshot_unverified");
+            out.push(snap);
+        } else if args.all {
+            if published.join(&snap).is_dir() {
+                out.push(snap);
+            } else {
+                tracing::warn!(snapshot = %snap, reason = %why, "publish_snapshot_skipped_unverified");
+            }
+        } else {
+            return Err(failed_with(format!(
+                "refusing to publish snapshot {snap}: {why}; run `mirrorer verify --snapshot {snap}` first, or pass --unverified"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// The trees a snapshot exposes through `repo.paths`: `(public_prefix,
+/// <snap_root>/<source_base>/<source_name>)` for every mapping whose source
+/// exists, in config order. A missing `source_base` is skipped silently
+/// (DEBUG `publish_source_base_missing`), a missing source with a warning
+/// (`publish_source_path_missing`). `snap_root` is
+/// `<zfs_mirror_dir>/.zfs/snapshot/<snap>`. Shared with `verify`, which
+/// checks exactly the trees publish-snapshot would expose.
+pub fn mapped_sources(
+    paths: &[RepoPath],
+    snap_root: &Path,
+    snap: &str,
+) -> Vec<(String, std::path::PathBuf)> {
+    let mut out = Vec::new();
+    for m in paths {
+        let base = snap_root.join(&m.source_base);
+        if !base.is_dir() {
+            tracing::debug!(snapshot = %snap, path = %base.display(), "publish_source_base_missing");
+            continue;
+        }
+        let source = base.join(&m.source_name);
+        if std::fs::symlink_metadata(&source).is_err() {
+            tracing::warn!(snapshot = %snap, source = %source.display(), prefix = %m.public_prefix, "publish_source_path_missing");
+            continue;
+        }
+        out.push((m.public_prefix.clone(), source));
+    }
+    out
 }
 
 fn select(ctx: &StageContext, args: &PublishSnapshotOptions) -> Result<Vec<String>> {
@@ -212,7 +282,7 @@ fn body(ctx: &StageContext, exec: &Executor, args: &PublishSnapshotOptions) -> R
     };
     let repo = config.mirror.repo_dir();
     super::require_real_dir(&repo, "the publication root")?;
-    let names = select(ctx, args)?;
+    let names = gate(ctx, args, select(ctx, args)?)?;
 
     if !ctx.dry_run {
         super::scratch::remove_stale(&std::env::temp_dir());
@@ -234,23 +304,13 @@ fn body(ctx: &StageContext, exec: &Executor, args: &PublishSnapshotOptions) -> R
         }
         let mut links = Vec::new();
         let mut prefixes = Vec::new();
-        for m in &config.repo_paths {
-            let base = snap_root.join(&m.source_base);
-            if !base.is_dir() {
-                tracing::debug!(snapshot = %snap, path = %base.display(), "publish_source_base_missing");
-                continue;
-            }
-            let source = base.join(&m.source_name);
-            if std::fs::symlink_metadata(&source).is_err() {
-                tracing::warn!(snapshot = %snap, source = %source.display(), prefix = %m.public_prefix, "publish_source_path_missing");
-                continue;
-            }
+        for (prefix, source) in mapped_sources(&config.repo_paths, &snap_root, snap) {
             links.push(Step::Symlink {
                 root: scratch.clone(),
-                link: Path::new("snapshots").join(snap).join(&m.public_prefix),
+                link: Path::new("snapshots").join(snap).join(&prefix),
                 target: source,
             });
-            prefixes.push(m.public_prefix.clone());
+            prefixes.push(prefix);
         }
         if links.is_empty() {
             tracing::warn!(snapshot = %snap, path = %snap_root.display(), "publish_snapshot_empty");

@@ -377,7 +377,7 @@ fn empty_flag_and_variable_values_mean_not_given() {
         .env("MIRRORER_SYNCERS", "")
         .env("MIRRORER_PUBLISH_ALL", "")
         .success()
-        .stderr_has("mode=full jobs=10")
+        .stderr_has("mode=full jobs=11")
         .run();
 
     // `publish-snapshot --snapshot ""`: the current snapshot.

@@ -239,6 +239,13 @@ fn run_jobs(s: &Setup, doc: &Value, shell: &str, path_env: &str, job_config: &st
             let expected: Vec<&str> = match job.as_str() {
                 "av-scan" => vec!["av-scan"],
                 "snapshot" => vec!["snapshot", "--dotenv", "mirrorer-snapshot.env"],
+                "verify" => vec![
+                    "verify",
+                    "--snapshot",
+                    "20260603-120000",
+                    "--junit",
+                    "mirrorer-verify.xml",
+                ],
                 "replicate" => vec!["replicate"],
                 "publish-snapshot" => vec!["publish-snapshot", "--snapshot", "20260603-120000"],
                 "publish-inventory" => vec!["publish-inventory"],
@@ -251,7 +258,7 @@ fn run_jobs(s: &Setup, doc: &Value, shell: &str, path_env: &str, job_config: &st
         }
         ran += 1;
     }
-    assert_eq!(ran, 2 * s.values.len() + 8);
+    assert_eq!(ran, 2 * s.values.len() + 9);
     assert!(
         !Path::new(&s.pwned).exists(),
         "{shell}: a hostile value ran a command"

@@ -67,7 +67,10 @@ fn promote_job_declares_the_environment_and_the_dotenv_never_expires() {
     );
     let promote = &doc["promote"];
     assert_eq!(promote["stage"], "publish");
-    assert_eq!(needs(&doc, "promote"), ["snapshot", "publish-snapshot"]);
+    assert_eq!(
+        needs(&doc, "promote"),
+        ["snapshot", "publish-snapshot", "verify"]
+    );
     assert_eq!(promote["environment"]["name"], "mirror/shard01");
     assert_eq!(
         promote["environment"]["url"],
@@ -138,6 +141,7 @@ fn republish_promotes_only_when_asked() {
         assert_eq!(
             names,
             [
+                "verify",
                 "publish-snapshot",
                 "publish-inventory",
                 "publish-catalog",
@@ -145,7 +149,7 @@ fn republish_promotes_only_when_asked() {
             ],
             "{args:?} {env:?}"
         );
-        assert_eq!(needs(&doc, "promote"), ["publish-snapshot"]);
+        assert_eq!(needs(&doc, "promote"), ["publish-snapshot", "verify"]);
         assert!(
             doc["promote"]["script"][0]
                 .as_str()

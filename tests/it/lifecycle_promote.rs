@@ -22,10 +22,7 @@ fn repo(env: &Env) -> PathBuf {
 
 /// Writes the verify report of `snap` with `status`.
 fn write_verify(env: &Env, snap: &str, status: &str) {
-    env.write_file(
-        &format!("work/metadata/snapshots/{snap}/verify.json"),
-        &format!("{{\"schema\": \"dist-mirror.verify.v1\", \"snapshot\": \"{snap}\", \"status\": \"{status}\"}}\n"),
-    );
+    env.write_verify_report(snap, status);
 }
 
 /// Two snapshots published (locally and on the replica) and verified ok.

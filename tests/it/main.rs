@@ -61,5 +61,8 @@ mod sync_fake;
 mod sync_podman;
 #[cfg(feature = "gitlab")]
 mod trigger;
+mod verify;
+mod verify_gate;
+mod verify_stage;
 mod workdir_hostile;
 mod zfs_real;

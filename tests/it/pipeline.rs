@@ -67,6 +67,7 @@ fn full_chain_has_every_job_wired_as_specified() {
             "sync:sles-x86_64",
             "av-scan",
             "snapshot",
+            "verify",
             "replicate",
             "publish-snapshot",
             "publish-inventory",
@@ -83,7 +84,12 @@ fn full_chain_has_every_job_wired_as_specified() {
         ["sync:debian", "sync:epel", "sync:rpm", "sync:sles-x86_64"]
     );
     assert_eq!(needs(&text, "snapshot"), ["av-scan"]);
-    assert_eq!(needs(&text, "replicate"), ["snapshot"]);
+    assert_eq!(needs(&text, "verify"), ["snapshot"]);
+    assert_eq!(needs(&text, "replicate"), ["verify"]);
+    assert_eq!(
+        script(&text, "verify"),
+        r#"mirrorer --config "$MIRRORER_CONFIG" verify --snapshot "$MIRRORER_SNAPSHOT" --junit mirrorer-verify.xml"#
+    );
     assert_eq!(needs(&text, "publish-snapshot"), ["snapshot", "replicate"]);
     assert_eq!(needs(&text, "publish-inventory"), ["publish-snapshot"]);
     assert_eq!(
@@ -108,6 +114,11 @@ fn full_chain_has_every_job_wired_as_specified() {
         "mirrorer-snapshot.env"
     );
     assert!(script(&text, "snapshot").ends_with("snapshot --dotenv mirrorer-snapshot.env"));
+    assert_eq!(
+        doc["verify"]["artifacts"]["reports"]["junit"],
+        "mirrorer-verify.xml"
+    );
+    assert_eq!(doc["verify"]["artifacts"]["when"], "always");
     assert!(
         doc["snapshot"].get("retry").is_none(),
         "a second snapshot is not a safe retry"
@@ -135,7 +146,7 @@ fn syncer_selection_by_name_or_prefix() {
     let text = generate(&["--syncer", "debian", "--prefix", "sles-x86_64"], &[]);
     assert_eq!(job_names(&text)[..2], ["sync:debian", "sync:sles-x86_64"]);
     assert_eq!(needs(&text, "av-scan"), ["sync:debian", "sync:sles-x86_64"]);
-    assert_eq!(job_names(&text).len(), 10);
+    assert_eq!(job_names(&text).len(), 11);
     snapshot("syncers", &text);
     let from_var = generate(&[], &[("MIRRORER_SYNCERS", " debian, sles-x86_64 ")]);
     assert_eq!(from_var, text);
@@ -146,9 +157,19 @@ fn republish_mode() {
     let text = generate(&["--snapshot", "20260603-120000"], &[]);
     assert_eq!(
         job_names(&text),
-        ["publish-snapshot", "publish-inventory", "publish-catalog"]
+        [
+            "verify",
+            "publish-snapshot",
+            "publish-inventory",
+            "publish-catalog"
+        ]
     );
-    assert!(needs(&text, "publish-snapshot").is_empty());
+    assert!(needs(&text, "verify").is_empty());
+    assert!(
+        script(&text, "verify")
+            .ends_with("verify --snapshot 20260603-120000 --junit mirrorer-verify.xml")
+    );
+    assert_eq!(needs(&text, "publish-snapshot"), ["verify"]);
     assert_eq!(needs(&text, "publish-catalog"), ["publish-snapshot"]);
     assert!(
         script(&text, "publish-snapshot").ends_with("publish-snapshot --snapshot 20260603-120000")
@@ -409,4 +430,23 @@ fn the_schema_check_rejects_what_gitlab_rejects() {
         }
         assert!(!validator.is_valid(&bad), "{what} was accepted");
     }
+}
+
+#[test]
+fn allow_shrink_reaches_the_verify_job_only() {
+    for text in [
+        generate(&["--allow-shrink"], &[]),
+        generate(&[], &[("MIRRORER_ALLOW_SHRINK", "true")]),
+    ] {
+        assert!(
+            script(&text, "verify").ends_with("--junit mirrorer-verify.xml --allow-shrink"),
+            "{text}"
+        );
+        assert!(!script(&text, "replicate").contains("--allow-shrink"));
+    }
+    let text = generate(&["--snapshot", "20260603-120000", "--allow-shrink"], &[]);
+    assert!(
+        script(&text, "verify").ends_with("--allow-shrink"),
+        "{text}"
+    );
 }

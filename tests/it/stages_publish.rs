@@ -158,6 +158,7 @@ fn missing_sources_warn_and_are_skipped() {
     );
     env.write_config(&config);
     env.make_snapshot(S1);
+    env.mark_verified("20260103-000000");
     let stderr = env
         .run()
         .env("FAKE_ZFS_EXTRA_LIST", format!("{DATASET}@20260103-000000"))
@@ -187,6 +188,7 @@ fn missing_sources_warn_and_are_skipped() {
 fn a_selected_snapshot_without_a_directory_warns_publishes_nothing_and_fails() {
     let env = Env::with_default_config();
     env.write_file("work/repo/snapshots/20250101-000000/debian/x", "kept");
+    env.mark_verified(S1);
     let before = tree(&repo(&env));
     env.run()
         .args(["publish-snapshot", "--snapshot", S1])

@@ -27,6 +27,8 @@ fn the_nightly_sequence_publishes_the_tree_and_the_reference_inventory() {
         fs::read_to_string(&dotenv).unwrap(),
         format!("MIRRORER_SNAPSHOT={name}\n")
     );
+    // What `verify --snapshot` writes for a clean snapshot (publish-snapshot's gate).
+    env.mark_verified(&name);
 
     env.run().arg("replicate").success().run();
     env.run()

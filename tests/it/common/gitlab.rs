@@ -39,6 +39,7 @@ pub fn check_pipeline(text: &str) -> Value {
             "sync",
             "scan",
             "snapshot",
+            "verify",
             "replicate",
             "publish",
             "cleanup"
