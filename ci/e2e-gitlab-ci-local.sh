@@ -23,7 +23,8 @@
 #
 # Runs: the nightly full chain, one syncer only, republish one snapshot,
 # publish all, rebuild catalogs, a nightly run stopped by verify (a lost
-# package), and two shards in one parent pipeline.
+# package), two shards in one parent pipeline, and a nightly run with
+# retention that prunes.
 #
 # Environment: MIRRORER_BIN (default: cargo build, target/debug/mirrorer),
 # MIRRORER_E2E_TOOLS (where gitlab-ci-local is installed, default
@@ -377,5 +378,39 @@ for snap in "$snap1" "$snap2"; do
     || fail "two-shards: the second shard has no catalog of $snap"
 done
 
-say "all runs passed: nightly, sync-one, republish, publish-all, catalog-rebuild, broken-sync, two-shards"
-echo "e2e: 7 passed, 0 failed"
+# 8. Retention (issue 13): after the nightly runs above (snap1, snap2, and
+# snap3 whose verify failed), a nightly run with `retention: {keep_last: 2}`
+# and a GitLab environment: it promotes its new snapshot snap4, then prune
+# keeps snap4 (promoted, served by current, newest verified) and snap3
+# (keep_last) and destroys snap1 and snap2: their published trees (local and
+# replica), their metadata and the ZFS snapshots on both pools. `current`
+# still resolves.
+cat >> "$W/dist-mirror.yaml" <<YAML
+retention:
+  keep_last: 2
+YAML
+sed -i "s|^pipeline:|pipeline:\n  environment: {name: mirror/e2e, url: \"https://e2e.example/repo/current/\"}|" "$W/dist-mirror.yaml"
+grep -q "name: mirror/e2e" "$W/dist-mirror.yaml" || fail "retention: could not add the environment to the config"
+sleep 1
+run_pipeline retention
+expect_jobs retention "${nightly_jobs[@]}" prune
+snap4=$(snapshots | tail -n 1)
+[ "$snap4" != "$snap3" ] || fail "retention: no new snapshot"
+[ "$(snapshots | tr '\n' ' ')" = "$snap3 $snap4 " ] \
+  || fail "retention: ZFS snapshots [$(snapshots | tr '\n' ' ')], expected [$snap3 $snap4]"
+check_replica retention
+[ "$(readlink "$W/work/repo/current")" = "snapshots/$snap4" ] || fail "retention: current does not point at $snap4"
+[ -d "$W/work/repo/current/" ] || fail "retention: current does not resolve"
+[ -d "$W/replica/work/repo/current/" ] || fail "retention: the replica's current does not resolve"
+for snap in "$snap1" "$snap2"; do
+  for dir in "$W/work/repo/snapshots/$snap" "$W/replica/work/repo/snapshots/$snap" "$W/work/metadata/snapshots/$snap"; do
+    [ ! -e "$dir" ] || fail "retention: $dir was not pruned"
+  done
+  grep -q "prune_destroy snapshot=$snap" "$W/log/gcl-retention.txt" || fail "retention: no prune_destroy of $snap"
+done
+grep -q "prune_keep snapshot=$snap4 why=promoted" "$W/log/gcl-retention.txt" || fail "retention: $snap4 not kept as promoted"
+check inventory "$snap4"
+grep -q '"snapshot": "'"$snap4"'"' "$W/work/metadata/promotions.json" || fail "retention: promotions.json does not list $snap4"
+
+say "all runs passed: nightly, sync-one, republish, publish-all, catalog-rebuild, broken-sync, two-shards, retention"
+echo "e2e: 8 passed, 0 failed"
