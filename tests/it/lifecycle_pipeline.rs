@@ -5,7 +5,7 @@
 //! nightly `prune` job only with a `retention` section (and the warning
 //! without one), and the config checks of both sections.
 
-use crate::common::{Work, check_pipeline, repo_root, stderr, stdout};
+use crate::common::{Run, Work, check_pipeline, repo_root};
 use serde_json::Value;
 
 const EXAMPLE: &str = "examples/dist-mirror.yaml";
@@ -22,19 +22,14 @@ fn generate(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (Value, String, Vec<String>) {
-    let path = config(work, extra);
-    let mut cmd = assert_cmd::Command::from_std(crate::common::binary());
-    cmd.arg("--config")
-        .arg(&path)
+    let out = Run::bare()
+        .config_file(config(work, extra))
         .args(["pipeline", "generate"])
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = stdout(&out);
-    (check_pipeline(&text), stderr(&out), jobs(&text))
+        .args(args)
+        .envs(env.iter().copied())
+        .success()
+        .run();
+    (check_pipeline(&out.stdout), out.stderr, jobs(&out.stdout))
 }
 
 /// The job names in file order.
@@ -170,15 +165,12 @@ fn bad_retention_and_environment_are_config_errors() {
             "retention.max_prune_per_run",
         ),
     ] {
-        let path = config(&work, extra);
-        let out = assert_cmd::Command::from_std(crate::common::binary())
-            .arg("--config")
-            .arg(&path)
+        Run::bare()
+            .config_file(config(&work, extra))
             .args(["config", "check"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(3), "{extra}: {}", stderr(&out));
-        assert!(stderr(&out).contains(needle), "{extra}: {}", stderr(&out));
+            .code(3)
+            .stderr_has(needle)
+            .run();
     }
     for (env, needle) in [
         ("    name: \"$CI_X\"\n", "pipeline.environment.name"),
@@ -188,14 +180,11 @@ fn bad_retention_and_environment_are_config_errors() {
             "pipeline.environment.url",
         ),
     ] {
-        let path = config(&work, &format!("pipeline:\n  environment:\n{env}"));
-        let out = assert_cmd::Command::from_std(crate::common::binary())
-            .arg("--config")
-            .arg(&path)
+        Run::bare()
+            .config_file(config(&work, &format!("pipeline:\n  environment:\n{env}")))
             .args(["config", "check"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(3), "{env}: {}", stderr(&out));
-        assert!(stderr(&out).contains(needle), "{env}: {}", stderr(&out));
+            .code(3)
+            .stderr_has(needle)
+            .run();
     }
 }
