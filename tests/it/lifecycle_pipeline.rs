@@ -5,7 +5,7 @@
 //! nightly `prune` job only with a `retention` section (and the warning
 //! without one), and the config checks of both sections.
 
-use crate::common::{Run, Work, check_pipeline, repo_root};
+use crate::common::{Run, Work, check_pipeline, job_names, repo_root};
 use serde_json::Value;
 
 const EXAMPLE: &str = "examples/dist-mirror.yaml";
@@ -29,17 +29,11 @@ fn generate(
         .envs(env.iter().copied())
         .success()
         .run();
-    (check_pipeline(&out.stdout), out.stderr, jobs(&out.stdout))
-}
-
-/// The job names in file order.
-fn jobs(text: &str) -> Vec<String> {
-    let doc: serde_yaml::Mapping = serde_yaml::from_str(text).unwrap();
-    doc.keys()
-        .filter_map(|k| k.as_str())
-        .filter(|k| !["stages", "workflow", "default", "variables"].contains(k))
-        .map(str::to_owned)
-        .collect()
+    (
+        check_pipeline(&out.stdout),
+        out.stderr,
+        job_names(&out.stdout),
+    )
 }
 
 fn needs(doc: &Value, job: &str) -> Vec<String> {
@@ -153,35 +147,33 @@ fn republish_promotes_only_when_asked() {
 #[test]
 fn bad_retention_and_environment_are_config_errors() {
     let work = Work::new();
+    let environment = |lines: &str| format!("pipeline:\n  environment:\n{lines}");
     for (extra, needle) in [
-        ("retention: {}\n", "keeps nothing by rule"),
-        ("retention:\n  keep_daily: -1\n", "retention.keep_daily"),
+        ("retention: {}\n".to_owned(), "keeps nothing by rule"),
         (
-            "retention:\n  keep_last: 1\n  keep: [../x]\n",
+            "retention:\n  keep_daily: -1\n".to_owned(),
+            "retention.keep_daily",
+        ),
+        (
+            "retention:\n  keep_last: 1\n  keep: [../x]\n".to_owned(),
             "retention.keep[0]",
         ),
         (
-            "retention:\n  keep_last: 1\n  max_prune_per_run: lots\n",
+            "retention:\n  keep_last: 1\n  max_prune_per_run: lots\n".to_owned(),
             "retention.max_prune_per_run",
         ),
-    ] {
-        Run::bare()
-            .config_file(config(&work, extra))
-            .args(["config", "check"])
-            .code(3)
-            .stderr_has(needle)
-            .run();
-    }
-    for (env, needle) in [
-        ("    name: \"$CI_X\"\n", "pipeline.environment.name"),
-        ("    url: https://x\n", "needs a name"),
         (
-            "    name: m\n    url: \"javascript:x\"\n",
+            environment("    name: \"$CI_X\"\n"),
+            "pipeline.environment.name",
+        ),
+        (environment("    url: https://x\n"), "needs a name"),
+        (
+            environment("    name: m\n    url: \"javascript:x\"\n"),
             "pipeline.environment.url",
         ),
     ] {
         Run::bare()
-            .config_file(config(&work, &format!("pipeline:\n  environment:\n{env}")))
+            .config_file(config(&work, &extra))
             .args(["config", "check"])
             .code(3)
             .stderr_has(needle)

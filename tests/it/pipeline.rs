@@ -4,8 +4,8 @@
 //! declared stages and `needs` that name jobs of the same pipeline.
 
 use crate::common::{
-    Run, Work, assert_snapshot, check_pipeline, regex_escape, repo_root, schema_validator, stderr,
-    stdout,
+    Run, Work, assert_snapshot, check_pipeline, job_names, regex_escape, repo_root,
+    schema_validator, stderr, stdout,
 };
 use serde_json::Value;
 
@@ -23,15 +23,6 @@ fn generate(args: &[&str], env: &[(&str, &str)]) -> String {
         .stdout;
     check_pipeline(&text);
     text
-}
-
-fn job_names(text: &str) -> Vec<String> {
-    let doc: serde_yaml::Mapping = serde_yaml::from_str(text).unwrap();
-    doc.keys()
-        .filter_map(|k| k.as_str())
-        .filter(|k| !["stages", "workflow", "default", "variables"].contains(k))
-        .map(str::to_owned)
-        .collect()
 }
 
 fn script(text: &str, job: &str) -> String {
