@@ -5,7 +5,7 @@
 //! nightly `prune` job only with a `retention` section (and the warning
 //! without one), and the config checks of both sections.
 
-use crate::common::{Run, Work, check_pipeline, job_names, repo_root};
+use crate::common::{Run, Work, check_pipeline, job_names, job_needs, repo_root};
 use serde_json::Value;
 
 const EXAMPLE: &str = "examples/dist-mirror.yaml";
@@ -36,15 +36,6 @@ fn generate(
     )
 }
 
-fn needs(doc: &Value, job: &str) -> Vec<String> {
-    doc[job]["needs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[test]
 fn promote_job_declares_the_environment_and_the_dotenv_never_expires() {
     let work = Work::new();
@@ -56,7 +47,7 @@ fn promote_job_declares_the_environment_and_the_dotenv_never_expires() {
     );
     let promote = &doc["promote"];
     assert_eq!(promote["stage"], "publish");
-    assert_eq!(needs(&doc, "promote"), ["snapshot", "publish-snapshot"]);
+    assert_eq!(job_needs(&doc, "promote"), ["snapshot", "publish-snapshot"]);
     assert_eq!(promote["environment"]["name"], "mirror/shard01");
     assert_eq!(
         promote["environment"]["url"],
@@ -89,7 +80,7 @@ fn prune_runs_last_only_with_retention_and_its_absence_warns() {
     assert!(!err.contains("pipeline_no_retention"), "{err}");
     assert_eq!(names.last().unwrap(), "prune");
     assert_eq!(doc["prune"]["stage"], "cleanup");
-    assert_eq!(needs(&doc, "prune"), ["cleanup-state", "promote"]);
+    assert_eq!(job_needs(&doc, "prune"), ["cleanup-state", "promote"]);
     assert!(
         doc["prune"]["script"][0]
             .as_str()
@@ -134,7 +125,7 @@ fn republish_promotes_only_when_asked() {
             ],
             "{args:?} {env:?}"
         );
-        assert_eq!(needs(&doc, "promote"), ["publish-snapshot"]);
+        assert_eq!(job_needs(&doc, "promote"), ["publish-snapshot"]);
         assert!(
             doc["promote"]["script"][0]
                 .as_str()

@@ -4,7 +4,7 @@
 //! declared stages and `needs` that name jobs of the same pipeline.
 
 use crate::common::{
-    Run, Work, assert_snapshot, check_pipeline, job_names, regex_escape, repo_root,
+    Run, Work, assert_snapshot, check_pipeline, job_names, job_needs, regex_escape, repo_root,
     schema_validator, stderr, stdout,
 };
 use serde_json::Value;
@@ -31,13 +31,7 @@ fn script(text: &str, job: &str) -> String {
 }
 
 fn needs(text: &str, job: &str) -> Vec<String> {
-    let doc: Value = serde_yaml::from_str(text).unwrap();
-    doc[job]["needs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect()
+    job_needs(&serde_yaml::from_str(text).unwrap(), job)
 }
 
 /// The snapshot `tests/snapshots/<name>.snap`, the repository path as `[REPO]`.

@@ -87,3 +87,13 @@ pub fn job_names(text: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// The `needs` of `job` in the parsed child pipeline `doc`, in order.
+pub fn job_needs(doc: &Value, job: &str) -> Vec<String> {
+    doc[job]["needs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect()
+}
