@@ -152,3 +152,17 @@ impl From<crate::signals::Interrupted> for Error {
         Error::Signal(e.signal)
     }
 }
+
+/// `error` and its causes on one line, `error: cause: cause` (a Display
+/// alone often says only the outermost layer, e.g. reqwest's "error sending
+/// request"), for logs and status messages.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

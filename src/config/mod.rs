@@ -231,13 +231,24 @@ pub enum ConfigError {
 /// [`ConfigError::Read`] if the file cannot be read, [`ConfigError::Syntax`]
 /// if it is not YAML, [`ConfigError::Invalid`] with every problem otherwise.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let bytes = read_bounded(path, "; a configuration file is expected to be far smaller")?;
+    let text = yaml::decode(&bytes).map_err(|e| syntax(path, e))?;
+    from_str(text, path)
+}
+
+/// The bytes of the YAML file at `path` (`dist-mirror.yaml`, `fleet.yaml`),
+/// at most [`yaml::MAX_FILE_BYTES`]: at most one byte over the limit is
+/// read, so a huge file or a device that never ends costs bounded memory.
+///
+/// # Errors
+/// [`ConfigError::Read`] when the file cannot be read or is over the limit
+/// (the message "the file is larger than N MiB" followed by `too_large`).
+pub(crate) fn read_bounded(path: &Path, too_large: &str) -> Result<Vec<u8>, ConfigError> {
     use std::io::Read as _;
     let read_error = |source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     };
-    // At most one byte over the limit is read, so a huge file or a device
-    // that never ends costs bounded memory.
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(yaml::MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
@@ -246,13 +257,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         return Err(read_error(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
-                "the file is larger than {} MiB; a configuration file is expected to be far smaller",
+                "the file is larger than {} MiB{too_large}",
                 yaml::MAX_FILE_BYTES >> 20
             ),
         )));
     }
-    let text = yaml::decode(&bytes).map_err(|e| syntax(path, e))?;
-    from_str(text, path)
+    Ok(bytes)
 }
 
 /// Validates configuration text; `path` is used in messages and as
@@ -359,7 +369,8 @@ fn parse(text: &str, path: &Path) -> Result<Option<Node>, ConfigError> {
     }
 }
 
-fn syntax(path: &Path, e: yaml::SyntaxError) -> ConfigError {
+/// The [`ConfigError::Syntax`] of the YAML file at `path`.
+pub(crate) fn syntax(path: &Path, e: yaml::SyntaxError) -> ConfigError {
     ConfigError::Syntax {
         path: path.to_path_buf(),
         position: e.position,

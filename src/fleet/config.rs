@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use marked_yaml::Node;
 
-use crate::config::yaml;
-use crate::config::{ConfigError, Reader, is_none_like, join};
+use crate::config::{self, ConfigError, Reader, is_none_like, join, yaml};
 
 /// Longest shard name, in bytes.
 pub const MAX_SHARD_NAME_LEN: usize = 64;
@@ -55,27 +54,8 @@ const HOUR: u64 = 3600;
 /// [`ConfigError::Syntax`] (not YAML), [`ConfigError::Invalid`] with every
 /// problem (line and column), all exit 3.
 pub fn load(path: &Path) -> Result<Fleet, ConfigError> {
-    use std::io::Read as _;
-    let read_error = |source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(yaml::MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(read_error)?;
-    if bytes.len() as u64 > yaml::MAX_FILE_BYTES {
-        return Err(read_error(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("the file is larger than {} MiB", yaml::MAX_FILE_BYTES >> 20),
-        )));
-    }
-    let syntax = |e: yaml::SyntaxError| ConfigError::Syntax {
-        path: path.to_path_buf(),
-        position: e.position,
-        message: e.message,
-    };
-    let text = yaml::decode(&bytes).map_err(syntax)?;
+    let bytes = config::read_bounded(path, "")?;
+    let text = yaml::decode(&bytes).map_err(|e| config::syntax(path, e))?;
     from_str(text.strip_prefix('\u{feff}').unwrap_or(text), path)
 }
 

@@ -73,7 +73,7 @@ impl Fetcher {
         };
         let response = match self.client.get(url).send() {
             Ok(r) => r,
-            Err(e) => return Fetched::Unreachable(redacted(&error_chain(&e))),
+            Err(e) => return Fetched::Unreachable(redacted(&crate::error::chain(&e))),
         };
         let status = response.status();
         if !status.is_success() {
@@ -88,19 +88,6 @@ impl Fetcher {
             Err(e) => Fetched::Unreachable(redacted(&e)),
         }
     }
-}
-
-/// An error and its causes on one line (reqwest's Display alone says only
-/// "error sending request").
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The [`Doc`] outcome of a fetch, given how to parse a body.

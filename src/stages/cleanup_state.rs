@@ -5,7 +5,7 @@
 
 use super::{Options, Plan, StageDef, Step, run_stage};
 use crate::error::Result;
-use crate::state::{LEGACY_RUN_STATE_FILE, LockMode};
+use crate::state::LEGACY_RUN_STATE_FILE;
 
 /// Runs the stage.
 ///
@@ -13,10 +13,7 @@ use crate::state::{LEGACY_RUN_STATE_FILE, LockMode};
 /// A file or directory that cannot be removed or created (exit 1); the
 /// runner's errors.
 pub fn run(options: &Options) -> Result<()> {
-    let def = StageDef {
-        name: "cleanup-state",
-        lock: LockMode::Exclusive,
-    };
+    let def = StageDef::exclusive("cleanup-state");
     run_stage(
         options,
         def,

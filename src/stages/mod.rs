@@ -85,7 +85,7 @@
 //!
 //! ```ignore
 //! pub fn run(options: &Options) -> Result<()> {
-//!     let def = StageDef { name: "cleanup-state", lock: LockMode::Exclusive };
+//!     let def = StageDef::exclusive("cleanup-state");
 //!     run_stage(options, def, |_ctx| Vec::new(), |ctx, exec| {
 //!         let state = ctx.state();
 //!         let mut plan = Plan::new();
@@ -148,6 +148,17 @@ pub struct StageDef {
     pub lock: LockMode,
 }
 
+impl StageDef {
+    /// A stage named `name` that takes `pipeline.lock` exclusively (every
+    /// stage but `sync`).
+    pub const fn exclusive(name: &'static str) -> StageDef {
+        StageDef {
+            name,
+            lock: LockMode::Exclusive,
+        }
+    }
+}
+
 /// What a stage body reads: the config, the resolved tools and the
 /// effective options. Changes go through the [`Executor`] it gets beside.
 #[derive(Debug)]
@@ -182,6 +193,27 @@ impl StageContext {
     /// `replica_host` set.
     pub fn remote_in_effect(&self) -> bool {
         !self.skip_remote && self.config.replication.replica_host.is_some()
+    }
+
+    /// `tools` when the remote side is used ([`Self::remote_in_effect`]),
+    /// none otherwise: the programs of a stage whose only work is remote.
+    pub fn remote_tools(&self, tools: &[Tool]) -> Vec<Tool> {
+        if self.remote_in_effect() {
+            tools.to_vec()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Why the remote side is not used, the `reason` of the
+    /// `*_remote_skipped` events: `skip_remote` (flag or config) or
+    /// `no replica_host`.
+    pub fn remote_skip_reason(&self) -> &'static str {
+        if self.skip_remote {
+            "skip_remote"
+        } else {
+            "no replica_host"
+        }
     }
 }
 

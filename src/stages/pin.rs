@@ -14,7 +14,6 @@ use super::{Options, Plan, StageDef, Step, run_stage};
 use crate::backends::zfs;
 use crate::error::Result;
 use crate::process::Tool;
-use crate::state::LockMode;
 
 /// Options of `pin` and `unpin`.
 #[derive(Debug, Clone)]
@@ -30,10 +29,7 @@ pub struct PinOptions {
 /// # Errors
 /// A snapshot zfs does not list, zfs failing (exit 1); the runner's errors.
 pub fn run(options: &Options, args: &PinOptions) -> Result<()> {
-    let def = StageDef {
-        name: if args.pin { "pin" } else { "unpin" },
-        lock: LockMode::Exclusive,
-    };
+    let def = StageDef::exclusive(if args.pin { "pin" } else { "unpin" });
     run_stage(
         options,
         def,

@@ -31,7 +31,6 @@ use super::{Executor, Options, StageContext, StageDef, run_stage};
 use crate::domain::validate_snapshot_name;
 use crate::error::{Error, Result};
 use crate::process::Tool;
-use crate::state::LockMode;
 
 /// The history file in the metadata directory.
 pub const PROMOTIONS_FILE: &str = "promotions.json";
@@ -80,20 +79,11 @@ pub struct Promotions {
 /// Exit 2 for an empty or missing `--snapshot` under CI; exit 1 for an
 /// unpublished or unverified snapshot, a failed switch; the runner's errors.
 pub fn run(options: &Options, args: &PromoteOptions) -> Result<()> {
-    let def = StageDef {
-        name: "promote",
-        lock: LockMode::Exclusive,
-    };
+    let def = StageDef::exclusive("promote");
     run_stage(
         options,
         def,
-        |ctx| {
-            if ctx.remote_in_effect() {
-                vec![Tool::Ssh]
-            } else {
-                Vec::new()
-            }
-        },
+        |ctx| ctx.remote_tools(&[Tool::Ssh]),
         |ctx, exec| body(ctx, exec, args),
     )
 }
@@ -224,14 +214,7 @@ fn body(ctx: &StageContext, exec: &Executor, args: &PromoteOptions) -> Result<()
         }
     }
     if remote.is_none() {
-        tracing::info!(
-            reason = if ctx.skip_remote {
-                "skip_remote"
-            } else {
-                "no replica_host"
-            },
-            "promote_remote_skipped"
-        );
+        tracing::info!(reason = ctx.remote_skip_reason(), "promote_remote_skipped");
     }
     exec.write(
         &lifecycle::promoted_path(config),

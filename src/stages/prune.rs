@@ -53,7 +53,6 @@ use crate::domain::validate_snapshot_name;
 use crate::error::Result;
 use crate::process::Tool;
 use crate::retention::{self, Action};
-use crate::state::LockMode;
 
 /// The journal of the names being destroyed: `<workdir>/state/prune_journal.txt`.
 pub const JOURNAL_FILE: &str = "prune_journal.txt";
@@ -77,10 +76,7 @@ pub struct PruneOptions {
 /// The guard (exit 1 without `--force`), zfs/ssh failures (exit 1); the
 /// runner's errors.
 pub fn run(options: &Options, args: &PruneOptions) -> Result<()> {
-    let def = StageDef {
-        name: "prune",
-        lock: LockMode::Exclusive,
-    };
+    let def = StageDef::exclusive("prune");
     run_stage(
         options,
         def,

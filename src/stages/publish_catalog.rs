@@ -21,7 +21,6 @@ use super::{Options, StageContext, StageDef, failed_with, run_stage};
 use crate::catalog::{self, Format};
 use crate::domain::validate_snapshot_name;
 use crate::error::{Error, Result};
-use crate::state::LockMode;
 
 /// The catalog's file name inside `metadata/snapshots/<snap>/`.
 pub const CATALOG_FILE: &str = "repo_catalog.json";
@@ -129,10 +128,7 @@ pub fn run(options: &Options, args: &PublishCatalogOptions) -> Result<()> {
     if let Some(name) = &args.snapshot {
         validate_snapshot_name(name).map_err(|e| Error::Usage(format!("--snapshot: {e}")))?;
     }
-    let def = StageDef {
-        name: "publish-catalog",
-        lock: LockMode::Exclusive,
-    };
+    let def = StageDef::exclusive("publish-catalog");
     run_stage(
         options,
         def,

@@ -7,7 +7,6 @@ use super::{Options, Plan, StageDef, Step, run_stage};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::inventory;
-use crate::state::LockMode;
 
 /// The file name of the inventory in the metadata directory.
 pub const INVENTORY_FILE: &str = "inventory.json";
@@ -43,10 +42,7 @@ pub fn inventory_step(config: &Config, removed: &[String]) -> Result<(Step, inve
 /// An unreadable published tree or a failed write (exit 1); the runner's
 /// errors.
 pub fn run(options: &Options) -> Result<()> {
-    let def = StageDef {
-        name: "publish-inventory",
-        lock: LockMode::Exclusive,
-    };
+    let def = StageDef::exclusive("publish-inventory");
     run_stage(
         options,
         def,

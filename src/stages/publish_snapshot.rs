@@ -354,14 +354,7 @@ fn body(ctx: &StageContext, exec: &Executor, args: &PublishSnapshotOptions) -> R
         }
     }
     if remote.is_none() {
-        tracing::info!(
-            reason = if ctx.skip_remote {
-                "skip_remote"
-            } else {
-                "no replica_host"
-            },
-            "publish_remote_skipped"
-        );
+        tracing::info!(reason = ctx.remote_skip_reason(), "publish_remote_skipped");
     }
     exec.execute(&plan)?;
     tracing::info!(

@@ -20,27 +20,17 @@ use super::{Options, Plan, StageDef, Step, run_stage};
 use crate::backends::{ssh, syncoid};
 use crate::error::{Error, Result};
 use crate::process::{Stream, Tool};
-use crate::state::LockMode;
 
 /// Runs the stage.
 ///
 /// # Errors
 /// Missing `ssh_user`, syncoid failing (exit 1); the runner's errors.
 pub fn run(options: &Options) -> Result<()> {
-    let def = StageDef {
-        name: "replicate",
-        lock: LockMode::Exclusive,
-    };
+    let def = StageDef::exclusive("replicate");
     run_stage(
         options,
         def,
-        |ctx| {
-            if ctx.remote_in_effect() {
-                vec![Tool::Syncoid]
-            } else {
-                Vec::new()
-            }
-        },
+        |ctx| ctx.remote_tools(&[Tool::Syncoid]),
         |ctx, exec| {
             let r = &ctx.config.replication;
             if ctx.skip_remote {

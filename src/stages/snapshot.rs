@@ -25,7 +25,6 @@ use crate::backends::zfs;
 use crate::domain;
 use crate::error::{Error, Result};
 use crate::process::Tool;
-use crate::state::LockMode;
 
 /// Options of `snapshot`.
 #[derive(Debug, Clone, Default)]
@@ -55,10 +54,7 @@ fn not_recorded(ctx: &super::StageContext, snapshot: &str, name: &str, e: Error)
 /// # Errors
 /// zfs failing, state or dotenv writes failing (exit 1); the runner's errors.
 pub fn run(options: &Options, args: &SnapshotOptions) -> Result<()> {
-    let def = StageDef {
-        name: "snapshot",
-        lock: LockMode::Exclusive,
-    };
+    let def = StageDef::exclusive("snapshot");
     run_stage(
         options,
         def,

@@ -45,6 +45,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+pub(crate) use crate::error::chain;
 use crate::state::StateLock;
 use crate::state::files::{Access, open_regular, read_regular};
 
@@ -429,16 +430,4 @@ fn take_status_lock(path: &Path) -> Result<std::fs::File, String> {
             Err(std::fs::TryLockError::Error(e)) => return Err(e.to_string()),
         }
     }
-}
-
-/// The error and its causes on one line.
-pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -48,6 +48,19 @@ fn write_mirror(env: &Env) {
     env.write_file("mirror/pool/big.iso", &"x".repeat(5000));
 }
 
+/// The test database ([`write_db`]) and the config scanning with
+/// `clamscan -d <db>` and `fail_on_threats: true`.
+fn write_clamscan_failing_on_threats(env: &Env) {
+    let db = write_db(env);
+    let args = vec!["-d".to_owned(), db.display().to_string()];
+    env.write_config(&clamav_config(
+        env,
+        "clamscan",
+        &args,
+        "  fail_on_threats: true\n",
+    ));
+}
+
 fn clamav_config(env: &Env, command: &str, args: &[String], extra: &str) -> String {
     let args = args
         .iter()
@@ -109,14 +122,7 @@ fn clamscan_detects_reports_and_exits_5_only_when_asked() {
 
     // A clean mirror with the same engine: exit 0 even with fail_on_threats.
     let env = Env::new();
-    let db = write_db(&env);
-    let args = vec!["-d".to_owned(), db.display().to_string()];
-    env.write_config(&clamav_config(
-        &env,
-        "clamscan",
-        &args,
-        "  fail_on_threats: true\n",
-    ));
+    write_clamscan_failing_on_threats(&env);
     env.run().arg("av-scan").success().run();
     assert!(env.av_reports().is_empty());
     let done = fs::read_to_string(env.av_state("done")).expect("done");
@@ -126,15 +132,8 @@ fn clamscan_detects_reports_and_exits_5_only_when_asked() {
 #[test]
 fn clamscan_with_fail_on_threats_exits_5() {
     let env = Env::new();
-    let db = write_db(&env);
+    write_clamscan_failing_on_threats(&env);
     env.write_file("mirror/pool/evil.deb", PAYLOAD);
-    let args = vec!["-d".to_owned(), db.display().to_string()];
-    env.write_config(&clamav_config(
-        &env,
-        "clamscan",
-        &args,
-        "  fail_on_threats: true\n",
-    ));
     env.run()
         .arg("av-scan")
         .code(5)
@@ -155,14 +154,7 @@ fn a_vanished_file_is_not_a_finding_and_a_broken_engine_fails_the_stage() {
     // A list resumed as is (written by hand, as the previous tool did):
     // one clean file, one that no longer exists.
     let env = Env::new();
-    let db = write_db(&env);
-    let args = vec!["-d".to_owned(), db.display().to_string()];
-    env.write_config(&clamav_config(
-        &env,
-        "clamscan",
-        &args,
-        "  fail_on_threats: true\n",
-    ));
+    write_clamscan_failing_on_threats(&env);
     let clean = env
         .mount()
         .join("apt/mirror/deb.debian.org/debian/pool/main/h/hello.deb");

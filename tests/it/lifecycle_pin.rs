@@ -2,7 +2,7 @@
 //! `mirrorer:pin` is placed and released with `--` before the operands,
 //! both are idempotent, and a snapshot zfs does not list is refused.
 
-use crate::common::{DATASET, Env, stderr};
+use crate::common::{DATASET, Env};
 
 const S1: &str = "20260101-000000";
 
@@ -12,13 +12,9 @@ fn holds(env: &Env) -> String {
 
 #[test]
 fn pin_and_unpin_place_and_release_the_hold() {
-    let env = Env::new();
-    env.write_config(&env.default_config());
+    let env = Env::with_default_config();
     env.make_snapshot(S1);
-    assert_cmd::Command::from_std(env.std_cmd())
-        .args(["pin", S1])
-        .assert()
-        .success();
+    env.run().args(["pin", S1]).success().run();
     assert_eq!(holds(&env), "mirrorer:pin\n");
     assert!(
         env.log_of("zfs")
@@ -27,52 +23,42 @@ fn pin_and_unpin_place_and_release_the_hold() {
         env.log()
     );
     // Pinning again changes nothing and succeeds.
-    let out = assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .args(["pin", S1])
-        .assert()
-        .success();
-    assert!(stderr(out.get_output()).contains("snapshot_already_pinned"));
+        .success()
+        .stderr_has("snapshot_already_pinned")
+        .run();
     assert_eq!(holds(&env), "mirrorer:pin\n");
 
     // --dry-run logs the release and keeps the hold.
-    let out = assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .args(["--dry-run", "unpin", S1])
-        .assert()
-        .success();
-    assert!(stderr(out.get_output()).contains("dry_run_command"));
+        .success()
+        .stderr_has("dry_run_command")
+        .run();
     assert_eq!(holds(&env), "mirrorer:pin\n");
 
-    assert_cmd::Command::from_std(env.std_cmd())
-        .args(["unpin", S1])
-        .assert()
-        .success();
+    env.run().args(["unpin", S1]).success().run();
     assert_eq!(holds(&env), "");
     assert!(
         env.log_of("zfs")
             .contains(&format!("zfs release -- mirrorer:pin {DATASET}@{S1}"))
     );
-    let out = assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .args(["unpin", S1])
-        .assert()
-        .success();
-    assert!(stderr(out.get_output()).contains("snapshot_not_pinned"));
+        .success()
+        .stderr_has("snapshot_not_pinned")
+        .run();
 }
 
 #[test]
 fn pin_refuses_unknown_and_invalid_snapshots() {
-    let env = Env::new();
-    env.write_config(&env.default_config());
-    let out = assert_cmd::Command::from_std(env.std_cmd())
+    let env = Env::with_default_config();
+    env.run()
         .args(["pin", S1])
-        .assert()
-        .code(1);
-    assert!(stderr(out.get_output()).contains(&format!("zfs lists no snapshot {DATASET}@{S1}")));
-    assert_cmd::Command::from_std(env.std_cmd())
-        .args(["pin", "../x"])
-        .assert()
-        .code(2);
-    assert_cmd::Command::from_std(env.std_cmd())
-        .args(["pin", "-rf"])
-        .assert()
-        .code(2);
+        .code(1)
+        .stderr_has(format!("zfs lists no snapshot {DATASET}@{S1}"))
+        .run();
+    env.run().args(["pin", "../x"]).code(2).run();
+    env.run().args(["pin", "-rf"]).code(2).run();
 }

@@ -5,7 +5,7 @@
 //! nightly `prune` job only with a `retention` section (and the warning
 //! without one), and the config checks of both sections.
 
-use crate::common::{Work, check_pipeline, repo_root, stderr, stdout};
+use crate::common::{Run, Work, check_pipeline, job_names, job_needs, repo_root};
 use serde_json::Value;
 
 const EXAMPLE: &str = "examples/dist-mirror.yaml";
@@ -22,38 +22,18 @@ fn generate(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (Value, String, Vec<String>) {
-    let path = config(work, extra);
-    let mut cmd = assert_cmd::Command::from_std(crate::common::binary());
-    cmd.arg("--config")
-        .arg(&path)
+    let out = Run::bare()
+        .config_file(config(work, extra))
         .args(["pipeline", "generate"])
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = stdout(&out);
-    (check_pipeline(&text), stderr(&out), jobs(&text))
-}
-
-/// The job names in file order.
-fn jobs(text: &str) -> Vec<String> {
-    let doc: serde_yaml::Mapping = serde_yaml::from_str(text).unwrap();
-    doc.keys()
-        .filter_map(|k| k.as_str())
-        .filter(|k| !["stages", "workflow", "default", "variables"].contains(k))
-        .map(str::to_owned)
-        .collect()
-}
-
-fn needs(doc: &Value, job: &str) -> Vec<String> {
-    doc[job]["needs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect()
+        .args(args)
+        .envs(env.iter().copied())
+        .success()
+        .run();
+    (
+        check_pipeline(&out.stdout),
+        out.stderr,
+        job_names(&out.stdout),
+    )
 }
 
 #[test]
@@ -68,7 +48,7 @@ fn promote_job_declares_the_environment_and_the_dotenv_never_expires() {
     let promote = &doc["promote"];
     assert_eq!(promote["stage"], "publish");
     assert_eq!(
-        needs(&doc, "promote"),
+        job_needs(&doc, "promote"),
         ["snapshot", "publish-snapshot", "verify"]
     );
     assert_eq!(promote["environment"]["name"], "mirror/shard01");
@@ -103,7 +83,7 @@ fn prune_runs_last_only_with_retention_and_its_absence_warns() {
     assert!(!err.contains("pipeline_no_retention"), "{err}");
     assert_eq!(names.last().unwrap(), "prune");
     assert_eq!(doc["prune"]["stage"], "cleanup");
-    assert_eq!(needs(&doc, "prune"), ["cleanup-state", "promote"]);
+    assert_eq!(job_needs(&doc, "prune"), ["cleanup-state", "promote"]);
     assert!(
         doc["prune"]["script"][0]
             .as_str()
@@ -149,7 +129,7 @@ fn republish_promotes_only_when_asked() {
             ],
             "{args:?} {env:?}"
         );
-        assert_eq!(needs(&doc, "promote"), ["publish-snapshot", "verify"]);
+        assert_eq!(job_needs(&doc, "promote"), ["publish-snapshot", "verify"]);
         assert!(
             doc["promote"]["script"][0]
                 .as_str()
@@ -162,44 +142,36 @@ fn republish_promotes_only_when_asked() {
 #[test]
 fn bad_retention_and_environment_are_config_errors() {
     let work = Work::new();
+    let environment = |lines: &str| format!("pipeline:\n  environment:\n{lines}");
     for (extra, needle) in [
-        ("retention: {}\n", "keeps nothing by rule"),
-        ("retention:\n  keep_daily: -1\n", "retention.keep_daily"),
+        ("retention: {}\n".to_owned(), "keeps nothing by rule"),
         (
-            "retention:\n  keep_last: 1\n  keep: [../x]\n",
+            "retention:\n  keep_daily: -1\n".to_owned(),
+            "retention.keep_daily",
+        ),
+        (
+            "retention:\n  keep_last: 1\n  keep: [../x]\n".to_owned(),
             "retention.keep[0]",
         ),
         (
-            "retention:\n  keep_last: 1\n  max_prune_per_run: lots\n",
+            "retention:\n  keep_last: 1\n  max_prune_per_run: lots\n".to_owned(),
             "retention.max_prune_per_run",
         ),
-    ] {
-        let path = config(&work, extra);
-        let out = assert_cmd::Command::from_std(crate::common::binary())
-            .arg("--config")
-            .arg(&path)
-            .args(["config", "check"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(3), "{extra}: {}", stderr(&out));
-        assert!(stderr(&out).contains(needle), "{extra}: {}", stderr(&out));
-    }
-    for (env, needle) in [
-        ("    name: \"$CI_X\"\n", "pipeline.environment.name"),
-        ("    url: https://x\n", "needs a name"),
         (
-            "    name: m\n    url: \"javascript:x\"\n",
+            environment("    name: \"$CI_X\"\n"),
+            "pipeline.environment.name",
+        ),
+        (environment("    url: https://x\n"), "needs a name"),
+        (
+            environment("    name: m\n    url: \"javascript:x\"\n"),
             "pipeline.environment.url",
         ),
     ] {
-        let path = config(&work, &format!("pipeline:\n  environment:\n{env}"));
-        let out = assert_cmd::Command::from_std(crate::common::binary())
-            .arg("--config")
-            .arg(&path)
+        Run::bare()
+            .config_file(config(&work, &extra))
             .args(["config", "check"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(3), "{env}: {}", stderr(&out));
-        assert!(stderr(&out).contains(needle), "{env}: {}", stderr(&out));
+            .code(3)
+            .stderr_has(needle)
+            .run();
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::common::{Env, stderr};
+use crate::common::Env;
 use serde_json::Value;
 
 const S1: &str = "20260101-000000";
@@ -20,23 +20,17 @@ fn repo(env: &Env) -> PathBuf {
     env.workdir().join("repo")
 }
 
-/// Writes the verify report of `snap` with `status`.
-fn write_verify(env: &Env, snap: &str, status: &str) {
-    env.write_verify_report(snap, status);
-}
-
 /// Two snapshots published (locally and on the replica) and verified ok.
 fn published_env() -> Env {
-    let env = Env::new();
-    env.write_config(&env.default_config());
+    let env = Env::with_default_config();
     env.make_snapshot(S1);
     env.make_snapshot(S2);
-    assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .args(["publish-snapshot", "--all"])
-        .assert()
-        .success();
-    write_verify(&env, S1, "ok");
-    write_verify(&env, S2, "ok");
+        .success()
+        .run();
+    env.write_verify_report(S1, "ok");
+    env.write_verify_report(S2, "ok");
     env
 }
 
@@ -47,12 +41,12 @@ fn current(dir: &Path) -> PathBuf {
 #[test]
 fn promote_switches_current_locally_and_on_the_replica_and_records_it() {
     let env = published_env();
-    assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .args(["promote", "--snapshot", S2])
         .env("CI_PIPELINE_URL", "https://gitlab.example/p/-/pipelines/7")
         .env("CI_JOB_URL", "https://gitlab.example/p/-/jobs/70")
-        .assert()
-        .success();
+        .success()
+        .run();
     let want = PathBuf::from(format!("snapshots/{S2}"));
     assert_eq!(current(&repo(&env)), want);
     assert!(
@@ -94,10 +88,10 @@ fn promote_switches_current_locally_and_on_the_replica_and_records_it() {
     assert!(first["promoted_at"].as_str().unwrap().ends_with('Z'));
 
     // Rollback: re-running promote with the older snapshot.
-    assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .args(["promote", "--snapshot", S1])
-        .assert()
-        .success();
+        .success()
+        .run();
     assert_eq!(
         current(&repo(&env)),
         PathBuf::from(format!("snapshots/{S1}"))
@@ -121,10 +115,7 @@ fn promote_switches_current_locally_and_on_the_replica_and_records_it() {
 fn promote_defaults_to_the_current_snapshot_outside_ci() {
     let env = published_env();
     env.write_file("work/state/current_snapshot.txt", &format!("{S1}\n"));
-    assert_cmd::Command::from_std(env.std_cmd())
-        .args(["--skip-remote", "promote"])
-        .assert()
-        .success();
+    env.run().args(["--skip-remote", "promote"]).success().run();
     assert_eq!(
         current(&repo(&env)),
         PathBuf::from(format!("snapshots/{S1}"))
@@ -138,13 +129,12 @@ fn promote_refuses_an_empty_or_missing_snapshot_in_ci() {
     let env = published_env();
     env.write_file("work/state/current_snapshot.txt", &format!("{S1}\n"));
     for args in [&["promote", "--snapshot", ""][..], &["promote"][..]] {
-        let out = assert_cmd::Command::from_std(env.std_cmd())
+        env.run()
             .args(args)
             .env("CI", "true")
-            .assert()
-            .code(2);
-        let err = stderr(out.get_output());
-        assert!(err.contains("non-empty --snapshot in CI"), "{err}");
+            .code(2)
+            .stderr_has("non-empty --snapshot in CI")
+            .run();
     }
     assert!(fs::symlink_metadata(repo(&env).join("current")).is_err());
     assert!(!env.state().join("promoted.txt").exists());
@@ -171,7 +161,7 @@ fn promote_refuses_unpublished_or_unverified_snapshots() {
         ),
         (
             S1,
-            Box::new(|e| write_verify(e, S1, "failed")),
+            Box::new(|e| e.write_verify_report(S1, "failed")),
             "has status",
         ),
         (
@@ -197,16 +187,12 @@ fn promote_refuses_unpublished_or_unverified_snapshots() {
     ];
     for (snap, prepare, needle) in cases {
         prepare(&env);
-        let out = assert_cmd::Command::from_std(env.std_cmd())
+        env.run()
             .args(["promote", "--snapshot", snap])
-            .assert()
-            .code(1);
-        let err = stderr(out.get_output());
-        assert!(err.contains(needle), "{snap} {needle}: {err}");
-        assert!(
-            err.contains(&format!("cannot promote snapshot {snap}")),
-            "{err}"
-        );
+            .code(1)
+            .stderr_has(needle)
+            .stderr_has(format!("cannot promote snapshot {snap}"))
+            .run();
     }
     assert!(fs::symlink_metadata(repo(&env).join("current")).is_err());
     assert!(!env.state().join("promoted.txt").exists());
@@ -216,12 +202,11 @@ fn promote_refuses_unpublished_or_unverified_snapshots() {
 #[test]
 fn dry_run_promote_changes_nothing() {
     let env = published_env();
-    let out = assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .args(["--dry-run", "promote", "--snapshot", S1])
-        .assert()
-        .success();
-    let err = stderr(out.get_output());
-    assert!(err.contains("dry_run_symlink"), "{err}");
+        .success()
+        .stderr_has("dry_run_symlink")
+        .run();
     assert!(fs::symlink_metadata(repo(&env).join("current")).is_err());
     assert!(!env.state().join("promoted.txt").exists());
     assert!(!env.workdir().join("metadata/promotions.json").exists());
@@ -232,10 +217,10 @@ fn dry_run_promote_changes_nothing() {
 #[test]
 fn the_switch_is_atomic_for_readers() {
     let env = published_env();
-    assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .args(["--skip-remote", "promote", "--snapshot", S1])
-        .assert()
-        .success();
+        .success()
+        .run();
     let path = repo(&env).join("current/debian/dists/bookworm/Release");
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
@@ -254,10 +239,10 @@ fn the_switch_is_atomic_for_readers() {
     };
     for i in 0..200 {
         let snap = if i % 2 == 0 { S2 } else { S1 };
-        assert_cmd::Command::from_std(env.std_cmd())
+        env.run()
             .args(["--skip-remote", "promote", "--snapshot", snap])
-            .assert()
-            .success();
+            .success()
+            .run();
     }
     stop.store(true, Ordering::Relaxed);
     let (reads, missing) = reader.join().unwrap();
@@ -276,29 +261,26 @@ fn the_switch_is_atomic_for_readers() {
 #[test]
 fn publish_snapshot_keeps_current_and_the_inventory_ignores_it() {
     let env = published_env();
-    assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .args(["promote", "--snapshot", S1])
-        .assert()
-        .success();
-    assert_cmd::Command::from_std(env.std_cmd())
-        .args(["publish-inventory"])
-        .assert()
-        .success();
+        .success()
+        .run();
+    env.run().args(["publish-inventory"]).success().run();
     let inventory_before = fs::read(env.workdir().join("metadata/inventory.json")).unwrap();
-    assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .args(["publish-snapshot", "--snapshot", S1])
-        .assert()
-        .success();
-    assert_cmd::Command::from_std(env.std_cmd())
+        .success()
+        .run();
+    env.run()
         .args(["publish-snapshot", "--all"])
-        .assert()
-        .success();
+        .success()
+        .run();
     // S2 leaves ZFS; --all prunes it from the published tree, not current.
     fs::remove_dir_all(env.mount().join(format!(".zfs/snapshot/{S2}"))).unwrap();
-    assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .args(["publish-snapshot", "--all"])
-        .assert()
-        .success();
+        .success()
+        .run();
     let replica = env.replica_path(&repo(&env));
     for dir in [repo(&env), replica.clone()] {
         assert_eq!(
@@ -310,10 +292,7 @@ fn publish_snapshot_keeps_current_and_the_inventory_ignores_it() {
         assert!(dir.join("current/debian").exists(), "{}", dir.display());
         assert!(!dir.join(format!("snapshots/{S2}")).exists());
     }
-    assert_cmd::Command::from_std(env.std_cmd())
-        .args(["publish-inventory"])
-        .assert()
-        .success();
+    env.run().args(["publish-inventory"]).success().run();
     let inventory: Value =
         serde_json::from_slice(&fs::read(env.workdir().join("metadata/inventory.json")).unwrap())
             .unwrap();
@@ -338,28 +317,20 @@ fn promote_follows_no_symlinked_report_and_keeps_a_current_directory() {
     );
     fs::remove_file(&report).unwrap();
     std::os::unix::fs::symlink(&outside, &report).unwrap();
-    let out = assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .args(["promote", "--snapshot", S1])
-        .assert()
-        .code(1);
-    assert!(
-        stderr(out.get_output()).contains("symlink"),
-        "{}",
-        stderr(out.get_output())
-    );
+        .code(1)
+        .stderr_has("symlink")
+        .run();
     assert!(fs::symlink_metadata(repo(&env).join("current")).is_err());
 
     fs::create_dir(repo(&env).join("current")).unwrap();
     env.write_file("work/repo/current/keep.txt", "x");
-    let out = assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .args(["promote", "--snapshot", S2])
-        .assert()
-        .code(1);
-    assert!(
-        stderr(out.get_output()).contains("is not a symlink"),
-        "{}",
-        stderr(out.get_output())
-    );
+        .code(1)
+        .stderr_has("is not a symlink")
+        .run();
     assert!(repo(&env).join("current/keep.txt").exists());
     assert!(!env.state().join("promoted.txt").exists());
 }

@@ -4,10 +4,10 @@
 //! that failed on the replica, and no `retention` section.
 
 use std::fs;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
-use crate::common::{DATASET, Env, fakes_dir, stderr, tree};
+use crate::common::{DATASET, Env, Run, fakes_dir, kill, list_dir, read_pid, tree, wait_for};
 
 fn day(d: u32) -> String {
     format!("202601{d:02}-020000")
@@ -21,20 +21,9 @@ fn replica_mount(env: &Env) -> PathBuf {
     env.root.join("replica-zfs")
 }
 
-/// The snapshots `zfs list` shows in `mount`.
-fn listed(mount: &std::path::Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(mount.join(".zfs/snapshot"))
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn write_verify(env: &Env, snap: &str) {
-    env.mark_verified(snap);
+/// The snapshots `zfs list` shows in `mount`, sorted.
+fn listed(mount: &Path) -> Vec<String> {
+    list_dir(&mount.join(".zfs/snapshot"))
 }
 
 /// `names` as ZFS snapshots here and on the replica, all published
@@ -70,8 +59,14 @@ fn setup(names: &[String], retention: &str) -> Env {
             "{}\n",
         );
     }
-    run(&env, &["publish-snapshot", "--all"]).success();
-    run(&env, &["publish-inventory"]).success();
+    replica_run(&env)
+        .args(["publish-snapshot", "--all"])
+        .success()
+        .run();
+    replica_run(&env)
+        .args(["publish-inventory"])
+        .success()
+        .run();
     // make_snapshot marked every snapshot verified for publish-snapshot's
     // gate; each test decides which are verified.
     for n in names {
@@ -84,25 +79,22 @@ fn setup(names: &[String], retention: &str) -> Env {
     env
 }
 
-fn cmd(env: &Env) -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::from_std(env.std_cmd());
-    c.env(
+/// [`Env::run`] with the replica's `zfs` and `sudo` on the ssh stand-in's
+/// PATH (see [`setup`]).
+fn replica_run(env: &Env) -> Run {
+    env.run().env(
         "FAKE_SSH_REMOTE_PATH",
         format!(
             "{}:{}",
             env.root.join("bin").display(),
             fakes_dir().join("replica").display()
         ),
-    );
-    c
+    )
 }
 
-fn run(env: &Env, args: &[&str]) -> assert_cmd::assert::Assert {
-    cmd(env).args(args).assert()
-}
-
-fn published(dir: &std::path::Path) -> Vec<String> {
-    crate::common::list_dir(&dir.join("snapshots"))
+/// The snapshots published below `dir`, sorted.
+fn published(dir: &Path) -> Vec<String> {
+    list_dir(&dir.join("snapshots"))
 }
 
 /// After a complete prune of `gone`: nothing of them is left anywhere, the
@@ -133,7 +125,7 @@ fn assert_pruned(env: &Env, gone: &[String], kept: &[String]) {
     }
     assert!(!env.state().join("prune_journal.txt").exists());
     let written = fs::read(env.workdir().join("metadata/inventory.json")).unwrap();
-    run(env, &["publish-inventory"]).success();
+    replica_run(env).args(["publish-inventory"]).success().run();
     assert_eq!(
         fs::read(env.workdir().join("metadata/inventory.json")).unwrap(),
         written,
@@ -151,16 +143,18 @@ fn every_protection_is_kept_and_the_rest_is_destroyed_everywhere() {
     );
     // promoted: d1 (verified); newest verified: d3; current served: d2;
     // state's current snapshot: d4; keep list: d5; hold: d6.
-    write_verify(&env, &day(1));
-    write_verify(&env, &day(3));
-    run(&env, &["promote", "--snapshot", &day(1)]).success();
+    env.mark_verified(&day(1));
+    env.mark_verified(&day(3));
+    replica_run(&env)
+        .args(["promote", "--snapshot", &day(1)])
+        .success()
+        .run();
     std::os::unix::fs::symlink(format!("snapshots/{}", day(2)), repo(&env).join("c.tmp")).unwrap();
     fs::rename(repo(&env).join("c.tmp"), repo(&env).join("current")).unwrap();
     env.write_file("work/state/current_snapshot.txt", &format!("{}\n", day(4)));
-    run(&env, &["pin", &day(6)]).success();
+    replica_run(&env).args(["pin", &day(6)]).success().run();
 
-    let out = run(&env, &["prune"]).success();
-    let err = stderr(out.get_output());
+    let err = replica_run(&env).args(["prune"]).success().run().stderr;
     for (snap, why) in [
         (day(1), "promoted"),
         (day(2), "served_by_current"),
@@ -206,8 +200,11 @@ fn every_protection_is_kept_and_the_rest_is_destroyed_everywhere() {
         PathBuf::from(format!("snapshots/{}", day(2)))
     );
     // A second run has nothing to do.
-    let out = run(&env, &["prune"]).success();
-    assert!(!stderr(out.get_output()).contains("prune_destroy"));
+    replica_run(&env)
+        .args(["prune"])
+        .success()
+        .stderr_lacks("prune_destroy")
+        .run();
 }
 
 #[test]
@@ -218,12 +215,11 @@ fn the_guard_refuses_more_than_max_prune_per_run_unless_forced() {
         "retention:\n  keep_last: 1\n  max_prune_per_run: 2\n",
     );
     let before = tree(&env.root.join("work"));
-    let out = run(&env, &["prune"]).code(1);
-    let err = stderr(out.get_output());
-    assert!(
-        err.contains("would destroy 3 snapshots, more than retention.max_prune_per_run (2)"),
-        "{err}"
-    );
+    replica_run(&env)
+        .args(["prune"])
+        .code(1)
+        .stderr_has("would destroy 3 snapshots, more than retention.max_prune_per_run (2)")
+        .run();
     assert_eq!(listed(&env.mount()), names);
     // Nothing changed but the lock file and the stage's own status part
     // (status.json records the failed prune).
@@ -234,7 +230,7 @@ fn the_guard_refuses_more_than_max_prune_per_run_unless_forced() {
         before.remove(changed);
     }
     assert_eq!(after, before);
-    run(&env, &["prune", "--force"]).success();
+    replica_run(&env).args(["prune", "--force"]).success().run();
     assert_pruned(&env, &names[..3], &names[3..]);
 }
 
@@ -243,18 +239,14 @@ fn dry_run_shows_the_plan_and_changes_nothing() {
     let names: Vec<String> = (1..=3).map(day).collect();
     let env = setup(&names, "retention:\n  keep_last: 1\n");
     let before = tree(&env.root);
-    let out = run(&env, &["--dry-run", "prune"]).success();
-    let err = stderr(out.get_output());
-    assert!(
-        err.contains(&format!("prune_destroy snapshot={}", day(1))),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!("zfs destroy -- {DATASET}@{}", day(2))),
-        "{err}"
-    );
-    assert!(err.contains("dry_run_remove"), "{err}");
-    assert!(err.contains("dry_run_plan"), "{err}");
+    replica_run(&env)
+        .args(["--dry-run", "prune"])
+        .success()
+        .stderr_has(format!("prune_destroy snapshot={}", day(1)))
+        .stderr_has(format!("zfs destroy -- {DATASET}@{}", day(2)))
+        .stderr_has("dry_run_remove")
+        .stderr_has("dry_run_plan")
+        .run();
     let mut after = tree(&env.root);
     after.remove("fake.log");
     let mut before = before;
@@ -266,8 +258,11 @@ fn dry_run_shows_the_plan_and_changes_nothing() {
 fn no_retention_section_prunes_nothing() {
     let names: Vec<String> = (1..=3).map(day).collect();
     let env = setup(&names, "");
-    let out = run(&env, &["prune"]).success();
-    assert!(stderr(out.get_output()).contains("prune_no_retention"));
+    replica_run(&env)
+        .args(["prune"])
+        .success()
+        .stderr_has("prune_no_retention")
+        .run();
     assert_eq!(listed(&env.mount()), names);
 }
 
@@ -276,30 +271,15 @@ fn a_run_killed_between_steps_is_finished_by_the_next() {
     let names: Vec<String> = (1..=3).map(day).collect();
     let env = setup(&names, "retention:\n  keep_last: 1\n");
     let pidfile = env.root.join("zfs.pid");
-    let mut child = {
-        let mut c = env.std_cmd();
-        c.env("FAKE_ZFS_DESTROY_SLEEP", "60")
-            .env("FAKE_ZFS_PIDFILE", &pidfile)
-            .env(
-                "FAKE_SSH_REMOTE_PATH",
-                format!(
-                    "{}:{}",
-                    env.root.join("bin").display(),
-                    fakes_dir().join("replica").display()
-                ),
-            )
-            .arg("prune")
-            .stderr(std::process::Stdio::null());
-        c.spawn().unwrap()
-    };
-    let start = Instant::now();
-    while !pidfile.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "zfs destroy never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = replica_run(&env)
+        .env("FAKE_ZFS_DESTROY_SLEEP", "60")
+        .env("FAKE_ZFS_PIDFILE", &pidfile)
+        .arg("prune")
+        .spawn(Stdio::null());
+    // The fake writes its pid (`echo $$ > file`) before it sleeps.
+    wait_for("zfs destroy to start", 60, || {
+        fs::read_to_string(&pidfile).is_ok_and(|pid| pid.ends_with('\n'))
+    });
     // The first snapshot's trees are gone, its ZFS snapshot not yet.
     assert!(!repo(&env).join(format!("snapshots/{}", day(1))).exists());
     assert!(
@@ -310,13 +290,10 @@ fn a_run_killed_between_steps_is_finished_by_the_next() {
     assert!(listed(&env.mount()).contains(&day(1)));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let zfs_pid = fs::read_to_string(&pidfile).unwrap();
-    let _ = std::process::Command::new("kill")
-        .args(["-9", zfs_pid.trim()])
-        .status();
+    kill(read_pid(&pidfile), libc::SIGKILL);
     assert!(env.state().join("prune_journal.txt").exists());
 
-    run(&env, &["prune"]).success();
+    replica_run(&env).args(["prune"]).success().run();
     assert_pruned(&env, &names[..2], &names[2..]);
 }
 
@@ -325,15 +302,18 @@ fn a_run_that_failed_on_the_replica_is_finished_by_the_next() {
     let names: Vec<String> = (1..=3).map(day).collect();
     let env = setup(&names, "retention:\n  keep_last: 1\n");
     env.write_file("replica-fail", "");
-    run(&env, &["prune"]).code(1);
+    replica_run(&env).args(["prune"]).code(1).run();
     // The local snapshot is destroyed, the replica's is not.
     assert!(!listed(&env.mount()).contains(&day(1)));
     assert!(listed(&replica_mount(&env)).contains(&day(1)));
     fs::remove_file(env.root.join("replica-fail")).unwrap();
-    let out = run(&env, &["prune"]).success();
-    assert!(stderr(out.get_output()).contains(&format!(
-        "prune_destroy snapshot={} why=unfinished_run",
-        day(1)
-    )),);
+    replica_run(&env)
+        .args(["prune"])
+        .success()
+        .stderr_has(format!(
+            "prune_destroy snapshot={} why=unfinished_run",
+            day(1)
+        ))
+        .run();
     assert_pruned(&env, &names[..2], &names[2..]);
 }

@@ -5,7 +5,7 @@
 //! refuses to destroy it. ci/test.sh starts the zfs-fuse daemon; without it
 //! this test fails and says why.
 
-use crate::common::{Env, stderr};
+use crate::common::Env;
 use crate::zfs_pool::{Pool, program, run, snapshot, snapshots_of};
 
 fn day(d: u32) -> String {
@@ -55,21 +55,14 @@ fn pin_and_prune_with_real_zfs() {
         .unwrap();
     assert!(!refused.status.success());
 
-    let out = assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .arg("prune")
-        .assert()
-        .success();
-    let err = stderr(out.get_output());
-    assert!(
-        err.contains(&format!("prune_keep snapshot={} why=zfs_hold", day(2))),
-        "{err}"
-    );
+        .success()
+        .stderr_has(format!("prune_keep snapshot={} why=zfs_hold", day(2)))
+        .run();
     assert_eq!(snapshots_of(&dataset), vec![day(2), day(4)]);
 
     run("zfs", &["release", "--", "mirrorer:pin", &target]);
-    assert_cmd::Command::from_std(env.std_cmd())
-        .arg("prune")
-        .assert()
-        .success();
+    env.run().arg("prune").success().run();
     assert_eq!(snapshots_of(&dataset), vec![day(4)]);
 }

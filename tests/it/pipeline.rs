@@ -4,8 +4,8 @@
 //! declared stages and `needs` that name jobs of the same pipeline.
 
 use crate::common::{
-    Run, Work, assert_snapshot, check_pipeline, regex_escape, repo_root, schema_validator, stderr,
-    stdout,
+    Run, Work, assert_snapshot, check_pipeline, job_names, job_needs, regex_escape, repo_root,
+    schema_validator, stderr, stdout,
 };
 use serde_json::Value;
 
@@ -25,28 +25,13 @@ fn generate(args: &[&str], env: &[(&str, &str)]) -> String {
     text
 }
 
-fn job_names(text: &str) -> Vec<String> {
-    let doc: serde_yaml::Mapping = serde_yaml::from_str(text).unwrap();
-    doc.keys()
-        .filter_map(|k| k.as_str())
-        .filter(|k| !["stages", "workflow", "default", "variables"].contains(k))
-        .map(str::to_owned)
-        .collect()
-}
-
 fn script(text: &str, job: &str) -> String {
     let doc: Value = serde_yaml::from_str(text).unwrap();
     doc[job]["script"][0].as_str().unwrap().to_owned()
 }
 
 fn needs(text: &str, job: &str) -> Vec<String> {
-    let doc: Value = serde_yaml::from_str(text).unwrap();
-    doc[job]["needs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect()
+    job_needs(&serde_yaml::from_str(text).unwrap(), job)
 }
 
 /// The snapshot `tests/snapshots/<name>.snap`, the repository path as `[REPO]`.

@@ -167,6 +167,14 @@ fn with_real_podman_the_environment_changes_the_container_not_the_client() {
 
 // 2. RSYNC_RSH and replication.ssh_options.
 
+/// The one call of the argv-logging ssh ([`argv_logging_ssh`]) in the fake
+/// log; fails when there is not exactly one.
+fn only_ssh_call(env: &Env) -> String {
+    let calls = env.log_of("argv-ssh");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    calls[0].clone()
+}
+
 /// A remote shell that logs its argv as `<name> [arg][arg]...` and then
 /// runs the ssh stand-in.
 fn argv_logging_ssh(env: &Env, rel: &str) -> PathBuf {
@@ -209,11 +217,10 @@ fn remote_publication_honours_rsync_rsh() {
         .args(["publish-snapshot", "--snapshot", S1])
         .success()
         .run();
-    let calls = env.log_of("argv-ssh");
-    assert_eq!(calls.len(), 1, "{calls:?}");
+    let call = only_ssh_call(&env);
     assert!(
-        calls[0].starts_with("argv-ssh [-o][SetEnv=A=x y][-l][mirror][replica.example][rsync]"),
-        "{calls:?}"
+        call.starts_with("argv-ssh [-o][SetEnv=A=x y][-l][mirror][replica.example][rsync]"),
+        "{call}"
     );
     assert!(
         replica_repo(&env)
@@ -248,14 +255,13 @@ fn ssh_options_reach_ssh_through_rsync_quoted_and_syncoid_as_flags() {
         .args(["publish-snapshot", "--snapshot", S1])
         .success()
         .run();
-    let calls = env.log_of("argv-ssh");
-    assert_eq!(calls.len(), 1, "{calls:?}");
+    let call = only_ssh_call(&env);
     assert!(
-        calls[0].starts_with(&format!(
+        call.starts_with(&format!(
             "argv-ssh [-i][{}][-o][ProxyJump=it's][-o][StrictHostKeyChecking=yes][-l][mirror][replica.example][rsync]",
             key.display()
         )),
-        "{calls:?}"
+        "{call}"
     );
     // syncoid cannot pass a key path with a blank (it uses a shell).
     env.run()

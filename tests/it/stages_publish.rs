@@ -225,13 +225,19 @@ fn empty_repo_paths_fail() {
     let start = config.find("repo:\n").unwrap();
     let end = config.find("tools:\n").unwrap();
     env.write_config(&format!("{}{}", &config[..start], &config[end..]));
+    refused_before_publishing(&env, "repo.paths is empty in");
+}
+
+/// With the config `env` has, publishing S1 fails (exit 1) with `message`
+/// on stderr, before anything is published.
+fn refused_before_publishing(env: &Env, message: &str) {
     env.make_snapshot(S1);
     env.run()
         .args(["publish-snapshot", "--snapshot", S1])
         .code(1)
-        .stderr_has("repo.paths is empty in")
+        .stderr_has(message)
         .run();
-    assert!(!repo(&env).exists());
+    assert!(!repo(env).exists());
 }
 
 #[test]
@@ -298,14 +304,11 @@ fn skip_remote_from_the_flag_and_from_the_config() {
 fn remote_publication_requires_ssh_user() {
     let env = Env::new();
     env.write_config(&env.default_config().replace("  ssh_user: mirror\n", ""));
-    env.make_snapshot(S1);
-    env.run()
-        .args(["publish-snapshot", "--snapshot", S1])
-        .code(1)
-        .stderr_has("replication.ssh_user is required to publish to replication.replica_host replica.example")
-        .run();
     // Checked before anything is published.
-    assert!(!repo(&env).exists());
+    refused_before_publishing(
+        &env,
+        "replication.ssh_user is required to publish to replication.replica_host replica.example",
+    );
 }
 
 #[test]

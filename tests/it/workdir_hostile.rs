@@ -51,6 +51,18 @@ fn bounded(run: Run) -> Run {
     })
 }
 
+/// An environment with one snapshot published locally
+/// (`--skip-remote publish-snapshot --all`).
+fn published_locally() -> Env {
+    let env = Env::with_default_config();
+    env.make_snapshot("20260101-000000");
+    env.run()
+        .args(["--skip-remote", "publish-snapshot", "--all"])
+        .success()
+        .run();
+    env
+}
+
 #[test]
 fn a_symlinked_pipeline_lock_is_refused_and_its_target_untouched() {
     let env = Env::with_default_config();
@@ -198,12 +210,7 @@ fn a_symlinked_publication_root_is_refused_by_every_stage_using_it() {
 
 #[test]
 fn a_symlinked_metadata_root_is_refused_and_its_temp_files_kept() {
-    let env = Env::with_default_config();
-    env.make_snapshot("20260101-000000");
-    env.run()
-        .args(["--skip-remote", "publish-snapshot", "--all"])
-        .success()
-        .run();
+    let env = published_locally();
     let stale = victim(&env, "meta/.someone.else.tmp");
     // publish-snapshot wrote metadata/status.json (issue 14): replace the
     // real metadata root by the planted link.
@@ -239,12 +246,7 @@ fn a_symlinked_metadata_root_is_refused_and_its_temp_files_kept() {
 
 #[test]
 fn a_symlink_inside_metadata_is_not_written_through() {
-    let env = Env::with_default_config();
-    env.make_snapshot("20260101-000000");
-    env.run()
-        .args(["--skip-remote", "publish-snapshot", "--all"])
-        .success()
-        .run();
+    let env = published_locally();
     fs::create_dir_all(env.workdir().join("metadata")).unwrap();
     fs::create_dir_all(env.root.join("outside/snaps")).unwrap();
     fs::remove_dir_all(env.workdir().join("metadata/snapshots")).unwrap();

@@ -138,7 +138,7 @@ use super::{Executor, Options, Plan, StageContext, StageDef, Step, failed, run_s
 use crate::backends::antivirus::Engine;
 use crate::error::Result;
 use crate::process::Tool;
-use crate::state::{LockMode, MIRROR_CHANGED_FILE, StateError};
+use crate::state::{MIRROR_CHANGED_FILE, StateError};
 use list::build_list;
 use report::{already_done, finish};
 use scan::{Scan, Stats};
@@ -196,10 +196,7 @@ fn read_state(path: &Path) -> Result<Option<Vec<u8>>> {
 /// [`Error::Threats`](crate::error::Error::Threats) (exit 5) for threats with `fail_on_threats`; a
 /// failed scanner, zfs or state write (exit 1); the runner's errors.
 pub fn run(options: &Options) -> Result<()> {
-    let def = StageDef {
-        name: "av-scan",
-        lock: LockMode::Exclusive,
-    };
+    let def = StageDef::exclusive("av-scan");
     run_stage(
         options,
         def,

@@ -86,7 +86,7 @@ use std::time::{Duration, Instant};
 use super::{Options, Plan, StageDef, Step, run_stage_checked};
 use crate::backends::container::{self, ContainerError};
 use crate::config::Syncer;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, chain};
 use crate::process::{Cmd, Running, Stream, Tool, Tools};
 use crate::state::LockMode;
 use report::finish;
@@ -121,18 +121,6 @@ pub struct SyncOptions {
     /// Every syncer but those with one of these names or prefixes (only
     /// with `syncers` empty).
     pub exclude_syncers: Vec<String>,
-}
-
-/// The error and its causes on one line.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Runs the stage.

@@ -77,3 +77,24 @@ pub fn check_pipeline(text: &str) -> Value {
     assert_eq!(top["variables"]["MIRRORER_CONFIG"]["expand"], false);
     doc
 }
+
+/// The job names of the child pipeline `text`, in file order (every top-level
+/// key but `stages`, `workflow`, `default` and `variables`).
+pub fn job_names(text: &str) -> Vec<String> {
+    let doc: serde_yaml::Mapping = serde_yaml::from_str(text).unwrap();
+    doc.keys()
+        .filter_map(|k| k.as_str())
+        .filter(|k| !["stages", "workflow", "default", "variables"].contains(k))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The `needs` of `job` in the parsed child pipeline `doc`, in order.
+pub fn job_needs(doc: &Value, job: &str) -> Vec<String> {
+    doc[job]["needs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect()
+}
