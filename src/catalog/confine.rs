@@ -135,6 +135,25 @@ impl Confine {
         }
     }
 
+    /// The size in bytes of the regular file `path`, if it resolves inside
+    /// the root: the checks of [`Confine::open_file`] without opening the
+    /// file for reading (one `O_PATH` open and an `fstat`), for callers that
+    /// need only its existence and size.
+    ///
+    /// # Errors
+    /// As [`Confine::open_file`].
+    pub(crate) fn file_size(&self, path: &Path) -> Result<u64, OpenError> {
+        let fd = open_path(path, false)?;
+        if !self.fd_inside(&fd, path) {
+            return Err(OpenError::Outside);
+        }
+        let stat = rustix::fs::fstat(&fd).map_err(io::Error::from)?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Err(OpenError::Io(io::Error::other("not a regular file")));
+        }
+        Ok(u64::try_from(stat.st_size).unwrap_or(0))
+    }
+
     /// Whether `path` is a regular file inside the root: `Ok(true)`,
     /// `Ok(false)` when missing or not a regular file, `Err(Outside)` when
     /// it resolves outside the root.

@@ -205,8 +205,20 @@ pub fn check_package(
         return out;
     };
     let path = root.join(&rel);
-    let file = match confine.open_file(&path) {
-        Ok(file) => file,
+    // Without a checksum to compute, the file is never opened for reading:
+    // its size comes from the `O_PATH` descriptor the confinement check
+    // opens anyway.
+    let hash = deep && expected.checksum.is_some();
+    let opened = if hash {
+        confine.open_file(&path).and_then(|file| {
+            let size = file.metadata().map_err(OpenError::Io)?.len();
+            Ok((Some(file), size))
+        })
+    } else {
+        confine.file_size(&path).map(|size| (None, size))
+    };
+    let (file, actual_size) = match opened {
+        Ok(v) => v,
         Err(OpenError::Outside) => {
             out.problems.push(Problem::new(
                 rel,
@@ -232,18 +244,6 @@ pub fn check_package(
             return out;
         }
     };
-    let actual_size = match file.metadata() {
-        Ok(meta) => meta.len(),
-        Err(e) => {
-            out.problems.push(Problem::new(
-                rel,
-                ProblemKind::Unreadable,
-                None,
-                Some(e.to_string()),
-            ));
-            return out;
-        }
-    };
     if let Some(size) = expected.size
         && size != actual_size
     {
@@ -255,7 +255,7 @@ pub fn check_package(
         ));
         return out;
     }
-    if deep && let Some((algo, want)) = &expected.checksum {
+    if let (Some(file), Some((algo, want))) = (file, &expected.checksum) {
         match hash_reader(file, *algo) {
             Ok((got, n)) => {
                 out.bytes_hashed = n;
