@@ -16,12 +16,26 @@
 //!   reading through that same descriptor. Without `/proc`, the path is
 //!   resolved with `realpath(3)` instead.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+
+/// Identities of [`Confine`] values, so a per-thread cache never carries a
+/// verdict from one scan root to another.
+static NEXT_CONFINE_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The directory [`Confine::file_size`] resolved last on this thread:
+    /// the confine's id, the directory's path, and its `O_PATH` descriptor
+    /// when it is a directory inside the roots (`None` otherwise). Package
+    /// files are listed directory by directory, so most lookups hit it.
+    static LAST_DIR: RefCell<Option<(u64, PathBuf, Option<OwnedFd>)>> = const { RefCell::new(None) };
+}
 
 /// Why a file under the root was not opened.
 #[derive(Debug)]
@@ -53,6 +67,7 @@ pub(crate) const OUTSIDE_MESSAGE: &str = "symlink leads out of the scan root; no
 #[derive(Debug, Clone)]
 pub(crate) struct Confine {
     roots: Vec<PathBuf>,
+    id: u64,
 }
 
 impl Confine {
@@ -80,7 +95,10 @@ impl Confine {
                 }
             }
         }
-        Ok(Confine { roots })
+        Ok(Confine {
+            roots,
+            id: NEXT_CONFINE_ID.fetch_add(1, Ordering::Relaxed),
+        })
     }
 
     /// True when the open descriptor `fd` (a directory or an `O_PATH`
@@ -137,12 +155,52 @@ impl Confine {
 
     /// The size in bytes of the regular file `path`, if it resolves inside
     /// the root: the checks of [`Confine::open_file`] without opening the
-    /// file for reading (one `O_PATH` open and an `fstat`), for callers that
-    /// need only its existence and size.
+    /// file for reading, for callers that need only its existence and size.
+    ///
+    /// The directory of `path` is resolved and checked once (and kept for
+    /// the next call on this thread); the file itself is then one
+    /// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: a single component below a
+    /// directory that is inside cannot lead out, and a symlink there takes
+    /// the full check of [`Confine::open_file`]'s kind.
     ///
     /// # Errors
     /// As [`Confine::open_file`].
     pub(crate) fn file_size(&self, path: &Path) -> Result<u64, OpenError> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return self.file_size_resolved(path);
+        };
+        let stat = LAST_DIR.with(|cell| {
+            let mut cache = cell.borrow_mut();
+            let hit = matches!(&*cache, Some((id, dir, _)) if *id == self.id && dir == parent);
+            if !hit {
+                let fd = open_path(parent, true)
+                    .ok()
+                    .filter(|fd| self.fd_inside(fd, parent));
+                *cache = Some((self.id, parent.to_path_buf(), fd));
+            }
+            match &*cache {
+                Some((_, _, Some(dir))) => {
+                    Some(rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW))
+                }
+                _ => None,
+            }
+        });
+        match stat {
+            Some(Ok(st)) => match FileType::from_raw_mode(st.st_mode) {
+                FileType::RegularFile => Ok(u64::try_from(st.st_size).unwrap_or(0)),
+                FileType::Symlink => self.file_size_resolved(path),
+                _ => Err(OpenError::Io(io::Error::other("not a regular file"))),
+            },
+            Some(Err(e)) => Err(OpenError::Io(e.into())),
+            // The directory is missing, not a directory, or outside: the
+            // full check says which.
+            None => self.file_size_resolved(path),
+        }
+    }
+
+    /// [`Confine::file_size`] by resolving the whole path: one `O_PATH`
+    /// open, the real path compared with the roots, an `fstat`.
+    fn file_size_resolved(&self, path: &Path) -> Result<u64, OpenError> {
         let fd = open_path(path, false)?;
         if !self.fd_inside(&fd, path) {
             return Err(OpenError::Outside);
@@ -221,6 +279,44 @@ pub(crate) fn lexically_inside(base: &str, rel: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_size_stays_inside_through_the_cached_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let pool = root.join("pool");
+        std::fs::create_dir_all(&pool).unwrap();
+        std::fs::write(pool.join("a.deb"), b"12345").unwrap();
+        std::fs::write(tmp.path().join("secret"), b"outside").unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("secret"), pool.join("out.deb")).unwrap();
+        std::os::unix::fs::symlink("a.deb", pool.join("in.deb")).unwrap();
+        std::fs::create_dir(pool.join("dir.deb")).unwrap();
+        let confine = Confine::new(&root).unwrap();
+        // The first call caches pool/; the others use it.
+        assert_eq!(confine.file_size(&pool.join("a.deb")).unwrap(), 5);
+        assert!(matches!(
+            confine.file_size(&pool.join("out.deb")),
+            Err(OpenError::Outside)
+        ));
+        assert_eq!(confine.file_size(&pool.join("in.deb")).unwrap(), 5);
+        assert!(matches!(
+            confine.file_size(&pool.join("missing.deb")),
+            Err(OpenError::Io(e)) if e.kind() == io::ErrorKind::NotFound
+        ));
+        assert!(matches!(
+            confine.file_size(&pool.join("dir.deb")),
+            Err(OpenError::Io(e)) if e.to_string() == "not a regular file"
+        ));
+        // A directory that is itself a symlink out of the root.
+        std::os::unix::fs::symlink(tmp.path(), root.join("pool/up")).unwrap();
+        assert!(matches!(
+            confine.file_size(&root.join("pool/up/secret")),
+            Err(OpenError::Outside)
+        ));
+        // Another root does not reuse this thread's cached verdict.
+        let other = Confine::new(&pool).unwrap();
+        assert_eq!(other.file_size(&pool.join("a.deb")).unwrap(), 5);
+    }
 
     #[test]
     fn lexical_containment() {
