@@ -6,21 +6,20 @@
 //! name that matches no syncer is a usage error naming it.
 
 use std::fs;
-use std::path::PathBuf;
 
-use crate::common::{Env, binary, check_pipeline, fakes_dir, stderr, stdout};
+use crate::common::{Env, Ran, Run, check_pipeline, stderr, stdout};
 use serde_json::Value;
 
 const EXAMPLE: &str = "examples/dist-mirror.yaml";
 
-fn generate_cmd(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = assert_cmd::Command::from_std(binary());
-    cmd.args(["--config", EXAMPLE, "pipeline", "generate"])
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
+/// `pipeline generate` of the example config with `args` and the
+/// variables `env`, run (the callers check its exit code).
+fn generate_cmd(args: &[&str], env: &[(&str, &str)]) -> Ran {
+    Run::bare()
+        .args(["--config", EXAMPLE, "pipeline", "generate"])
+        .args(args)
+        .envs(env.iter().copied())
+        .run()
 }
 
 fn sync_jobs(text: &str) -> Vec<String> {
@@ -145,20 +144,9 @@ fn an_excluded_name_matching_no_syncer_is_named() {
 
 // ---- sync --exclude-syncer, with the fake docker ----
 
-fn docker_dir(env: &Env) -> PathBuf {
-    env.root.join("docker")
-}
-
 /// The default config, the fake docker and three rsync syncers.
 fn sync_config(env: &Env) -> String {
-    env.write_file("etc/repos.yaml", "repos: []\n");
-    fs::create_dir_all(docker_dir(env)).unwrap();
-    let mut text = env.default_config();
-    text.push_str(&format!(
-        "  docker: {}\n",
-        fakes_dir().join("docker").display()
-    ));
-    text.push_str("syncer:\n");
+    let mut text = env.sync_config_head();
     for (name, prefix) in [("alpha", "pa"), ("beta", "pb"), ("gamma", "pg")] {
         text.push_str(&format!(
             "  - type: rsync\n    name: {name}\n    prefix: {prefix}\n    repos: repos.yaml\n    image: registry.example/{name}:1\n    user: '1000:1000'\n    log_file: {log}\n",
@@ -171,19 +159,17 @@ fn sync_config(env: &Env) -> String {
 fn started(env: &Env) -> Vec<String> {
     let mut names: Vec<String> = ["alpha", "beta", "gamma"]
         .into_iter()
-        .filter(|n| docker_dir(env).join(format!("{n}.attempts")).exists())
+        .filter(|n| env.docker_dir().join(format!("{n}.attempts")).exists())
         .map(str::to_owned)
         .collect();
     names.sort();
     names
 }
 
-fn sync(env: &Env, args: &[&str]) -> std::process::Output {
-    let mut cmd = assert_cmd::Command::from_std(env.std_cmd());
-    cmd.env("FAKE_DOCKER_DIR", docker_dir(env))
-        .arg("sync")
-        .args(args);
-    cmd.output().unwrap()
+/// `sync` with `args` and the fake docker, run (the callers check its
+/// exit code).
+fn sync(env: &Env, args: &[&str]) -> Ran {
+    env.sync_run().arg("sync").args(args).run()
 }
 
 #[test]
@@ -284,16 +270,16 @@ fn trigger_forwards_the_exclusion_as_a_variable() {
         }));
     });
     let trigger = |extra: &[&str]| {
-        let mut cmd = assert_cmd::Command::from_std(binary());
-        cmd.env_remove("GITLAB_TOKEN")
+        Run::bare()
+            .env_remove("GITLAB_TOKEN")
             .env_remove("CI_SERVER_URL")
             .env_remove("CI_PROJECT_ID")
             .env("MIRRORER_TRIGGER_TOKEN", "glptt-EXCLUDETEST0123")
             .args(["pipeline", "trigger", "--url"])
             .arg(server.base_url())
             .args(["--ref", "main", "--project", "infra/dist-mirror"])
-            .args(extra);
-        cmd.output().unwrap()
+            .args(extra)
+            .run()
     };
     let out = trigger(&["--exclude-syncer", "debian", "--exclude-syncer", "rpm"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -8,7 +8,7 @@
 
 #![cfg(feature = "fleet")]
 
-use crate::common::{Work, binary, stderr};
+use crate::common::{Run, Work};
 use chrono::{Duration, Utc};
 use httpmock::Method::GET;
 use httpmock::MockServer;
@@ -121,24 +121,23 @@ fn fleet_yaml(f: &Fleet) -> String {
     )
 }
 
-fn collect(work: &Work, fleet: &str) -> std::process::Output {
+/// `fleet collect` of the fleet file `fleet` into `<work>/out`, not yet run
+/// (the caller adds the exit code and the stderr it expects).
+fn collect(work: &Work, fleet: &str) -> Run {
     let path = work.write("fleet.yaml", fleet);
-    assert_cmd::Command::from_std(binary())
+    Run::bare()
         .args(["fleet", "collect", "--fleet"])
         .arg(path)
         .arg("--output-dir")
         .arg(work.path("out"))
-        .output()
-        .unwrap()
 }
 
 #[test]
 fn collects_fresh_stale_broken_and_down_shards() {
     let f = servers();
     let work = Work::new();
-    let out = collect(&work, &fleet_yaml(&f));
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let out = collect(&work, &fleet_yaml(&f)).success().run();
+    let err = out.stderr.clone();
     let json_text = std::fs::read_to_string(work.path("out/fleet.json")).unwrap();
     let html = std::fs::read_to_string(work.path("out/index.html")).unwrap();
     for text in [&json_text, &html, &err] {
@@ -204,18 +203,15 @@ fn collects_fresh_stale_broken_and_down_shards() {
 fn no_shard_answering_is_exit_1_with_the_files_written() {
     let work = Work::new();
     let port = closed_port();
-    let out = collect(
+    collect(
         &work,
         &format!(
             "shards:\n  - {{name: a, metadata_url: 'http://127.0.0.1:{port}/metadata/'}}\nfetch: {{retries: 0}}\n"
         ),
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("no shard answered"),
-        "{}",
-        stderr(&out)
-    );
+    )
+    .code(1)
+    .stderr_has("no shard answered")
+    .run();
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(work.path("out/fleet.json")).unwrap())
             .unwrap();
@@ -228,9 +224,10 @@ fn a_bad_fleet_file_is_exit_3_naming_key_line_and_column() {
     let out = collect(
         &work,
         "shards:\n  - name: ok1\n    metadata_url: http://h/metadata/\n  - name: 'bad name'\n    metadata_url: ftp://h/\n  - name: ok1\n    metadata_url: http://h/\n",
-    );
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(3), "{err}");
+    )
+    .code(3)
+    .run();
+    let err = out.stderr;
     assert!(
         err.contains("shards[1].name") && err.contains("line=4"),
         "{err}"
@@ -244,10 +241,8 @@ fn a_bad_fleet_file_is_exit_3_naming_key_line_and_column() {
         "{err}"
     );
     assert!(!work.path("out").exists());
-    let out = collect(&work, "shards: [\n");
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let out = collect(&work, "shards: []\n");
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    collect(&work, "shards: [\n").code(3).run();
+    collect(&work, "shards: []\n").code(3).run();
 }
 
 #[test]
@@ -277,15 +272,16 @@ fn status_json_is_read_leniently() {
         }));
     });
     let work = Work::new();
-    let out = collect(
+    collect(
         &work,
         &format!(
             "shards:\n  - {{name: missing, metadata_url: '{}/metadata/'}}\n  - {{name: odd, metadata_url: '{}/metadata/'}}\n",
             missing.base_url(),
             odd.base_url()
         ),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    )
+    .success()
+    .run();
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(work.path("out/fleet.json")).unwrap())
             .unwrap();

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{Env, binary};
+use crate::common::{Env, Run};
 use chrono::{Duration as Age, Utc};
 use httpmock::Method::GET;
 use httpmock::MockServer;
@@ -41,30 +41,33 @@ fn healthy() -> Value {
     })
 }
 
-struct Run {
+/// The plugin's exit code and its one output line.
+struct Check {
     code: i32,
     line: String,
 }
 
-fn check_file(dir: &Path, status: &Value, args: &[&str]) -> Run {
+fn check_file(dir: &Path, status: &Value, args: &[&str]) -> Check {
     let path = dir.join("status.json");
     fs::write(&path, serde_json::to_string(status).unwrap()).unwrap();
-    let mut cmd = assert_cmd::Command::from_std(binary());
-    cmd.arg("check").arg("--status").arg(&path).args(args);
-    run(cmd)
+    run(Run::bare()
+        .arg("check")
+        .arg("--status")
+        .arg(&path)
+        .args(args))
 }
 
-fn run(mut cmd: assert_cmd::Command) -> Run {
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
+fn run(run: Run) -> Check {
+    let out = run.run();
+    let stdout = String::from_utf8(out.output.stdout).expect("UTF-8 stdout");
     assert_eq!(stdout.lines().count(), 1, "one line: {stdout:?}");
-    Run {
-        code: out.status.code().unwrap(),
+    Check {
+        code: out.output.status.code().expect("an exit code"),
         line: stdout.trim_end().to_owned(),
     }
 }
 
-fn expect(run: &Run, code: i32, state: &str, needles: &[&str]) {
+fn expect(run: &Check, code: i32, state: &str, needles: &[&str]) {
     assert_eq!(run.code, code, "{}", run.line);
     assert!(
         run.line.starts_with(&format!("MIRRORER {state} - ")),
@@ -238,15 +241,18 @@ fn hostile_text_cannot_break_the_line() {
 fn unreadable_status_is_unknown() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.json");
-    let mut cmd = assert_cmd::Command::from_std(binary());
-    cmd.arg("check").arg("--status").arg(&missing);
-    expect(&run(cmd), 3, "UNKNOWN", &["does not exist"]);
+    expect(
+        &run(Run::bare().arg("check").arg("--status").arg(&missing)),
+        3,
+        "UNKNOWN",
+        &["does not exist"],
+    );
     fs::write(dir.path().join("status.json"), "{broken").unwrap();
-    let mut cmd = assert_cmd::Command::from_std(binary());
-    cmd.arg("check")
+    let broken = Run::bare()
+        .arg("check")
         .arg("--status")
         .arg(dir.path().join("status.json"));
-    expect(&run(cmd), 3, "UNKNOWN", &["is not a status document"]);
+    expect(&run(broken), 3, "UNKNOWN", &["is not a status document"]);
     let mut s = healthy();
     s["schema"] = json!("dist-mirror.other.v9");
     expect(&check_file(dir.path(), &s, &[]), 3, "UNKNOWN", &["schema"]);
@@ -267,9 +273,8 @@ fn unreadable_status_is_unknown() {
         &["shorter"],
     );
     // A directory planted where the file should be.
-    let mut cmd = assert_cmd::Command::from_std(binary());
-    cmd.arg("check").arg("--status").arg(dir.path());
-    expect(&run(cmd), 3, "UNKNOWN", &[]);
+    let planted = Run::bare().arg("check").arg("--status").arg(dir.path());
+    expect(&run(planted), 3, "UNKNOWN", &[]);
 }
 
 #[test]
@@ -278,28 +283,20 @@ fn the_configs_workdir_status_written_by_a_stage() {
     env.write_config(&env.default_config());
     let name = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
     fs::create_dir_all(env.workdir().join(format!("repo/snapshots/{name}/debian"))).unwrap();
-    assert_cmd::Command::from_std(env.std_cmd())
-        .arg("cleanup-state")
-        .assert()
-        .success();
-    let mut cmd = assert_cmd::Command::from_std(env.std_cmd());
-    cmd.arg("check");
+    env.run().arg("cleanup-state").success().run();
     expect(
-        &run(cmd),
+        &run(env.run().arg("check")),
         0,
         "OK",
         &[&format!("newest snapshot {name}"), "snapshots=1;;;0"],
     );
     // No config: UNKNOWN, not the config exit code's meaning.
-    let mut cmd = assert_cmd::Command::from_std(binary());
-    cmd.args(["--config", "/nonexistent/dist-mirror.yaml", "check"]);
-    expect(&run(cmd), 3, "UNKNOWN", &["cannot load the config"]);
+    let no_config = Run::bare().args(["--config", "/nonexistent/dist-mirror.yaml", "check"]);
+    expect(&run(no_config), 3, "UNKNOWN", &["cannot load the config"]);
 }
 
-fn url_cmd(url: &str, extra: &[&str]) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::from_std(binary());
-    cmd.args(["check", "--url", url]).args(extra);
-    cmd
+fn url_cmd(url: &str, extra: &[&str]) -> Run {
+    Run::bare().args(["check", "--url", url]).args(extra)
 }
 
 #[test]

@@ -12,20 +12,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Env, fakes_dir, stderr};
+use crate::common::Env;
 
 fn config(env: &Env, textfile_dir: &Path) -> String {
-    env.write_file("etc/repos.yaml", "repos: []\n");
-    fs::create_dir_all(env.root.join("docker")).unwrap();
-    let mut text = env.default_config();
-    text.push_str(&format!(
-        "  docker: {}\n",
-        fakes_dir().join("docker").display()
-    ));
-    text.push_str(&format!(
-        "metrics:\n  textfile_dir: {}\nsyncer:\n",
-        textfile_dir.display()
-    ));
+    let head = env.sync_config_head();
+    // The metrics section goes before the syncer list the head ends with.
+    let mut text = head.replacen(
+        "\nsyncer:\n",
+        &format!(
+            "\nmetrics:\n  textfile_dir: {}\nsyncer:\n",
+            textfile_dir.display()
+        ),
+        1,
+    );
     for name in ["alpha", "beta"] {
         text.push_str(&format!(
             "  - type: rsync\n    name: {name}\n    prefix: {name}\n    repos: repos.yaml\n    image: registry.example/{name}:1\n    user: '1000:1000'\n    log_file: {log}\n",
@@ -42,7 +41,7 @@ fn populated() -> (Env, PathBuf) {
     let dir = env.root.join("textfile");
     fs::create_dir_all(&dir).unwrap();
     env.write_config(&config(&env, &dir));
-    fs::write(env.root.join("docker/beta.exits"), "1").unwrap();
+    fs::write(env.docker_dir().join("beta.exits"), "1").unwrap();
     let work = env.workdir();
     for snap in ["20260101-000000", "20260102-000000"] {
         fs::create_dir_all(work.join(format!("repo/snapshots/{snap}/debian"))).unwrap();
@@ -52,17 +51,8 @@ fn populated() -> (Env, PathBuf) {
         r#"{"status": "failed", "totals": {"problems": 3}, "repositories": [{"id": "debian/bookworm", "problems": 3}]}"#,
     );
     env.write_file("work/state/promoted.txt", "20260101-000000\n");
-    let out = env
-        .std_cmd()
-        .env("FAKE_DOCKER_DIR", env.root.join("docker"))
-        .arg("sync")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert_cmd::Command::from_std(env.std_cmd())
-        .arg("snapshot")
-        .assert()
-        .success();
+    env.sync_run().arg("sync").code(1).run();
+    env.run().arg("snapshot").success().run();
     (env, dir)
 }
 
@@ -204,16 +194,11 @@ fn a_missing_textfile_dir_is_a_warning_not_a_failure() {
     let env = Env::new();
     let dir = env.root.join("no-such-dir");
     env.write_config(&config(&env, &dir));
-    let out = assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .arg("cleanup-state")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("metrics_not_written"),
-        "{}",
-        stderr(&out)
-    );
+        .success()
+        .stderr_has("metrics_not_written")
+        .run();
     assert!(env.workdir().join("metadata/status.json").exists());
 }
 
@@ -222,14 +207,9 @@ fn a_relative_textfile_dir_is_a_config_error() {
     let env = Env::new();
     let text = config(&env, Path::new("relative/dir"));
     env.write_config(&text);
-    let out = assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .arg("cleanup-state")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("metrics.textfile_dir"),
-        "{}",
-        stderr(&out)
-    );
+        .code(3)
+        .stderr_has("metrics.textfile_dir")
+        .run();
 }

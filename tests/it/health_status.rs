@@ -6,23 +6,12 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::common::{Env, fakes_dir, stderr};
+use crate::common::{Env, Expect};
 use serde_json::Value;
-
-fn docker_dir(env: &Env) -> PathBuf {
-    env.root.join("docker")
-}
 
 /// The default config plus the fake docker and one rsync syncer per name.
 fn config(env: &Env, syncers: &[&str]) -> String {
-    env.write_file("etc/repos.yaml", "repos: []\n");
-    fs::create_dir_all(docker_dir(env)).unwrap();
-    let mut text = env.default_config();
-    text.push_str(&format!(
-        "  docker: {}\n",
-        fakes_dir().join("docker").display()
-    ));
-    text.push_str("syncer:\n");
+    let mut text = env.sync_config_head();
     for name in syncers {
         text.push_str(&format!(
             "  - type: rsync\n    name: {name}\n    prefix: {name}\n    repos: repos.yaml\n    image: registry.example/{name}:1\n    user: '1000:1000'\n    log_file: {log}\n",
@@ -33,13 +22,7 @@ fn config(env: &Env, syncers: &[&str]) -> String {
 }
 
 fn control(env: &Env, file: &str, content: &str) {
-    fs::write(docker_dir(env).join(file), content).unwrap();
-}
-
-fn sync_cmd(env: &Env) -> std::process::Command {
-    let mut cmd = env.std_cmd();
-    cmd.env("FAKE_DOCKER_DIR", docker_dir(env));
-    cmd
+    fs::write(env.docker_dir().join(file), content).unwrap();
 }
 
 fn status_path(env: &Env) -> PathBuf {
@@ -62,8 +45,7 @@ fn sync_records_each_syncer_and_a_failing_stage_keeps_the_other_parts() {
     env.write_config(&config(&env, &["alpha", "beta"]));
     control(&env, "alpha.exits", "1 0");
     control(&env, "beta.exits", "2");
-    let out = sync_cmd(&env).arg("sync").output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    env.sync_run().arg("sync").code(1).run();
     let s = status(&env);
     assert_eq!(s["schema"], "dist-mirror.status.v1");
     assert!(s["shard"].as_str().is_some_and(|v| !v.is_empty()));
@@ -83,10 +65,7 @@ fn sync_records_each_syncer_and_a_failing_stage_keeps_the_other_parts() {
     assert_eq!(s["stages"]["sync"]["last_success_at"], Value::Null);
 
     // Another stage succeeds: its part is added, sync's stays as it was.
-    assert_cmd::Command::from_std(env.std_cmd())
-        .arg("snapshot")
-        .assert()
-        .success();
+    env.run().arg("snapshot").success().run();
     let s2 = status(&env);
     assert_eq!(s2["stages"]["snapshot"]["status"], "ok");
     assert!(is_utc(&s2["stages"]["snapshot"]["last_success_at"]));
@@ -95,11 +74,10 @@ fn sync_records_each_syncer_and_a_failing_stage_keeps_the_other_parts() {
 
     // beta now succeeds alone: alpha's part stays, beta's success is kept.
     control(&env, "beta.exits", "0");
-    let out = sync_cmd(&env)
+    env.sync_run()
         .args(["sync", "--syncer", "beta"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+        .success()
+        .run();
     let s3 = status(&env);
     assert_eq!(s3["syncers"]["alpha"], s["syncers"]["alpha"]);
     assert_eq!(s3["syncers"]["beta"]["status"], "ok");
@@ -110,11 +88,10 @@ fn sync_records_each_syncer_and_a_failing_stage_keeps_the_other_parts() {
 
     // A later failure keeps the time of the last success.
     control(&env, "beta.exits", "3");
-    let out = sync_cmd(&env)
+    env.sync_run()
         .args(["sync", "--syncer", "beta"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+        .code(1)
+        .run();
     let s4 = status(&env);
     assert_eq!(s4["syncers"]["beta"]["status"], "failed");
     assert_eq!(
@@ -150,17 +127,14 @@ fn concurrent_round() {
     let children: Vec<_> = names
         .iter()
         .map(|name| {
-            sync_cmd(&env)
+            env.sync_run()
                 .args(["sync", "--syncer", name])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+                .spawn(std::process::Stdio::piped())
         })
         .collect();
     for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
+        let out = child.wait_with_output().expect("wait for sync");
+        Expect::new().success().check("sync --syncer", out);
     }
     let s = status(&env);
     for name in names {
@@ -185,10 +159,7 @@ fn derived_parts_come_from_the_workdir() {
         r#"{"status": "failed", "totals": {"problems": 2}, "repositories": [{"id": "debian/bookworm", "problems": 2}]}"#,
     );
     env.write_file("work/state/promoted.txt", "20260101-000000\n");
-    assert_cmd::Command::from_std(env.std_cmd())
-        .arg("cleanup-state")
-        .assert()
-        .success();
+    env.run().arg("cleanup-state").success().run();
     let s = status(&env);
     assert_eq!(s["snapshots_count"], 2);
     assert_eq!(s["snapshot"]["name"], "20260102-000000");
@@ -214,10 +185,7 @@ fn derived_parts_come_from_the_workdir() {
         "work/metadata/snapshots/20260102-000000/verify.json",
         r#"{"status": "failed", "totals": {"problems": 9}, "repositories": [{"id": "epel", "problems": [{"path": "a"}], "problems_count": 9}]}"#,
     );
-    assert_cmd::Command::from_std(env.std_cmd())
-        .arg("cleanup-state")
-        .assert()
-        .success();
+    env.run().arg("cleanup-state").success().run();
     let s = status(&env);
     assert_eq!(s["promoted"]["at"], "2026-01-03T08:00:00Z");
     assert_eq!(s["verify"]["problems"], 9);
@@ -228,15 +196,9 @@ fn derived_parts_come_from_the_workdir() {
 fn replicate_records_the_replicated_snapshot() {
     let env = Env::new();
     env.write_config(&env.default_config());
-    assert_cmd::Command::from_std(env.std_cmd())
-        .arg("snapshot")
-        .assert()
-        .success();
+    env.run().arg("snapshot").success().run();
     let current = fs::read_to_string(env.state().join("current_snapshot.txt")).unwrap();
-    assert_cmd::Command::from_std(env.std_cmd())
-        .arg("replicate")
-        .assert()
-        .success();
+    env.run().arg("replicate").success().run();
     let s = status(&env);
     assert_eq!(s["replica"]["snapshot"], current.trim());
     assert_eq!(s["replica"]["host"], "replica.example");
@@ -245,13 +207,11 @@ fn replicate_records_the_replicated_snapshot() {
 
     // A failing replicate: its stage part says so, the last replica and
     // the other stages' parts stay.
-    let out = env
-        .std_cmd()
+    env.run()
         .env("FAKE_SYNCOID_EXIT", "2")
         .arg("replicate")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        .code(1)
+        .run();
     let s2 = status(&env);
     let r = &s2["stages"]["replicate"];
     assert_eq!(r["status"], "failed");
@@ -269,19 +229,15 @@ fn a_corrupt_status_is_rebuilt_and_a_dry_run_writes_nothing() {
     let env = Env::new();
     env.write_config(&env.default_config());
     env.write_file("work/metadata/status.json", "{not json");
-    let out = assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .arg("cleanup-state")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("status_rebuilt"), "{}", stderr(&out));
+        .success()
+        .stderr_has("status_rebuilt")
+        .run();
     assert_eq!(status(&env)["stages"]["cleanup-state"]["status"], "ok");
 
     let before = fs::read(status_path(&env)).unwrap();
-    assert_cmd::Command::from_std(env.std_cmd())
-        .args(["--dry-run", "snapshot"])
-        .assert()
-        .success();
+    env.run().args(["--dry-run", "snapshot"]).success().run();
     assert_eq!(fs::read(status_path(&env)).unwrap(), before);
     let other = Env::new();
     other.write_config(&other.default_config());
@@ -302,16 +258,11 @@ fn a_symlinked_status_lock_is_refused_and_the_stage_still_succeeds() {
     let target = env.root.join("elsewhere");
     fs::write(&target, "keep").unwrap();
     std::os::unix::fs::symlink(&target, env.state().join("status.lock")).unwrap();
-    let out = assert_cmd::Command::from_std(env.std_cmd())
+    env.run()
         .arg("cleanup-state")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("status_not_written"),
-        "{}",
-        stderr(&out)
-    );
+        .success()
+        .stderr_has("status_not_written")
+        .run();
     assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
     assert!(!status_path(&env).exists());
 }
@@ -321,14 +272,12 @@ fn av_scan_records_its_result() {
     let env = Env::new();
     env.write_config(&env.av_config(2, 1, ""));
     let answer = "EventType=ThreatDetected\nFileName=hello.deb\nDetectName=EICAR-Test-File";
-    let out = env
-        .std_cmd()
+    env.run()
         .env("FAKE_KESL_THREAT_MATCH", "hello.deb")
         .env("FAKE_KESL_QUERY_OUTPUT", answer)
         .arg("av-scan")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+        .success()
+        .run();
     let s = status(&env);
     assert_eq!(s["av_scan"]["result"], "threats");
     assert_eq!(s["av_scan"]["threats"], 1);
@@ -336,12 +285,8 @@ fn av_scan_records_its_result() {
     assert!(is_utc(&s["av_scan"]["at"]));
 
     // A clean scan after a change replaces it.
-    assert_cmd::Command::from_std(env.std_cmd())
-        .arg("cleanup-state")
-        .assert()
-        .success();
-    let out = env.std_cmd().arg("av-scan").output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    env.run().arg("cleanup-state").success().run();
+    env.run().arg("av-scan").success().run();
     let s = status(&env);
     assert_eq!(s["av_scan"]["result"], "clean");
     assert_eq!(s["av_scan"]["threats"], 0);
