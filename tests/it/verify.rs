@@ -7,10 +7,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use serde_json::Value;
 use sha2::Digest;
+
+use crate::common::{Ran, Run};
 
 const TREES: &str = "tests/fixtures/catalog/trees";
 
@@ -28,19 +29,19 @@ fn copy_tree(name: &str) -> (tempfile::TempDir, PathBuf) {
     (tmp, root)
 }
 
-fn verify(root: &Path, extra: &[&str]) -> Output {
-    assert_cmd::Command::from_std(crate::common::binary())
+/// `verify --root-dir <root>` with `extra`.
+fn verify(root: &Path, extra: &[&str]) -> Run {
+    Run::bare()
         .arg("verify")
         .arg("--root-dir")
         .arg(root)
         .args(extra)
-        .output()
-        .expect("run mirrorer verify")
 }
 
-fn report(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", crate::common::stderr(output)))
+/// The JSON report a run printed on stdout.
+fn report(out: &Ran) -> Value {
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", out.stderr))
 }
 
 /// `(repository id, problem, path)` of every listed problem.
@@ -103,14 +104,7 @@ fn find_one(dir: &Path, prefix: &str) -> PathBuf {
 fn a_clean_apt_tree_is_ok_deep_and_shallow() {
     let (_tmp, root) = copy_tree("apt");
     for deep in ["none", "all"] {
-        let out = verify(&root, &["--deep", deep]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            crate::common::stderr(&out)
-        );
-        let r = report(&out);
+        let r = report(&verify(&root, &["--deep", deep]).success().run());
         assert_eq!(r["schema"], "dist-mirror.verify.v1");
         assert_eq!(r["status"], "ok");
         assert_eq!(r["deep"], deep);
@@ -123,10 +117,10 @@ fn a_clean_apt_tree_is_ok_deep_and_shallow() {
             assert_eq!(r["totals"]["bytes_hashed"], 0);
         }
     }
-    let out = verify(&root, &["--deep", "all"]);
+    let out = verify(&root, &["--deep", "all"]).run();
     crate::common::assert_snapshot(
         "verify_clean_apt",
-        &snapshot_text(&crate::common::stdout(&out), &root),
+        &snapshot_text(&out.stdout, &root),
         Vec::new(),
     );
 }
@@ -159,16 +153,15 @@ fn every_apt_corruption_is_found_and_exit_is_6() {
     }
 
     // Shallow: everything but the changed byte.
-    let out = verify(&root, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(6),
-        "{}",
-        crate::common::stderr(&out)
-    );
+    let main = "debian__bookworm__main__amd64";
+    let out = verify(&root, &[])
+        .code(6)
+        .stderr_has("verify_problem")
+        .stderr_has(format!("repository={main}"))
+        .stderr_has("problem=size_mismatch")
+        .run();
     let r = report(&out);
     assert_eq!(r["status"], "failed");
-    let main = "debian__bookworm__main__amd64";
     assert!(has(
         &r,
         main,
@@ -201,17 +194,9 @@ fn every_apt_corruption_is_found_and_exit_is_6() {
         !problems(&r).iter().any(|(_, _, p)| *p == sensible_rel),
         "a same-size change is invisible without --deep"
     );
-    let stderr = crate::common::stderr(&out);
-    assert!(
-        stderr.contains("verify_problem")
-            && stderr.contains(&format!("repository={main}"))
-            && stderr.contains("problem=size_mismatch"),
-        "{stderr}"
-    );
 
     // Deep: the changed byte too.
-    let out = verify(&root, &["--deep", "all"]);
-    assert_eq!(out.status.code(), Some(6));
+    let out = verify(&root, &["--deep", "all"]).code(6).run();
     let r = report(&out);
     assert!(has(
         &r,
@@ -221,13 +206,13 @@ fn every_apt_corruption_is_found_and_exit_is_6() {
     ));
     crate::common::assert_snapshot(
         "verify_corrupted_apt",
-        &snapshot_text(&crate::common::stdout(&out), &root),
+        &snapshot_text(&out.stdout, &root),
         Vec::new(),
     );
 }
 
 /// A gpg home with one fresh key; returns (home, exported keyring).
-fn gpg_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn gpg_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let home = dir.join(format!("gnupg-{name}"));
     fs::create_dir_all(&home).expect("mkdir");
     fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
@@ -293,8 +278,7 @@ fn signatures_are_checked_with_gpgv_per_prefix() {
     let suite = root.join("debian/dists/bookworm");
     clearsign(&home, &suite.join("Release"), &suite.join("InRelease"));
     let flag = format!("debian={}", keyring.display());
-    let out = verify(&root, &["--format", "apt", "--keyring", &flag]);
-    let r = report(&out);
+    let r = report(&verify(&root, &["--format", "apt", "--keyring", &flag]).run());
     assert_eq!(r["signatures"], "checked");
     let sig_problems: Vec<_> = problems(&r)
         .into_iter()
@@ -321,10 +305,7 @@ fn signatures_are_checked_with_gpgv_per_prefix() {
 
     // A wrong keyring, then a tampered signed text.
     let flag_other = format!("debian={}", other.display());
-    let r = report(&verify(
-        &root,
-        &["--format", "apt", "--keyring", &flag_other],
-    ));
+    let r = report(&verify(&root, &["--format", "apt", "--keyring", &flag_other]).run());
     assert!(has(
         &r,
         "debian__bookworm__main__amd64",
@@ -337,9 +318,11 @@ fn signatures_are_checked_with_gpgv_per_prefix() {
         text.replacen("Label: Debian", "Label: Debiam", 1),
     )
     .expect("write");
-    let out = verify(&root, &["--format", "apt", "--keyring", &flag]);
-    assert_eq!(out.status.code(), Some(6));
-    let r = report(&out);
+    let r = report(
+        &verify(&root, &["--format", "apt", "--keyring", &flag])
+            .code(6)
+            .run(),
+    );
     assert!(has(
         &r,
         "debian__bookworm__contrib__arm64",
@@ -349,13 +332,7 @@ fn signatures_are_checked_with_gpgv_per_prefix() {
 
     // Usage errors.
     for bad in ["debian", "=x", "debian=/nonexistent/keyring.gpg"] {
-        let out = verify(&root, &["--keyring", bad]);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{bad}: {}",
-            crate::common::stderr(&out)
-        );
+        verify(&root, &["--keyring", bad]).code(2).run();
     }
 }
 
@@ -435,7 +412,7 @@ fn apt_rpm_pkglists_are_checked_and_problems_are_logged_with_a_cap() {
     assert_eq!(files.len(), 2);
     write_pkglist(&base, &files);
     let id = "alt-mirror__classic";
-    let ok = report(&verify(&root, &["--deep", "all"]));
+    let ok = report(&verify(&root, &["--deep", "all"]).run());
     let repo = ok["repositories"]
         .as_array()
         .and_then(|a| a.iter().find(|r| r["id"] == id))
@@ -458,14 +435,15 @@ fn apt_rpm_pkglists_are_checked_and_problems_are_logged_with_a_cap() {
         listed.push((format!("gone-{i:02}.rpm"), 10, "00".repeat(16)));
     }
     write_pkglist(&base, &listed);
-    let out = verify(&root, &["--deep", "all", "--format", "apt-rpm"]);
-    assert_eq!(out.status.code(), Some(6));
+    let out = verify(&root, &["--deep", "all", "--format", "apt-rpm"])
+        .code(6)
+        .run();
     let r = report(&out);
     let rel = |n: &str| format!("alt-mirror/RPMS.classic/{n}");
     assert!(has(&r, id, "checksum_mismatch", &rel(&files[0].0)));
     assert!(has(&r, id, "size_mismatch", &rel(&files[1].0)));
     assert!(has(&r, id, "missing", &rel("gone-24.rpm")));
-    let stderr = crate::common::stderr(&out);
+    let stderr = &out.stderr;
     let logged = stderr
         .lines()
         .filter(|l| l.contains("verify_problem ") && l.contains(&format!("repository={id}")))
@@ -479,7 +457,7 @@ fn apt_rpm_pkglists_are_checked_and_problems_are_logged_with_a_cap() {
     );
     // A name with a directory leaves RPMS.<component>.
     write_pkglist(&base, &[("../../etc/passwd".into(), 1, "00".into())]);
-    let r = report(&verify(&root, &["--format", "apt-rpm"]));
+    let r = report(&verify(&root, &["--format", "apt-rpm"]).run());
     assert!(has(&r, id, "outside_tree", "../../etc/passwd"));
 }
 
@@ -538,8 +516,7 @@ fn rpm_package(href: &str, size: u64, sha: &str, base_attr: &str) -> String {
 fn rpm_primaries_are_streamed_and_hrefs_stay_in_the_base() {
     let (_tmp, root) = copy_tree("rpm");
     // The createrepo_c repositories as made: ok, deep.
-    let out = verify(&root, &["--deep", "all"]);
-    let r = report(&out);
+    let r = report(&verify(&root, &["--deep", "all"]).run());
     for id in [
         "other__custom",
         "fedora__releases__40__Everything__x86_64__os",
@@ -605,9 +582,11 @@ fn rpm_primaries_are_streamed_and_hrefs_stay_in_the_base() {
     ]
     .concat();
     write_rpm_repo(&base, &packages);
-    let out = verify(&root, &["--deep", "all", "--format", "rpm"]);
-    assert_eq!(out.status.code(), Some(6));
-    let r = report(&out);
+    let r = report(
+        &verify(&root, &["--deep", "all", "--format", "rpm"])
+            .code(6)
+            .run(),
+    );
     let id = "other__custom";
     let listed: Vec<_> = problems(&r)
         .into_iter()
@@ -650,14 +629,14 @@ fn rpm_primaries_are_streamed_and_hrefs_stay_in_the_base() {
 fn the_shrink_guard_compares_with_the_previous_report() {
     let (tmp, root) = copy_tree("apt");
     let previous = tmp.path().join("previous.json");
-    let out = verify(&root, &["--output", previous.to_str().unwrap_or_default()]);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(out.stdout.is_empty(), "--output writes no report to stdout");
+    // --output writes no report to stdout.
+    verify(&root, &["--output", previous.to_str().unwrap_or_default()])
+        .success()
+        .stdout_is("")
+        .run();
     fs::remove_dir_all(root.join("debian/dists/trixie")).expect("rm suite");
     let prev = previous.to_str().unwrap_or_default();
-    let out = verify(&root, &["--previous", prev]);
-    assert_eq!(out.status.code(), Some(6));
-    let r = report(&out);
+    let r = report(&verify(&root, &["--previous", prev]).code(6).run());
     assert!(has(
         &r,
         "debian__trixie__main__amd64",
@@ -671,13 +650,9 @@ fn the_shrink_guard_compares_with_the_previous_report() {
         "debian__trixie__non-free__amd64"
     ));
     assert_eq!(r["totals"]["problems"], 2);
-    let out = verify(&root, &["--previous", prev, "--allow-shrink"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        crate::common::stderr(&out)
-    );
+    verify(&root, &["--previous", prev, "--allow-shrink"])
+        .success()
+        .run();
     // A package count falling by more than the limit (apt-rpm: 2 -> 1 = 50 %).
     let (tmp2, alt) = copy_tree("aptrpm");
     let base = alt.join("alt-mirror");
@@ -692,27 +667,31 @@ fn the_shrink_guard_compares_with_the_previous_report() {
             "--output",
             before.to_str().unwrap_or_default(),
         ],
-    );
+    )
+    .run();
     write_pkglist(&base, &files[..1]);
     let b = before.to_str().unwrap_or_default();
-    let r = report(&verify(&alt, &["--format", "apt-rpm", "--previous", b]));
+    let r = report(&verify(&alt, &["--format", "apt-rpm", "--previous", b]).run());
     assert!(has(
         &r,
         "alt-mirror__classic",
         "shrunk",
         "alt-mirror__classic"
     ));
-    let r = report(&verify(
-        &alt,
-        &[
-            "--format",
-            "apt-rpm",
-            "--previous",
-            b,
-            "--max-shrink-percent",
-            "60",
-        ],
-    ));
+    let r = report(
+        &verify(
+            &alt,
+            &[
+                "--format",
+                "apt-rpm",
+                "--previous",
+                b,
+                "--max-shrink-percent",
+                "60",
+            ],
+        )
+        .run(),
+    );
     assert!(!has(
         &r,
         "alt-mirror__classic",
@@ -720,8 +699,7 @@ fn the_shrink_guard_compares_with_the_previous_report() {
         "alt-mirror__classic"
     ));
     // A previous file that is not a report: the tool fails (exit 1).
-    let out = verify(&root, &["--previous", "Cargo.toml"]);
-    assert_eq!(out.status.code(), Some(1));
+    verify(&root, &["--previous", "Cargo.toml"]).code(1).run();
 }
 
 #[test]
@@ -729,9 +707,11 @@ fn the_junit_report_parses_with_one_case_per_repository() {
     let (tmp, root) = copy_tree("apt");
     fs::remove_file(root.join("debian/pool/main/hello_2.10-3_amd64.deb")).expect("rm");
     let junit = tmp.path().join("junit.xml");
-    let out = verify(&root, &["--junit", junit.to_str().unwrap_or_default()]);
-    assert_eq!(out.status.code(), Some(6));
-    let r = report(&out);
+    let r = report(
+        &verify(&root, &["--junit", junit.to_str().unwrap_or_default()])
+            .code(6)
+            .run(),
+    );
     // Python's XML parser and the structure GitLab reads (testsuites > testsuite > testcase [failure]).
     let script = r#"
 import sys, xml.etree.ElementTree as ET
@@ -786,23 +766,12 @@ fn usage_errors_are_exit_2() {
         vec!["--format", "deb"],
         vec!["--max-shrink-percent", "101"],
     ] {
-        let out = verify(&root, &args);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            crate::common::stderr(&out)
-        );
+        verify(&root, &args).code(2).run();
     }
-    let out = verify(&root.join("nope"), &[]);
-    assert_eq!(out.status.code(), Some(2));
+    verify(&root.join("nope"), &[]).code(2).run();
     // The edge tree itself (hostile layouts) verifies without the tool failing.
-    let out = verify(&root, &["--deep", "all"]);
-    assert!(
-        matches!(out.status.code(), Some(0 | 6)),
-        "{}",
-        crate::common::stderr(&out)
-    );
+    let out = verify(&root, &["--deep", "all"]).run();
+    assert!(matches!(out.code(), Some(0 | 6)), "{}", out.stderr);
     report(&out);
 }
 
@@ -829,7 +798,7 @@ fn primaries_in_every_compression_are_streamed_and_garbage_is_unreadable() {
         ("gzip", "gz"),
     ] {
         write_rpm_repo_with(&base, &packages, Some((tool, ext, None)));
-        let r = report(&verify(&root, &["--format", "rpm"]));
+        let r = report(&verify(&root, &["--format", "rpm"]).run());
         let listed: Vec<_> = problems(&r)
             .into_iter()
             .filter(|(i, _, _)| i == "other__custom")
@@ -844,7 +813,7 @@ fn primaries_in_every_compression_are_streamed_and_garbage_is_unreadable() {
             "{ext}"
         );
         // Deep: the wrong checksum of the present one.
-        let r = report(&verify(&root, &["--format", "rpm", "--deep", "all"]));
+        let r = report(&verify(&root, &["--format", "rpm", "--deep", "all"]).run());
         assert!(
             has(
                 &r,
@@ -856,9 +825,7 @@ fn primaries_in_every_compression_are_streamed_and_garbage_is_unreadable() {
         );
     }
     write_rpm_repo_with(&base, &packages, Some(("xz", "xz", Some(b"not xz at all"))));
-    let out = verify(&root, &["--format", "rpm"]);
-    assert_eq!(out.status.code(), Some(6));
-    let r = report(&out);
+    let r = report(&verify(&root, &["--format", "rpm"]).code(6).run());
     assert!(has(
         &r,
         "other__custom",

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::common::Env;
+use crate::common::{Env, Run};
 use serde_json::Value;
 
 /// An Env whose mount holds the fixture's debian tree at
@@ -41,12 +41,9 @@ fn report_of(env: &Env, snap: &str) -> Value {
     serde_json::from_str(&text).expect("verify.json is JSON")
 }
 
-fn verify(env: &Env, args: &[&str]) -> std::process::Output {
-    env.std_cmd()
-        .arg("verify")
-        .args(args)
-        .output()
-        .expect("run mirrorer verify")
+/// `verify` with `args` in the stage environment.
+fn verify(env: &Env, args: &[&str]) -> Run {
+    env.run().arg("verify").args(args)
 }
 
 fn has(report: &Value, problem: &str, path: &str) -> bool {
@@ -74,13 +71,7 @@ fn the_stage_verifies_the_mapped_trees_and_hashes_only_changed_files() {
     )
     .expect("write");
     // Default: the current snapshot, --deep changed; no previous: every file hashed.
-    let out = verify(&env, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        crate::common::stderr(&out)
-    );
+    verify(&env, &[]).success().run();
     let r = report_of(&env, "20260101-000000");
     assert_eq!(r["status"], "ok");
     assert_eq!(r["deep"], "changed");
@@ -106,7 +97,7 @@ fn the_stage_verifies_the_mapped_trees_and_hashes_only_changed_files() {
     fs::write(&deb, bytes).expect("write");
     env.make_snapshot("20260102-000000");
     let junit = env.workdir().join("junit.xml");
-    let out = verify(
+    verify(
         &env,
         &[
             "--snapshot",
@@ -114,15 +105,10 @@ fn the_stage_verifies_the_mapped_trees_and_hashes_only_changed_files() {
             "--junit",
             junit.to_str().unwrap_or_default(),
         ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(6),
-        "{}",
-        crate::common::stderr(&out)
-    );
-    let stderr = crate::common::stderr(&out);
-    assert!(stderr.contains("verify_problem"), "{stderr}");
+    )
+    .code(6)
+    .stderr_has("verify_problem")
+    .run();
     let r = report_of(&env, "20260102-000000");
     assert!(
         has(
@@ -148,22 +134,14 @@ fn the_stage_verifies_the_mapped_trees_and_hashes_only_changed_files() {
     fs::write(&deb, fs::read(env.mount().join(".zfs/snapshot/20260101-000000/apt/mirror/deb.debian.org/debian/pool/main/netbase_6.4_all.deb")).expect("read")).expect("restore");
     fs::remove_dir_all(debian(&env).join("dists/trixie")).expect("rm");
     env.make_snapshot("20260103-000000");
-    let out = verify(&env, &["--snapshot", "20260103-000000"]);
-    assert_eq!(
-        out.status.code(),
-        Some(6),
-        "{}",
-        crate::common::stderr(&out)
-    );
+    verify(&env, &["--snapshot", "20260103-000000"])
+        .code(6)
+        .run();
     let r = report_of(&env, "20260103-000000");
     assert!(has(&r, "shrunk", "debian__trixie__main__amd64"), "{r}");
-    let out = verify(&env, &["--snapshot", "20260103-000000", "--allow-shrink"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        crate::common::stderr(&out)
-    );
+    verify(&env, &["--snapshot", "20260103-000000", "--allow-shrink"])
+        .success()
+        .run();
     assert_eq!(report_of(&env, "20260103-000000")["status"], "ok");
 }
 
@@ -171,31 +149,17 @@ fn the_stage_verifies_the_mapped_trees_and_hashes_only_changed_files() {
 fn a_snapshot_without_any_mapped_source_fails_and_flags_are_checked() {
     let (env, _config) = setup();
     fs::create_dir_all(env.mount().join(".zfs/snapshot/20260101-000000")).expect("mkdir");
-    let out = verify(&env, &["--snapshot", "20260101-000000", "--deep", "none"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        crate::common::stderr(&out)
-    );
-    assert!(
-        crate::common::stderr(&out).contains("nothing to verify"),
-        "{}",
-        crate::common::stderr(&out)
-    );
+    verify(&env, &["--snapshot", "20260101-000000", "--deep", "none"])
+        .code(1)
+        .stderr_has("nothing to verify")
+        .run();
     for args in [
         vec!["--snapshot", "x", "--root-dir", "/tmp"],
         vec!["--snapshot", "../x"],
         vec!["--snapshot", "x", "--output", "/tmp/x.json"],
         vec!["--snapshot", "x", "--deep", "some"],
     ] {
-        let out = verify(&env, &args);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            crate::common::stderr(&out)
-        );
+        verify(&env, &args).code(2).run();
     }
 }
 
@@ -219,80 +183,32 @@ fn the_verify_section_of_the_config_sets_keyrings_and_is_checked() {
         ),
     ] {
         env.write_config(&format!("{}{section}", env.default_config()));
-        let out = verify(&env, &["--snapshot", "20260101-000000", "--deep", "none"]);
-        assert_eq!(
-            out.status.code(),
-            Some(3),
-            "{section}: {}",
-            crate::common::stderr(&out)
-        );
-        assert!(
-            crate::common::stderr(&out).contains(key),
-            "{section}: {}",
-            crate::common::stderr(&out)
-        );
+        verify(&env, &["--snapshot", "20260101-000000", "--deep", "none"])
+            .code(3)
+            .stderr_has(key)
+            .run();
     }
     // A keyring that does not exist: the stage fails (exit 1) naming it.
     env.write_config(&format!(
         "{}verify:\n  keyrings:\n    debian: /nonexistent/keyring.gpg\n",
         env.default_config()
     ));
-    let out = verify(&env, &["--snapshot", "20260101-000000", "--deep", "none"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        crate::common::stderr(&out)
-    );
-    assert!(crate::common::stderr(&out).contains("/nonexistent/keyring.gpg"));
+    verify(&env, &["--snapshot", "20260101-000000", "--deep", "none"])
+        .code(1)
+        .stderr_has("/nonexistent/keyring.gpg")
+        .run();
     // A real keyring: the releases are checked with gpgv; trixie has no
     // signature at all, the fixture's bookworm InRelease is signed by a key
     // that is not in this keyring.
-    let home = env.root.join("gnupg");
-    fs::create_dir_all(&home).expect("mkdir");
-    fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
-    let gpg = |args: &[&str]| {
-        let out = std::process::Command::new("gpg")
-            .env("GNUPGHOME", &home)
-            .args([
-                "--batch",
-                "--quiet",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                "",
-            ])
-            .args(args)
-            .output()
-            .expect("gpg");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
-    gpg(&[
-        "--quick-gen-key",
-        "k <k@invalid>",
-        "ed25519",
-        "sign",
-        "never",
-    ]);
-    let keyring = env.root.join("k.gpg");
-    fs::write(&keyring, gpg(&["--export"])).expect("write");
+    let (_home, keyring) = crate::verify::gpg_key(&env.root, "k");
     env.write_config(&format!(
         "{}verify:\n  keyrings:\n    debian: {}\n",
         env.default_config(),
         keyring.display()
     ));
-    let out = verify(&env, &["--snapshot", "20260101-000000", "--deep", "none"]);
-    assert_eq!(
-        out.status.code(),
-        Some(6),
-        "{}",
-        crate::common::stderr(&out)
-    );
+    verify(&env, &["--snapshot", "20260101-000000", "--deep", "none"])
+        .code(6)
+        .run();
     let r = report_of(&env, "20260101-000000");
     assert_eq!(r["signatures"], "checked");
     assert!(
