@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn journal_marks_ranges_and_ignores_cut_or_foreign_lines() {
-        let list = FileList::from_bytes(b"/a\n/b\n/c\n/d\n/e\n".to_vec());
+        let list = FileList::from_bytes(b"/a\n/b\n/c\n/d\n/e\n").unwrap();
         let mut j = Journal::header(&list).into_bytes();
         j.extend_from_slice(b"F\tFOUND\t/b\tEicar\nB\t0\t2\tthreat\n");
         j.extend_from_slice(b"B\t3\t9\tclean\n"); // beyond the list
@@ -228,7 +228,7 @@ mod tests {
             VecDeque::from(vec![(2, 4), (4, 5)])
         );
         // A journal of another list is discarded.
-        let other = FileList::from_bytes(b"/x\n".to_vec());
+        let other = FileList::from_bytes(b"/x\n").unwrap();
         let read = Journal::read(&j, &other, Path::new("journal"));
         assert_eq!(read.done, vec![false]);
         assert_eq!(read.rewrite.unwrap(), Journal::header(&other).into_bytes());

@@ -127,12 +127,13 @@ mod journal;
 mod list;
 mod report;
 mod scan;
+mod walk;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use journal::{Finding, JOURNAL_MAGIC, Journal, pending_batches};
-pub use list::{FileList, encode_list, escape_path, unescape_path};
+pub use list::{FileList, ListReader, encode_list, escape_path, unescape_path};
 
 use super::{Executor, Options, Plan, StageContext, StageDef, Step, failed, run_stage};
 use crate::backends::antivirus::Engine;
@@ -246,19 +247,33 @@ fn body(ctx: &StageContext, exec: &Executor) -> Result<()> {
     let existing = if outdated {
         None
     } else {
-        read_state(&paths.list)?
+        FileList::open(&paths.list, MAX_STATE_FILE_BYTES).map_err(failed)?
     };
     let (list, start_time) = match existing {
-        Some(bytes) => {
-            let list = FileList::from_bytes(bytes);
+        Some(list) => {
             let start_time = resume_start_time(exec, &paths)?;
             tracing::info!(target: TARGET, path = %paths.list.display(), files = list.len(), scan_start_time = %start_time, "av_scan_resume");
             (list, start_time)
         }
         None => {
             let start_time = chrono::Local::now().format(START_TIME_FORMAT).to_string();
-            let files = build_list(ctx)?;
-            if files.is_empty() {
+            // The list is written to a temp file as it is found, then
+            // installed atomically (under --dry-run: a temp file elsewhere).
+            let scratch = list::scratch_dir(ctx);
+            let tmp_err = |source| {
+                failed(StateError::Io {
+                    action: "create a temp file for the list in",
+                    path: scratch.clone(),
+                    source,
+                })
+            };
+            let mut tmp = tempfile::Builder::new()
+                .prefix(&format!(".{LIST_FILE}."))
+                .suffix(".tmp")
+                .tempfile_in(&scratch)
+                .map_err(tmp_err)?;
+            let files = build_list(ctx, tmp.as_file_mut(), &scratch)?;
+            if files == 0 {
                 if changed.is_some() {
                     let mut plan = Plan::new();
                     plan.push(Step::RemoveFile(paths.changed.clone()));
@@ -267,8 +282,15 @@ fn body(ctx: &StageContext, exec: &Executor) -> Result<()> {
                 tracing::info!(target: TARGET, "av_scan_skipped_no_files");
                 return Ok(());
             }
-            let bytes = encode_list(&files);
-            let list = FileList::from_bytes(bytes.clone());
+            let dry_list = if ctx.dry_run {
+                Some(
+                    tmp.reopen()
+                        .and_then(FileList::from_file)
+                        .map_err(tmp_err)?,
+                )
+            } else {
+                None
+            };
             let mut plan = Plan::new();
             plan.push(Step::RemoveFile(paths.journal.clone()));
             plan.push(Step::Write {
@@ -276,11 +298,21 @@ fn body(ctx: &StageContext, exec: &Executor) -> Result<()> {
                 contents: format!("{start_time}\n").into_bytes(),
                 mode: 0o644,
             });
-            plan.push(Step::Write {
-                path: paths.list.clone(),
-                contents: bytes,
-                mode: 0o644,
-            });
+            exec.execute(&plan)?;
+            exec.install(tmp, &paths.list, 0o644)?;
+            let list = match dry_list {
+                Some(list) => list,
+                None => FileList::open(&paths.list, MAX_STATE_FILE_BYTES)
+                    .map_err(failed)?
+                    .ok_or_else(|| {
+                        failed(StateError::Io {
+                            action: "read",
+                            path: paths.list.clone(),
+                            source: std::io::ErrorKind::NotFound.into(),
+                        })
+                    })?,
+            };
+            let mut plan = Plan::new();
             plan.push(Step::Write {
                 path: paths.journal.clone(),
                 contents: Journal::header(&list).into_bytes(),
@@ -323,7 +355,16 @@ fn body(ctx: &StageContext, exec: &Executor) -> Result<()> {
             tracing::info!(target: TARGET, path = %paths.journal.display(), bytes = rewrite.len(), "dry_run_write");
         }
         if let Some(&(s, e)) = pending.front() {
-            let files: Vec<PathBuf> = (s..e).filter_map(|i| list.path(i)).collect();
+            let files = list
+                .reader()
+                .and_then(|mut r| r.paths(s, e))
+                .map_err(|source| {
+                    failed(StateError::Io {
+                        action: "read",
+                        path: paths.list.clone(),
+                        source,
+                    })
+                })?;
             let cmd = engine.batch_cmd(&ctx.tools, &files);
             tracing::info!(target: TARGET, purpose = %cmd.purpose(), command = %cmd.display(), batches = pending.len(), "dry_run_command");
         }
@@ -332,11 +373,20 @@ fn body(ctx: &StageContext, exec: &Executor) -> Result<()> {
     if let Some(rewrite) = journal.rewrite.take() {
         exec.write(&paths.journal, &rewrite, 0o644)?;
     }
+    let reader = list.reader().map_err(|source| {
+        failed(StateError::Io {
+            action: "read",
+            path: paths.list.clone(),
+            source,
+        })
+    })?;
     let mut scan = Scan {
         ctx,
         exec,
         engine: &engine,
         list: &list,
+        reader,
+        list_path: &paths.list,
         journal_path: &paths.journal,
         journal: &mut journal,
         workers,
