@@ -10,15 +10,24 @@
 //! symlinks); renames (`R`) and removals (`-`) are not scanned. Paths are
 //! unescaped to their raw bytes ([`crate::backends::zfs::parse_diff_line`]).
 //! With no snapshot, every regular file under `zfs_mirror_dir` (top-level
-//! `.zfs` skipped), in name order. Duplicates are dropped. An empty list logs
+//! `.zfs` skipped, symlinks neither followed nor listed), in byte order of
+//! the whole paths (the parallel walk of [`walk`]). A path `zfs diff` prints
+//! twice in a row is listed once. An empty list logs
 //! `av_scan_skipped_no_files` and writes nothing.
+//!
+//! The list is streamed: written as it is found to a temp file in
+//! `av_state/` (`$TMPDIR` under `--dry-run`) and installed atomically
+//! ([`Executor::install`]); batches read it in order ([`ListReader`]).
+//! Nothing holds the whole list or a set of its paths: memory is one batch,
+//! one byte per line (the journal's done flags), the findings, and during a
+//! full walk one directory listing per depth level.
 //!
 //! # On-disk format (`state/av_state/`)
 //!
 //! | file | written | content |
 //! |---|---|---|
 //! | `scan_start_time.txt` | once per list, atomically, before the list | local time `%Y-%m-%d %H:%M:%S` and a newline |
-//! | `files_to_scan.txt` | once, atomically | one path per line, [escaped](escape_path) |
+//! | `files_to_scan.txt` | once, atomically (streamed to a temp file, then renamed) | one path per line, [escaped](escape_path) |
 //! | `journal` | header atomically, then appended and fsynced per checkpoint | see below |
 //! | `done` | atomically when the scan is complete | `finished=<time> files=<n> threats=<true\|false> report=<path\|->` |
 //! | `mirror_changed` | by `sync`, atomically, before its containers run | `syncers=<names> at=<time>` |
@@ -117,7 +126,8 @@
 //! # Code
 //!
 //! This module runs the stage (what to do with the state found); `list`
-//! builds, writes and reads `files_to_scan.txt` ([`FileList`]), `journal`
+//! builds, writes and reads `files_to_scan.txt` ([`FileList`]), `walk` is
+//! the full walk of a first scan, `journal`
 //! is the one type that reads and writes the journal format ([`Journal`]),
 //! `scan` schedules the batches and checkpoints through the
 //! [`Executor`], and `report` writes the report and `done` and decides
