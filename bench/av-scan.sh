@@ -22,7 +22,10 @@
 # MIRRORER_BIN (else `cargo build --release` in this checkout, honouring
 # CARGO_TARGET_DIR), COMPARE_BIN (another build measured the same way in the
 # same run, e.g. the previous release), BENCH_DIR [/tmp] (the tree, about
-# 100 bytes of directory entry and one inode per file, is removed at the end).
+# 100 bytes of directory entry and one inode per file, is removed at the end
+# unless KEEP=1), BENCH_ROOT (reuse the tree a KEEP=1 run left there),
+# COMPARE_FULL [1] (0: only the list-only runs of COMPARE_BIN, whose full scan
+# can take minutes).
 # Needs GNU time (/usr/bin/time) and python3.
 set -euo pipefail
 
@@ -46,8 +49,8 @@ if [ -n "${COMPARE_BIN:-}" ]; then
 fi
 
 mkdir -p "${BENCH_DIR:-/tmp}"
-root=$(mktemp -d "${BENCH_DIR:-/tmp}/av-bench.XXXXXX")
-trap 'rm -rf "$root"' EXIT
+root=${BENCH_ROOT:-$(mktemp -d "${BENCH_DIR:-/tmp}/av-bench.XXXXXX")}
+if [ "${KEEP:-0}" != 1 ]; then trap 'rm -rf "$root"' EXIT; fi
 mkdir -p "$root/work" "$root/mirror" "$root/tmp"
 true_bin=$(command -v true)
 
@@ -117,6 +120,7 @@ for size in $SIZES; do
     for _ in $(seq "$RUNS"); do
       fresh_state
       TIMES=$root/list.times timed env TMPDIR="$root/tmp" "$bin" --config "$root/config.yaml" --dry-run av-scan 2> "$root/dry.log"
+      if [ "$i" -gt 0 ] && [ "${COMPARE_FULL:-1}" = 0 ]; then continue; fi
       fresh_state
       TIMES=$root/scan.times timed "$bin" --config "$root/config.yaml" av-scan 2> "$root/scan.log"
       listed=$(wc -l < "$root/work/state/av_state/files_to_scan.txt")
@@ -127,8 +131,9 @@ for size in $SIZES; do
       grep -q av_scan_finished "$root/scan.log" || { cat "$root/scan.log" >&2; exit 1; }
     done
     read -r list_s list_kb < <(summary < "$root/list.times")
-    read -r scan_s scan_kb < <(summary < "$root/scan.times")
     printf '%-10s %-12s %8.2f s  %8d KiB  %.2fx find\n' "${names[$i]}" "list only" "$list_s" "$list_kb" "$(echo "$list_s / $find_s" | bc -l)"
+    if [ ! -s "$root/scan.times" ]; then continue; fi
+    read -r scan_s scan_kb < <(summary < "$root/scan.times")
     printf '%-10s %-12s %8.2f s  %8d KiB  %.2fx find\n' "${names[$i]}" "full scan" "$scan_s" "$scan_kb" "$(echo "$scan_s / $find_s" | bc -l)"
   done
 done
