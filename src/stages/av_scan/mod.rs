@@ -19,7 +19,7 @@
 //! `av_state/` (`$TMPDIR` under `--dry-run`) and installed atomically
 //! ([`Executor::install`]); batches read it in order ([`ListReader`]).
 //! Nothing holds the whole list or a set of its paths: memory is one batch,
-//! one byte per line (the journal's done flags), the findings, and during a
+//! one bit per line (the journal's done flags, [`DoneLines`]), the findings, and during a
 //! full walk one directory listing per depth level.
 //!
 //! # On-disk format (`state/av_state/`)
@@ -142,7 +142,7 @@ mod walk;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-pub use journal::{Finding, JOURNAL_MAGIC, Journal, pending_batches};
+pub use journal::{DoneLines, Finding, JOURNAL_MAGIC, Journal, pending_batches};
 pub use list::{FileList, ListReader, encode_list, escape_path, unescape_path};
 
 use super::{Executor, Options, Plan, StageContext, StageDef, Step, failed, run_stage};
