@@ -32,7 +32,7 @@ pub(crate) mod confine;
 pub mod ids;
 pub mod model;
 pub mod rpm;
-mod walk;
+pub(crate) mod walk;
 pub mod xml;
 
 use std::io;

@@ -149,7 +149,7 @@ const MAX_RECLEN: usize = 280;
 const SHORT_BATCH_IS_END: [i128; 5] = [0xEF53, 0x5846_5342, 0x9123_683E, 0x2FC1_2FC1, 0x0102_1994];
 
 /// Whether a directory's file system is one of [`SHORT_BATCH_IS_END`].
-fn short_batch_is_end<Fd: AsFd>(fd: Fd) -> bool {
+pub(crate) fn short_batch_is_end<Fd: AsFd>(fd: Fd) -> bool {
     rustix::fs::fstatfs(fd)
         .map(|st| SHORT_BATCH_IS_END.contains(&i128::from(st.f_type)))
         .unwrap_or(false)
@@ -167,32 +167,49 @@ fn read_entries(
     with_files: bool,
     short_batch_ends: bool,
 ) -> (Vec<(Vec<u8>, FileType)>, Option<io::Error>) {
+    let mut entries = Vec::new();
+    let error = for_each_entry(fd, buf, short_batch_ends, |name, file_type| {
+        let wanted = with_files
+            || matches!(
+                file_type,
+                FileType::Directory | FileType::Symlink | FileType::Unknown
+            );
+        if wanted {
+            entries.push((name.to_vec(), file_type));
+        }
+    });
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    (entries, error)
+}
+
+/// Calls `visit(name, type)` for every entry of the directory `fd` (without
+/// `.` and `..`), in the order `getdents64` returns them, reading into `buf`
+/// (64 KiB is plenty). The type is the `d_type` of the entry
+/// ([`FileType::Unknown`] on file systems that do not fill it in). With
+/// `short_batch_ends` (the directory's file system is one of
+/// [`SHORT_BATCH_IS_END`], see [`short_batch_is_end`]), a batch that left
+/// room for another record ends the listing. Returns the read error that
+/// ended the listing early, if any (the entries before it were visited).
+/// Nothing is kept: memory does not grow with the directory.
+pub(crate) fn for_each_entry<Fd: AsFd>(
+    fd: Fd,
+    buf: &mut [MaybeUninit<u8>],
+    short_batch_ends: bool,
+    mut visit: impl FnMut(&[u8], FileType),
+) -> Option<io::Error> {
     // RawDir may skip up to 7 bytes to align the buffer.
     let capacity = buf.len().saturating_sub(8);
-    let mut entries = Vec::new();
     let mut dir = RawDir::new(fd, buf);
     let mut batch_bytes = 0;
-    let mut error = None;
     while let Some(entry) = dir.next() {
         let entry = match entry {
             Ok(entry) => entry,
-            Err(e) => {
-                error = Some(io::Error::from(e));
-                break;
-            }
+            Err(e) => return Some(io::Error::from(e)),
         };
         let name = entry.file_name().to_bytes();
         batch_bytes += dirent_reclen(name.len());
-        let file_type = entry.file_type();
-        let wanted = name != b"."
-            && name != b".."
-            && (with_files
-                || matches!(
-                    file_type,
-                    FileType::Directory | FileType::Symlink | FileType::Unknown
-                ));
-        if wanted {
-            entries.push((name.to_vec(), file_type));
+        if name != b"." && name != b".." {
+            visit(name, entry.file_type());
         }
         if dir.is_buffer_empty() {
             if short_batch_ends && batch_bytes + MAX_RECLEN <= capacity {
@@ -201,8 +218,7 @@ fn read_entries(
             batch_bytes = 0;
         }
     }
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    (entries, error)
+    None
 }
 
 /// Parses `pkglist.<component>[.xz|.gz|.bz2]` (`^pkglist\.([^.]+)(\.(xz|gz|bz2))?$`).

@@ -152,6 +152,24 @@ impl Executor {
         }
     }
 
+    /// Installs the written temp file `tmp` as `path` atomically with
+    /// permission bits `mode` ([`StateLock::install_file`]; content too
+    /// large to hold in memory); under `--dry-run` logs `dry_run_write`
+    /// with its size and drops it (removing it).
+    ///
+    /// # Errors
+    /// [`Error::Failed`] with the [`StateError`].
+    pub fn install(&self, tmp: tempfile::NamedTempFile, path: &Path, mode: u32) -> Result<()> {
+        match &self.access {
+            Access::DryRun { .. } => {
+                let bytes = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+                tracing::info!(target: TARGET, path = %path.display(), bytes = bytes, mode = %format!("{mode:o}"), "dry_run_write");
+                Ok(())
+            }
+            Access::Locked(lock) => lock.install_file(tmp, path, mode).map_err(failed),
+        }
+    }
+
     /// Appends `bytes` to `path` and fsyncs it (a checkpoint,
     /// [`StateLock::append`]); under `--dry-run` logs `dry_run_append`.
     ///

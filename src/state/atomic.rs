@@ -58,6 +58,39 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteErr
     Ok(())
 }
 
+/// Installs the already written temp file `tmp` as `path` atomically: gives
+/// it permission bits `mode`, fsyncs it, renames it over `path` and fsyncs
+/// the directory, as [`write_atomic`] does for content in memory (for
+/// content streamed to disk, e.g. a list of millions of paths). `tmp` must
+/// be in `path`'s directory (a rename does not cross file systems).
+///
+/// # Errors
+/// [`WriteError`] naming `path`; the previous content of `path` is then
+/// untouched and the temp file is removed.
+pub fn install_atomic(
+    tmp: tempfile::NamedTempFile,
+    path: &Path,
+    mode: u32,
+) -> Result<(), WriteError> {
+    let fail = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

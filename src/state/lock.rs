@@ -211,6 +211,25 @@ impl StateLock {
         Ok(())
     }
 
+    /// Installs the written temp file `tmp` (in `path`'s directory) as
+    /// `path` atomically with `mode` ([`super::atomic::install_atomic`]);
+    /// below the workdir no parent may be a symlink.
+    ///
+    /// # Errors
+    /// As [`StateLock::write_file`].
+    pub fn install_file(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        path: &Path,
+        mode: u32,
+    ) -> Result<(), StateError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            create_dirs_below(self.state.workdir(), parent)?;
+        }
+        super::atomic::install_atomic(tmp, path, mode)?;
+        Ok(())
+    }
+
     /// Appends `bytes` to `path` (created with mode 0644 if missing) and
     /// fsyncs it: constant-cost checkpoints (e.g. the files of a finished
     /// antivirus batch) instead of rewriting a whole list. A crash can leave

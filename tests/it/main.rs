@@ -25,6 +25,7 @@ mod av_scan_clamav;
 mod av_scan_config;
 mod av_scan_kesl;
 mod av_scan_kill;
+mod av_scan_stream;
 mod catalog;
 mod catalog_hostile;
 mod ci_include;

@@ -23,11 +23,63 @@ pub struct Finding {
     pub detail: String,
 }
 
+/// Which lines of the list are done: one bit per line (a list of millions
+/// of lines costs a few hundred KiB).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DoneLines {
+    bits: Vec<u64>,
+    len: usize,
+}
+
+impl DoneLines {
+    /// `len` lines, none done.
+    pub fn new(len: usize) -> DoneLines {
+        DoneLines {
+            bits: vec![0; len.div_ceil(64)],
+            len,
+        }
+    }
+
+    /// The number of lines.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is no line.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether line `i` is done (`false` past the end).
+    pub fn get(&self, i: usize) -> bool {
+        i < self.len && self.bits[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    /// Marks lines `start..end` done (clamped to the list); returns how
+    /// many of them were not done before.
+    pub fn set_range(&mut self, start: usize, end: usize) -> usize {
+        let mut newly = 0;
+        for i in start..end.min(self.len) {
+            let (word, bit) = (i / 64, 1u64 << (i % 64));
+            if self.bits[word] & bit == 0 {
+                self.bits[word] |= bit;
+                newly += 1;
+            }
+        }
+        newly
+    }
+
+    /// One flag per line (for tests and small lists).
+    pub fn to_vec(&self) -> Vec<bool> {
+        (0..self.len).map(|i| self.get(i)).collect()
+    }
+}
+
 /// What the journal says.
 #[derive(Debug, Default)]
 pub struct Journal {
     /// Per line of the list: done.
-    pub done: Vec<bool>,
+    pub done: DoneLines,
     /// How many lines are done.
     pub done_count: usize,
     /// Batches with a threat status.
@@ -56,7 +108,7 @@ impl Journal {
         let n = list.len();
         let header = Journal::header(list);
         let mut j = Journal {
-            done: vec![false; n],
+            done: DoneLines::new(n),
             ..Journal::default()
         };
         if !bytes.starts_with(header.as_bytes()) {
@@ -102,12 +154,7 @@ impl Journal {
                         && s < e
                         && e <= n =>
                 {
-                    for d in &mut j.done[s..e] {
-                        if !*d {
-                            *d = true;
-                            j.done_count += 1;
-                        }
-                    }
+                    j.done_count += j.done.set_range(s, e);
                     if *status == "threat" {
                         j.threat_batches += 1;
                     }
@@ -153,12 +200,7 @@ impl Journal {
             self.threat_batches += 1;
         }
         out.extend_from_slice(format!("B\t{start}\t{end}\t{status}\n").as_bytes());
-        for d in &mut self.done[start..end] {
-            if !*d {
-                *d = true;
-                self.done_count += 1;
-            }
-        }
+        self.done_count += self.done.set_range(start, end);
         self.findings.extend(findings);
     }
 
@@ -182,17 +224,17 @@ impl Journal {
 
 /// The consecutive runs of lines not done, cut into batches of at most
 /// `batch_size` lines: `(start, end)` with `end` exclusive.
-pub fn pending_batches(done: &[bool], batch_size: usize) -> VecDeque<(usize, usize)> {
+pub fn pending_batches(done: &DoneLines, batch_size: usize) -> VecDeque<(usize, usize)> {
     let batch_size = batch_size.max(1);
     let mut out = VecDeque::new();
     let mut i = 0;
     while i < done.len() {
-        if done[i] {
+        if done.get(i) {
             i += 1;
             continue;
         }
         let start = i;
-        while i < done.len() && !done[i] && i - start < batch_size {
+        while i < done.len() && !done.get(i) && i - start < batch_size {
             i += 1;
         }
         out.push_back((start, i));
@@ -207,13 +249,13 @@ mod tests {
 
     #[test]
     fn journal_marks_ranges_and_ignores_cut_or_foreign_lines() {
-        let list = FileList::from_bytes(b"/a\n/b\n/c\n/d\n/e\n".to_vec());
+        let list = FileList::from_bytes(b"/a\n/b\n/c\n/d\n/e\n").unwrap();
         let mut j = Journal::header(&list).into_bytes();
         j.extend_from_slice(b"F\tFOUND\t/b\tEicar\nB\t0\t2\tthreat\n");
         j.extend_from_slice(b"B\t3\t9\tclean\n"); // beyond the list
         j.extend_from_slice(b"F\tNOT_SCANNED\t/e\tbig\nB\t4\t5\tcl"); // cut
         let read = Journal::read(&j, &list, Path::new("journal"));
-        assert_eq!(read.done, vec![true, true, false, false, false]);
+        assert_eq!(read.done.to_vec(), vec![true, true, false, false, false]);
         assert_eq!(read.threat_batches, 1);
         assert_eq!(read.findings.len(), 1);
         assert_eq!(read.findings[0].path, "/b");
@@ -228,9 +270,9 @@ mod tests {
             VecDeque::from(vec![(2, 4), (4, 5)])
         );
         // A journal of another list is discarded.
-        let other = FileList::from_bytes(b"/x\n".to_vec());
+        let other = FileList::from_bytes(b"/x\n").unwrap();
         let read = Journal::read(&j, &other, Path::new("journal"));
-        assert_eq!(read.done, vec![false]);
+        assert_eq!(read.done.to_vec(), vec![false]);
         assert_eq!(read.rewrite.unwrap(), Journal::header(&other).into_bytes());
     }
 }

@@ -3,17 +3,20 @@
 //! ([`escape_path`] / [`unescape_path`]), and the list read back
 //! ([`FileList`]).
 
-use std::collections::HashSet;
 use std::ffi::OsString;
-use std::fs;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use super::{TARGET, failed};
+use super::{TARGET, failed, walk};
 use crate::backends::zfs;
 use crate::error::Result;
+use crate::process::Stream;
 use crate::stages::StageContext;
 use crate::state::StateError;
+use crate::state::files::{Access, open_regular};
 
 /// Escapes a path for one line of `files_to_scan.txt` or the journal:
 /// `\`, control bytes (< 0x20) and DEL as `\` + three octal digits; every
@@ -41,33 +44,87 @@ pub(super) fn escaped(path: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `files_to_scan.txt` in memory: the file's bytes and where each line
-/// starts (lines are decoded only when their batch runs).
-#[derive(Debug, Default)]
+/// `files_to_scan.txt` on disk: the open file, its number of lines and its
+/// size. Lines are read in order, a batch at a time ([`ListReader`]), and
+/// decoded only when their batch runs: memory does not grow with the list.
+#[derive(Debug)]
 pub struct FileList {
-    data: Vec<u8>,
-    /// Start offset of each line, plus a final entry one past the end.
-    starts: Vec<usize>,
+    file: File,
+    lines: usize,
+    bytes: u64,
 }
 
 impl FileList {
-    /// Splits `data` into lines (a last line without a newline counts).
-    pub fn from_bytes(data: Vec<u8>) -> FileList {
-        let mut starts = vec![0];
-        for (i, &b) in data.iter().enumerate() {
-            if b == b'\n' {
-                starts.push(i + 1);
+    /// Opens the list at `path` (a regular file, not followed through a
+    /// symlink; `None` if it does not exist) and counts its lines (a last
+    /// line without a newline counts). Refuses a file over `max_bytes`.
+    ///
+    /// # Errors
+    /// [`StateError`] naming the file.
+    pub fn open(path: &Path, max_bytes: u64) -> std::result::Result<Option<FileList>, StateError> {
+        let file = match open_regular(path, Access::Read, "read") {
+            Ok(f) => f,
+            Err(StateError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(None);
             }
+            Err(e) => return Err(e),
+        };
+        let io_err = |source| StateError::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        };
+        let size = file.metadata().map_err(io_err)?.len();
+        if size > max_bytes {
+            return Err(StateError::Refused {
+                path: path.to_path_buf(),
+                message: format!(
+                    "it is larger than {max_bytes} bytes, more than this state file can hold"
+                ),
+            });
         }
-        if data.last().is_some_and(|&b| b != b'\n') {
-            starts.push(data.len() + 1);
+        FileList::from_file(file).map(Some).map_err(io_err)
+    }
+
+    /// Counts the lines of the open `file` (from its start).
+    ///
+    /// # Errors
+    /// The file cannot be read.
+    pub fn from_file(mut file: File) -> io::Result<FileList> {
+        file.rewind()?;
+        let mut buf = vec![0u8; 1 << 20];
+        let (mut lines, mut bytes, mut last) = (0usize, 0u64, b'\n');
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            lines += buf[..n].iter().filter(|&&b| b == b'\n').count();
+            bytes += n as u64;
+            last = buf[n - 1];
         }
-        FileList { data, starts }
+        if last != b'\n' {
+            lines += 1;
+        }
+        file.rewind()?;
+        Ok(FileList { file, lines, bytes })
+    }
+
+    /// A list holding `data` (in an anonymous temp file).
+    ///
+    /// # Errors
+    /// The temp file cannot be written.
+    pub fn from_bytes(data: &[u8]) -> io::Result<FileList> {
+        let mut file = tempfile::tempfile()?;
+        file.write_all(data)?;
+        FileList::from_file(file)
     }
 
     /// The number of lines.
     pub fn len(&self) -> usize {
-        self.starts.len() - 1
+        self.lines
     }
 
     /// Whether there is no line.
@@ -76,14 +133,67 @@ impl FileList {
     }
 
     /// The size of the file in bytes.
-    pub fn byte_len(&self) -> usize {
-        self.data.len()
+    pub fn byte_len(&self) -> u64 {
+        self.bytes
     }
 
-    /// The decoded path of line `i` (`None` for a blank line).
-    pub fn path(&self, i: usize) -> Option<PathBuf> {
-        let line = self.data.get(self.starts[i]..self.starts[i + 1] - 1)?;
-        (!line.is_empty()).then(|| PathBuf::from(OsString::from_vec(unescape_path(line))))
+    /// A reader of the lines from the first one (one at a time: readers
+    /// share the file offset).
+    ///
+    /// # Errors
+    /// The file cannot be duplicated or rewound.
+    pub fn reader(&self) -> io::Result<ListReader> {
+        let mut file = self.file.try_clone()?;
+        file.rewind()?;
+        Ok(ListReader {
+            inner: BufReader::with_capacity(256 * 1024, file),
+            next: 0,
+        })
+    }
+}
+
+/// Reads the paths of line ranges of a [`FileList`], best in ascending
+/// order (a range before the current line rewinds to the start).
+#[derive(Debug)]
+pub struct ListReader {
+    inner: BufReader<File>,
+    /// The number of the next line to read.
+    next: usize,
+}
+
+impl ListReader {
+    /// The decoded paths of lines `start..end` (`end` exclusive), blank
+    /// lines left out.
+    ///
+    /// # Errors
+    /// The file cannot be read.
+    pub fn paths(&mut self, start: usize, end: usize) -> io::Result<Vec<PathBuf>> {
+        if start < self.next {
+            self.inner.rewind()?;
+            self.next = 0;
+        }
+        while self.next < start {
+            if self.inner.skip_until(b'\n')? == 0 {
+                return Ok(Vec::new());
+            }
+            self.next += 1;
+        }
+        let mut paths = Vec::with_capacity(end - start);
+        let mut line = Vec::new();
+        while self.next < end {
+            line.clear();
+            if self.inner.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            self.next += 1;
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            if !line.is_empty() {
+                paths.push(PathBuf::from(OsString::from_vec(unescape_path(&line))));
+            }
+        }
+        Ok(paths)
     }
 }
 
@@ -97,27 +207,104 @@ pub fn encode_list(paths: &[PathBuf]) -> Vec<u8> {
     out
 }
 
-/// The files to scan for a fresh scan (module docs, "What is scanned").
-pub(super) fn build_list(ctx: &StageContext) -> Result<Vec<PathBuf>> {
+/// Where the temp files of a new list go: the state directory, or under
+/// `--dry-run` (which writes nothing there) the system's temp directory.
+pub(super) fn scratch_dir(ctx: &StageContext) -> PathBuf {
+    if ctx.dry_run {
+        std::env::temp_dir()
+    } else {
+        ctx.state().av_state_dir()
+    }
+}
+
+/// Writes the list of a fresh scan (module docs, "What is scanned") to
+/// `out` as it is found; anonymous temp files of the walk go to `scratch`.
+/// Returns the number of lines.
+pub(super) fn build_list(ctx: &StageContext, out: &mut File, scratch: &Path) -> Result<u64> {
     let dataset = &ctx.config.mirror.zfs_mirror_dataset;
     let mount = std::path::absolute(&ctx.config.mirror.zfs_mirror_dir)
         .unwrap_or_else(|_| ctx.config.mirror.zfs_mirror_dir.clone());
     let snapshots = zfs::list_snapshots(&ctx.tools, dataset).map_err(failed)?;
     let Some(newest) = snapshots.last() else {
         tracing::info!(target: TARGET, dataset = %dataset, mirror_dir = %mount.display(), "av_scan_no_snapshot_full_scan");
-        return walk_regular_files(&mount);
+        let scratch_file = || tempfile::tempfile_in(scratch);
+        let files = walk::walk(&mount, out, &scratch_file).map_err(|e| {
+            failed(StateError::Io {
+                action: "list the mirror directory",
+                path: e.path,
+                source: e.source,
+            })
+        })?;
+        tracing::info!(target: TARGET, files = files, "av_scan_mirror_listed");
+        return Ok(files);
     };
-    let out = zfs::diff_cmd(&ctx.tools, dataset, newest)
+    let list_err = |source| {
+        failed(StateError::Io {
+            action: "write the list of changed files to",
+            path: scratch.to_path_buf(),
+            source,
+        })
+    };
+    let state = Arc::new(Mutex::new(DiffState::new(
+        out.try_clone().map_err(list_err)?,
+    )));
+    let handler_state = Arc::clone(&state);
+    zfs::diff_cmd(&ctx.tools, dataset, newest)
+        .on_line(move |stream, line| {
+            if stream == Stream::Stdout
+                && let Ok(mut s) = handler_state.lock()
+            {
+                s.line(line);
+            }
+        })
         .run()
         .map_err(failed)?;
-    let mut seen = HashSet::new();
-    let mut files = Vec::new();
-    let (mut lines, mut skipped) = (0usize, 0usize);
-    for line in out.stdout.lines() {
-        lines += 1;
+    let mut s = state.lock().map_err(|_| {
+        failed(StateError::Io {
+            action: "collect the output of zfs diff for",
+            path: scratch.to_path_buf(),
+            source: io::Error::other("the output reader panicked"),
+        })
+    })?;
+    if let Some(e) = s.error.take() {
+        return Err(list_err(e));
+    }
+    s.out.flush().map_err(list_err)?;
+    tracing::info!(target: TARGET, snapshot = %format!("{dataset}@{newest}"), diff_lines = s.lines, files = s.files, skipped = s.skipped, "av_scan_changes_listed");
+    Ok(s.files)
+}
+
+/// The list of changed files while `zfs diff` prints it.
+struct DiffState {
+    out: BufWriter<File>,
+    /// The previous path listed (a path printed twice in a row is listed once).
+    last: Vec<u8>,
+    line: Vec<u8>,
+    lines: u64,
+    files: u64,
+    skipped: u64,
+    error: Option<io::Error>,
+}
+
+impl DiffState {
+    fn new(out: File) -> DiffState {
+        DiffState {
+            out: BufWriter::with_capacity(256 * 1024, out),
+            last: Vec::new(),
+            line: Vec::new(),
+            lines: 0,
+            files: 0,
+            skipped: 0,
+            error: None,
+        }
+    }
+
+    /// Takes one line of `zfs diff -H -F` output (rules in the module docs).
+    fn line(&mut self, line: &str) {
+        self.lines += 1;
         let Some(entry) = zfs::parse_diff_line(line) else {
             tracing::warn!(target: TARGET, line = %line, "zfs_diff_line_ignored");
-            continue;
+            return;
         };
         let wanted = matches!(entry.change, '+' | 'M')
             && entry.kind == 'F'
@@ -125,54 +312,25 @@ pub(super) fn build_list(ctx: &StageContext) -> Result<Vec<PathBuf>> {
                 .path
                 .components()
                 .any(|c| c.as_os_str() == "<xattrdir>");
+        let path = entry.path.as_os_str().as_bytes();
         let regular =
             wanted && fs::symlink_metadata(&entry.path).is_ok_and(|m| m.file_type().is_file());
-        if regular && seen.insert(entry.path.clone()) {
-            files.push(entry.path);
-        } else {
-            skipped += 1;
+        if !regular || path == self.last.as_slice() {
+            self.skipped += 1;
+            return;
         }
+        self.last.clear();
+        self.last.extend_from_slice(path);
+        self.line.clear();
+        escape_path(path, &mut self.line);
+        self.line.push(b'\n');
+        if self.error.is_none()
+            && let Err(e) = self.out.write_all(&self.line)
+        {
+            self.error = Some(e);
+        }
+        self.files += 1;
     }
-    tracing::info!(target: TARGET, snapshot = %format!("{dataset}@{newest}"), diff_lines = lines, files = files.len(), skipped = skipped, "av_scan_changes_listed");
-    Ok(files)
-}
-
-/// Every regular file under `root` (not following symlinks; `root/.zfs`
-/// skipped), in name order.
-fn walk_regular_files(root: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let list_err = |source| {
-            failed(StateError::Io {
-                action: "list the mirror directory",
-                path: dir.clone(),
-                source,
-            })
-        };
-        let mut entries = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(list_err)? {
-            let entry = entry.map_err(list_err)?;
-            let kind = entry.file_type().map_err(list_err)?;
-            entries.push((entry.file_name(), kind));
-        }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut subdirs = Vec::new();
-        for (name, kind) in entries {
-            let path = dir.join(&name);
-            if kind.is_dir() {
-                if !(dir == root && name == ".zfs") {
-                    subdirs.push(path);
-                }
-            } else if kind.is_file() {
-                files.push(path);
-            }
-        }
-        // Depth first, in name order.
-        stack.extend(subdirs.into_iter().rev());
-    }
-    files.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
-    Ok(files)
 }
 
 #[cfg(test)]
@@ -195,17 +353,23 @@ mod tests {
             .collect();
         let bytes = encode_list(&paths);
         assert_eq!(bytes.iter().filter(|&&b| b == b'\n').count(), raw.len());
-        let list = FileList::from_bytes(bytes);
+        let list = FileList::from_bytes(&bytes).unwrap();
         assert_eq!(list.len(), raw.len());
-        for (i, p) in paths.iter().enumerate() {
-            assert_eq!(list.path(i).as_ref(), Some(p));
-        }
+        assert_eq!(list.byte_len(), bytes.len() as u64);
+        let mut reader = list.reader().unwrap();
+        assert_eq!(reader.paths(0, raw.len()).unwrap(), paths);
+        // Ranges in order, and a range before the current line (rewinds).
+        assert_eq!(reader.paths(0, 2).unwrap(), paths[0..2].to_vec());
+        assert_eq!(reader.paths(3, 5).unwrap(), paths[3..5].to_vec());
+        assert_eq!(reader.paths(1, 2).unwrap(), paths[1..2].to_vec());
         // A plain list of the previous tool, without a final newline.
-        let legacy = FileList::from_bytes(b"/a b\n\n/c".to_vec());
+        let legacy = FileList::from_bytes(b"/a b\n\n/c").unwrap();
         assert_eq!(legacy.len(), 3);
-        assert_eq!(legacy.path(0), Some(PathBuf::from("/a b")));
-        assert_eq!(legacy.path(1), None);
-        assert_eq!(legacy.path(2), Some(PathBuf::from("/c")));
+        let mut reader = legacy.reader().unwrap();
+        assert_eq!(reader.paths(0, 1).unwrap(), vec![PathBuf::from("/a b")]);
+        assert_eq!(reader.paths(1, 2).unwrap(), Vec::<PathBuf>::new());
+        assert_eq!(reader.paths(2, 3).unwrap(), vec![PathBuf::from("/c")]);
+        assert!(FileList::from_bytes(b"").unwrap().is_empty());
     }
 
     #[test]

@@ -10,15 +10,24 @@
 //! symlinks); renames (`R`) and removals (`-`) are not scanned. Paths are
 //! unescaped to their raw bytes ([`crate::backends::zfs::parse_diff_line`]).
 //! With no snapshot, every regular file under `zfs_mirror_dir` (top-level
-//! `.zfs` skipped), in name order. Duplicates are dropped. An empty list logs
+//! `.zfs` skipped, symlinks neither followed nor listed), in byte order of
+//! the whole paths (the parallel walk of [`walk`]). A path `zfs diff` prints
+//! twice in a row is listed once. An empty list logs
 //! `av_scan_skipped_no_files` and writes nothing.
+//!
+//! The list is streamed: written as it is found to a temp file in
+//! `av_state/` (`$TMPDIR` under `--dry-run`) and installed atomically
+//! ([`Executor::install`]); batches read it in order ([`ListReader`]).
+//! Nothing holds the whole list or a set of its paths: memory is one batch,
+//! one bit per line (the journal's done flags, [`DoneLines`]), the findings, and during a
+//! full walk one directory listing per depth level.
 //!
 //! # On-disk format (`state/av_state/`)
 //!
 //! | file | written | content |
 //! |---|---|---|
 //! | `scan_start_time.txt` | once per list, atomically, before the list | local time `%Y-%m-%d %H:%M:%S` and a newline |
-//! | `files_to_scan.txt` | once, atomically | one path per line, [escaped](escape_path) |
+//! | `files_to_scan.txt` | once, atomically (streamed to a temp file, then renamed) | one path per line, [escaped](escape_path) |
 //! | `journal` | header atomically, then appended and fsynced per checkpoint | see below |
 //! | `done` | atomically when the scan is complete | `finished=<time> files=<n> threats=<true\|false> report=<path\|->` |
 //! | `mirror_changed` | by `sync`, atomically, before its containers run | `syncers=<names> at=<time>` |
@@ -117,7 +126,8 @@
 //! # Code
 //!
 //! This module runs the stage (what to do with the state found); `list`
-//! builds, writes and reads `files_to_scan.txt` ([`FileList`]), `journal`
+//! builds, writes and reads `files_to_scan.txt` ([`FileList`]), `walk` is
+//! the full walk of a first scan, `journal`
 //! is the one type that reads and writes the journal format ([`Journal`]),
 //! `scan` schedules the batches and checkpoints through the
 //! [`Executor`], and `report` writes the report and `done` and decides
@@ -127,12 +137,13 @@ mod journal;
 mod list;
 mod report;
 mod scan;
+mod walk;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-pub use journal::{Finding, JOURNAL_MAGIC, Journal, pending_batches};
-pub use list::{FileList, encode_list, escape_path, unescape_path};
+pub use journal::{DoneLines, Finding, JOURNAL_MAGIC, Journal, pending_batches};
+pub use list::{FileList, ListReader, encode_list, escape_path, unescape_path};
 
 use super::{Executor, Options, Plan, StageContext, StageDef, Step, failed, run_stage};
 use crate::backends::antivirus::Engine;
@@ -243,19 +254,33 @@ fn body(ctx: &StageContext, exec: &Executor) -> Result<()> {
     let existing = if outdated {
         None
     } else {
-        read_state(&paths.list)?
+        FileList::open(&paths.list, MAX_STATE_FILE_BYTES).map_err(failed)?
     };
     let (list, start_time) = match existing {
-        Some(bytes) => {
-            let list = FileList::from_bytes(bytes);
+        Some(list) => {
             let start_time = resume_start_time(exec, &paths)?;
             tracing::info!(target: TARGET, path = %paths.list.display(), files = list.len(), scan_start_time = %start_time, "av_scan_resume");
             (list, start_time)
         }
         None => {
             let start_time = chrono::Local::now().format(START_TIME_FORMAT).to_string();
-            let files = build_list(ctx)?;
-            if files.is_empty() {
+            // The list is written to a temp file as it is found, then
+            // installed atomically (under --dry-run: a temp file elsewhere).
+            let scratch = list::scratch_dir(ctx);
+            let tmp_err = |source| {
+                failed(StateError::Io {
+                    action: "create a temp file for the list in",
+                    path: scratch.clone(),
+                    source,
+                })
+            };
+            let mut tmp = tempfile::Builder::new()
+                .prefix(&format!(".{LIST_FILE}."))
+                .suffix(".tmp")
+                .tempfile_in(&scratch)
+                .map_err(tmp_err)?;
+            let files = build_list(ctx, tmp.as_file_mut(), &scratch)?;
+            if files == 0 {
                 if changed.is_some() {
                     let mut plan = Plan::new();
                     plan.push(Step::RemoveFile(paths.changed.clone()));
@@ -264,8 +289,15 @@ fn body(ctx: &StageContext, exec: &Executor) -> Result<()> {
                 tracing::info!(target: TARGET, "av_scan_skipped_no_files");
                 return Ok(());
             }
-            let bytes = encode_list(&files);
-            let list = FileList::from_bytes(bytes.clone());
+            let dry_list = if ctx.dry_run {
+                Some(
+                    tmp.reopen()
+                        .and_then(FileList::from_file)
+                        .map_err(tmp_err)?,
+                )
+            } else {
+                None
+            };
             let mut plan = Plan::new();
             plan.push(Step::RemoveFile(paths.journal.clone()));
             plan.push(Step::Write {
@@ -273,11 +305,21 @@ fn body(ctx: &StageContext, exec: &Executor) -> Result<()> {
                 contents: format!("{start_time}\n").into_bytes(),
                 mode: 0o644,
             });
-            plan.push(Step::Write {
-                path: paths.list.clone(),
-                contents: bytes,
-                mode: 0o644,
-            });
+            exec.execute(&plan)?;
+            exec.install(tmp, &paths.list, 0o644)?;
+            let list = match dry_list {
+                Some(list) => list,
+                None => FileList::open(&paths.list, MAX_STATE_FILE_BYTES)
+                    .map_err(failed)?
+                    .ok_or_else(|| {
+                        failed(StateError::Io {
+                            action: "read",
+                            path: paths.list.clone(),
+                            source: std::io::ErrorKind::NotFound.into(),
+                        })
+                    })?,
+            };
+            let mut plan = Plan::new();
             plan.push(Step::Write {
                 path: paths.journal.clone(),
                 contents: Journal::header(&list).into_bytes(),
@@ -320,7 +362,16 @@ fn body(ctx: &StageContext, exec: &Executor) -> Result<()> {
             tracing::info!(target: TARGET, path = %paths.journal.display(), bytes = rewrite.len(), "dry_run_write");
         }
         if let Some(&(s, e)) = pending.front() {
-            let files: Vec<PathBuf> = (s..e).filter_map(|i| list.path(i)).collect();
+            let files = list
+                .reader()
+                .and_then(|mut r| r.paths(s, e))
+                .map_err(|source| {
+                    failed(StateError::Io {
+                        action: "read",
+                        path: paths.list.clone(),
+                        source,
+                    })
+                })?;
             let cmd = engine.batch_cmd(&ctx.tools, &files);
             tracing::info!(target: TARGET, purpose = %cmd.purpose(), command = %cmd.display(), batches = pending.len(), "dry_run_command");
         }
@@ -329,11 +380,20 @@ fn body(ctx: &StageContext, exec: &Executor) -> Result<()> {
     if let Some(rewrite) = journal.rewrite.take() {
         exec.write(&paths.journal, &rewrite, 0o644)?;
     }
+    let reader = list.reader().map_err(|source| {
+        failed(StateError::Io {
+            action: "read",
+            path: paths.list.clone(),
+            source,
+        })
+    })?;
     let mut scan = Scan {
         ctx,
         exec,
         engine: &engine,
         list: &list,
+        reader,
+        list_path: &paths.list,
         journal_path: &paths.journal,
         journal: &mut journal,
         workers,

@@ -10,12 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::journal::{Finding, Journal};
-use super::list::{FileList, escaped};
+use super::list::{FileList, ListReader, escaped};
 use super::{TARGET, failed};
 use crate::backends::antivirus::{self, BatchResult, Engine, FileVerdict};
 use crate::error::{Error, Result};
 use crate::process::{Cmd, Running};
 use crate::stages::{Executor, StageContext};
+use crate::state::StateError;
 
 /// How often a progress event is logged at INFO.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -45,6 +46,10 @@ pub(super) struct Scan<'a> {
     pub(super) exec: &'a Executor,
     pub(super) engine: &'a Engine,
     pub(super) list: &'a FileList,
+    /// Reads the batches' paths from the list, in order.
+    pub(super) reader: ListReader,
+    /// The list's path, for errors.
+    pub(super) list_path: &'a Path,
     pub(super) journal_path: &'a Path,
     pub(super) journal: &'a mut Journal,
     pub(super) workers: usize,
@@ -52,8 +57,14 @@ pub(super) struct Scan<'a> {
 }
 
 impl Scan<'_> {
-    fn spawn(&self, start: usize, end: usize) -> Result<Option<InFlight>> {
-        let files: Vec<PathBuf> = (start..end).filter_map(|i| self.list.path(i)).collect();
+    fn spawn(&mut self, start: usize, end: usize) -> Result<Option<InFlight>> {
+        let files = self.reader.paths(start, end).map_err(|source| {
+            failed(StateError::Io {
+                action: "read the list of files to scan",
+                path: self.list_path.to_path_buf(),
+                source,
+            })
+        })?;
         if files.is_empty() {
             return Ok(None);
         }
