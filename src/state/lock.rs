@@ -212,7 +212,7 @@ impl StateLock {
     }
 
     /// Installs the written temp file `tmp` (in `path`'s directory) as
-    /// `path` atomically with `mode` ([`super::atomic::install_atomic`]);
+    /// `path` atomically with `mode` (`state::atomic::install_atomic`);
     /// below the workdir no parent may be a symlink.
     ///
     /// # Errors

@@ -11,7 +11,7 @@
 //! unescaped to their raw bytes ([`crate::backends::zfs::parse_diff_line`]).
 //! With no snapshot, every regular file under `zfs_mirror_dir` (top-level
 //! `.zfs` skipped, symlinks neither followed nor listed), in byte order of
-//! the whole paths (the parallel walk of [`walk`]). A path `zfs diff` prints
+//! the whole paths (the parallel walk of the `walk` module). A path `zfs diff` prints
 //! twice in a row is listed once. An empty list logs
 //! `av_scan_skipped_no_files` and writes nothing.
 //!
