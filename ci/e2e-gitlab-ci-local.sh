@@ -322,6 +322,11 @@ grep -q 'missing debian/pool/main/hello_2.10-3_amd64.deb' "$junit" || { cat "$ju
 # publish the snapshots of the same dataset, so their inventories match.
 # --shell-isolation gives each job its own build directory, as GitLab does:
 # without it the two generate jobs would write the same mirrorer-child.yml.
+# gitlab-ci-local still names a child job's build directory after the job
+# alone, so the two children's `publish-catalog` jobs would copy into the
+# same directory at once (rsync exit 23 in rsyncTrackedFiles);
+# --concurrency 1 runs one job at a time. GitLab runs the children in
+# parallel on their own runners.
 mkdir -p "$W/work-b"
 # The second shard publishes the same dataset's snapshots; it needs their
 # verify reports for publish-snapshot's gate (the first shard's, copied:
@@ -355,7 +360,7 @@ git -C "$proj" -c user.email=e2e@example.org -c user.name=e2e commit -q -m two-s
 say "run: two-shards"
 out="$W/log/gcl-two-shards.txt"
 if ! (cd "$proj" && PATH="$W/path:$PATH" GCL_IGNORE_PREDEFINED_VARS=CI_PIPELINE_SOURCE \
-      "$gcl" --shell-executor-no-image --shell-isolation --color=false >"$out" 2>&1); then
+      "$gcl" --shell-executor-no-image --shell-isolation --concurrency 1 --color=false >"$out" 2>&1); then
   cat "$out" >&2
   fail "two-shards: gitlab-ci-local failed"
 fi
