@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use super::Context;
-use super::files::{Algo, BATCH, Expected, check_batch, hash_reader, open_index, read_line};
+use super::files::{Algo, BATCH, Expected, hash_reader, open_index, read_line};
 use super::model::{Problem, ProblemKind, RepoReport};
 use crate::catalog::apt::{ReleaseFile, parse_index_path};
 use crate::catalog::confine::{OpenError, lexically_inside};
@@ -218,7 +218,6 @@ fn verify_packages(ctx: &Context, repo: &AptRepository, report: &mut RepoReport)
     let mut md5: Option<String> = None;
     let mut has_fields = false;
     let mut batch = Vec::with_capacity(BATCH);
-    let deep_for = |rel: &str| ctx.deep_for(rel);
     let flush_stanza = |stanza: &mut Expected,
                         md5: &mut Option<String>,
                         batch: &mut Vec<Expected>,
@@ -254,14 +253,7 @@ fn verify_packages(ctx: &Context, repo: &AptRepository, report: &mut RepoReport)
                 flush_stanza(&mut stanza, &mut md5, &mut batch, report);
                 has_fields = false;
                 if batch.len() >= BATCH {
-                    check_batch(
-                        &ctx.root,
-                        &ctx.confine,
-                        &repo.base_path,
-                        &mut batch,
-                        &deep_for,
-                        report,
-                    );
+                    ctx.check(&repo.base_path, &mut batch, report);
                 }
             }
             continue;
@@ -282,12 +274,5 @@ fn verify_packages(ctx: &Context, repo: &AptRepository, report: &mut RepoReport)
     if has_fields {
         flush_stanza(&mut stanza, &mut md5, &mut batch, report);
     }
-    check_batch(
-        &ctx.root,
-        &ctx.confine,
-        &repo.base_path,
-        &mut batch,
-        &deep_for,
-        report,
-    );
+    ctx.check(&repo.base_path, &mut batch, report);
 }

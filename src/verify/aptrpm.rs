@@ -11,7 +11,7 @@
 use std::io::{self, Read};
 
 use super::Context;
-use super::files::{Algo, BATCH, Expected, check_batch, open_index};
+use super::files::{Algo, BATCH, Expected, open_index};
 use super::model::{Problem, ProblemKind, RepoReport};
 use crate::catalog::AptRpmRepository;
 use crate::catalog::confine::OpenError;
@@ -134,7 +134,6 @@ pub(super) fn verify(ctx: &Context, repo: &AptRpmRepository) -> RepoReport {
     };
     let rpms = format!("RPMS.{}", repo.component);
     let mut batch = Vec::with_capacity(BATCH);
-    let deep_for = |rel: &str| ctx.deep_for(rel);
     loop {
         match next_entry(&mut reader) {
             Ok(Some(entry)) => {
@@ -154,14 +153,7 @@ pub(super) fn verify(ctx: &Context, repo: &AptRpmRepository) -> RepoReport {
                     checksum: entry.md5.map(|m| (Algo::Md5, m)),
                 });
                 if batch.len() >= BATCH {
-                    check_batch(
-                        &ctx.root,
-                        &ctx.confine,
-                        &repo.base_path,
-                        &mut batch,
-                        &deep_for,
-                        &mut report,
-                    );
+                    ctx.check(&repo.base_path, &mut batch, &mut report);
                 }
             }
             Ok(None) => break,
@@ -176,14 +168,7 @@ pub(super) fn verify(ctx: &Context, repo: &AptRpmRepository) -> RepoReport {
             }
         }
     }
-    check_batch(
-        &ctx.root,
-        &ctx.confine,
-        &repo.base_path,
-        &mut batch,
-        &deep_for,
-        &mut report,
-    );
+    ctx.check(&repo.base_path, &mut batch, &mut report);
     report
 }
 

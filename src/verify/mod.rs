@@ -78,6 +78,21 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// Checks the package files of `batch` under the repository base `base`
+    /// with this run's root, confinement and deep rule
+    /// ([`files::check_batch`]), folds the results into `report` and empties
+    /// the batch.
+    fn check(&self, base: &str, batch: &mut Vec<files::Expected>, report: &mut model::RepoReport) {
+        files::check_batch(
+            &self.root,
+            &self.confine,
+            base,
+            batch,
+            &|rel: &str| self.deep_for(rel),
+            report,
+        );
+    }
+
     fn deep_for(&self, rel: &str) -> bool {
         match &self.deep {
             Deep::None => false,

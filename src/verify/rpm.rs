@@ -8,7 +8,7 @@
 use quick_xml::events::{BytesStart, Event};
 
 use super::Context;
-use super::files::{Algo, BATCH, Expected, check_batch, open_index};
+use super::files::{Algo, BATCH, Expected, open_index};
 use super::model::{Problem, ProblemKind, RepoReport};
 use crate::catalog::RpmRepository;
 
@@ -108,7 +108,6 @@ fn stream_primary(ctx: &Context, repo: &RpmRepository, primary: &str, report: &m
     let mut in_checksum = false;
     let mut outside = false;
     let mut batch = Vec::with_capacity(BATCH);
-    let deep_for = |rel: &str| ctx.deep_for(rel);
     loop {
         let event = match xml.read_event_into(&mut buf) {
             Ok(ev) => ev,
@@ -187,14 +186,7 @@ fn stream_primary(ctx: &Context, repo: &RpmRepository, primary: &str, report: &m
                     } else {
                         batch.push(done);
                         if batch.len() >= BATCH {
-                            check_batch(
-                                &ctx.root,
-                                &ctx.confine,
-                                &repo.base_path,
-                                &mut batch,
-                                &deep_for,
-                                report,
-                            );
+                            ctx.check(&repo.base_path, &mut batch, report);
                         }
                     }
                 }
@@ -203,12 +195,5 @@ fn stream_primary(ctx: &Context, repo: &RpmRepository, primary: &str, report: &m
         }
         buf.clear();
     }
-    check_batch(
-        &ctx.root,
-        &ctx.confine,
-        &repo.base_path,
-        &mut batch,
-        &deep_for,
-        report,
-    );
+    ctx.check(&repo.base_path, &mut batch, report);
 }
