@@ -133,6 +133,40 @@ impl Confine {
     /// [`OpenError::Outside`] when it resolves outside the root;
     /// [`OpenError::Io`] when it cannot be opened or is not a regular file.
     pub(crate) fn open_file(&self, path: &Path) -> Result<File, OpenError> {
+        // Below a directory that is inside, one component opened without
+        // following a symlink cannot lead out (`O_NONBLOCK`: a FIFO does not
+        // block the open, and is refused below). A symlink (`ELOOP`), or a
+        // directory that is missing or outside, takes the full check.
+        if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
+            let flags = OFlags::RDONLY
+                | OFlags::CLOEXEC
+                | OFlags::NOCTTY
+                | OFlags::NOFOLLOW
+                | OFlags::NONBLOCK;
+            let opened = self.in_dir(parent, |dir| {
+                rustix::fs::openat(dir, name, flags, Mode::empty())
+            });
+            match opened {
+                Some(Ok(fd)) => {
+                    let stat = rustix::fs::fstat(&fd).map_err(io::Error::from)?;
+                    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+                        return Err(OpenError::Io(io::Error::other("not a regular file")));
+                    }
+                    return Ok(File::from(fd));
+                }
+                Some(Err(e)) if e != rustix::io::Errno::LOOP => {
+                    return Err(OpenError::Io(e.into()));
+                }
+                _ => {}
+            }
+        }
+        self.open_file_resolved(path)
+    }
+
+    /// [`Confine::open_file`] by resolving the whole path: an `O_PATH` open,
+    /// the real path compared with the roots, then the file opened for
+    /// reading through that descriptor.
+    fn open_file_resolved(&self, path: &Path) -> Result<File, OpenError> {
         let fd = open_path(path, false)?;
         if !self.fd_inside(&fd, path) {
             return Err(OpenError::Outside);
@@ -169,21 +203,8 @@ impl Confine {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return self.file_size_resolved(path);
         };
-        let stat = LAST_DIR.with(|cell| {
-            let mut cache = cell.borrow_mut();
-            let hit = matches!(&*cache, Some((id, dir, _)) if *id == self.id && dir == parent);
-            if !hit {
-                let fd = open_path(parent, true)
-                    .ok()
-                    .filter(|fd| self.fd_inside(fd, parent));
-                *cache = Some((self.id, parent.to_path_buf(), fd));
-            }
-            match &*cache {
-                Some((_, _, Some(dir))) => {
-                    Some(rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW))
-                }
-                _ => None,
-            }
+        let stat = self.in_dir(parent, |dir| {
+            rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
         });
         match stat {
             Some(Ok(st)) => match FileType::from_raw_mode(st.st_mode) {
@@ -196,6 +217,27 @@ impl Confine {
             // full check says which.
             None => self.file_size_resolved(path),
         }
+    }
+
+    /// Runs `f` on the `O_PATH` descriptor of the directory `parent` when it
+    /// is a directory inside the roots (`None` otherwise). The directory is
+    /// resolved and checked once and kept for the next call on this thread
+    /// (`LAST_DIR`): package and index files are read directory by directory.
+    fn in_dir<R>(&self, parent: &Path, f: impl FnOnce(&OwnedFd) -> R) -> Option<R> {
+        LAST_DIR.with(|cell| {
+            let mut cache = cell.borrow_mut();
+            let hit = matches!(&*cache, Some((id, dir, _)) if *id == self.id && dir == parent);
+            if !hit {
+                let fd = open_path(parent, true)
+                    .ok()
+                    .filter(|fd| self.fd_inside(fd, parent));
+                *cache = Some((self.id, parent.to_path_buf(), fd));
+            }
+            match &*cache {
+                Some((_, _, Some(dir))) => Some(f(dir)),
+                _ => None,
+            }
+        })
     }
 
     /// [`Confine::file_size`] by resolving the whole path: one `O_PATH`
@@ -312,6 +354,34 @@ mod tests {
         assert!(matches!(
             confine.file_size(&root.join("pool/up/secret")),
             Err(OpenError::Outside)
+        ));
+        // open_file goes through the same cached directory.
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut confine.open_file(&pool.join("in.deb")).unwrap(),
+            &mut text,
+        )
+        .unwrap();
+        assert_eq!(text, "12345");
+        assert!(matches!(
+            confine.open_file(&pool.join("out.deb")),
+            Err(OpenError::Outside)
+        ));
+        assert!(matches!(
+            confine.open_file(&pool.join("dir.deb")),
+            Err(OpenError::Io(e)) if e.to_string() == "not a regular file"
+        ));
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            pool.join("fifo.deb"),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        assert!(matches!(
+            confine.open_file(&pool.join("fifo.deb")),
+            Err(OpenError::Io(e)) if e.to_string() == "not a regular file"
         ));
         // Another root does not reuse this thread's cached verdict.
         let other = Confine::new(&pool).unwrap();
