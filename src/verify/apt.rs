@@ -53,12 +53,7 @@ pub(super) fn verify_release(
         }) {
         Ok(bytes) => decode_backslashreplace(&bytes),
         Err(e) => {
-            common.push(Problem::new(
-                release.release_path.clone(),
-                ProblemKind::Unreadable,
-                None,
-                Some(e),
-            ));
+            common.push(Problem::unreadable(release.release_path.clone(), e));
             String::new()
         }
     };
@@ -189,12 +184,7 @@ fn check_index(
                 ));
             }
         }
-        Err(e) => found.push(Problem::new(
-            rel,
-            ProblemKind::Unreadable,
-            None,
-            Some(e.to_string()),
-        )),
+        Err(e) => found.push(Problem::unreadable(rel, e)),
     }
     true
 }
@@ -204,11 +194,9 @@ fn verify_packages(ctx: &Context, repo: &AptRepository, report: &mut RepoReport)
     let mut reader = match open_index(&ctx.root, &ctx.confine, &repo.metadata_path) {
         Ok(reader) => reader,
         Err(e) => {
-            report.add(Problem::new(
+            report.add(Problem::unreadable(
                 repo.metadata_path.clone(),
-                ProblemKind::Unreadable,
-                None,
-                Some(open_text(e)),
+                open_text(e),
             ));
             return;
         }
@@ -237,12 +225,7 @@ fn verify_packages(ctx: &Context, repo: &AptRepository, report: &mut RepoReport)
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                report.add(Problem::new(
-                    repo.metadata_path.clone(),
-                    ProblemKind::Unreadable,
-                    None,
-                    Some(e.to_string()),
-                ));
+                report.add(Problem::unreadable(repo.metadata_path.clone(), e));
                 break;
             }
         }

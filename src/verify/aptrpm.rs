@@ -158,12 +158,7 @@ pub(super) fn verify(ctx: &Context, repo: &AptRpmRepository) -> RepoReport {
             }
             Ok(None) => break,
             Err(e) => {
-                report.add(Problem::new(
-                    repo.metadata_path.clone(),
-                    ProblemKind::Unreadable,
-                    None,
-                    Some(e.to_string()),
-                ));
+                report.add(Problem::unreadable(repo.metadata_path.clone(), e));
                 break;
             }
         }

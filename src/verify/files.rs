@@ -95,20 +95,26 @@ impl Hasher {
 /// # Errors
 /// A read error.
 pub fn hash_reader(mut file: impl Read, algo: Algo) -> io::Result<(String, u64)> {
-    let mut hasher = Hasher::new(algo);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        size += n as u64;
+    thread_local! {
+        // One read buffer per thread, not one 1 MiB allocation per file.
+        static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 1 << 20]);
     }
-    Ok((hasher.hex(), size))
+    BUFFER.with(|buffer| {
+        let mut buf = buffer.borrow_mut();
+        let mut hasher = Hasher::new(algo);
+        let mut size = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok((hasher.hex(), size))
+    })
 }
 
 /// Opens `rel` (relative to the scan root) as an index, decompressed by its
@@ -268,12 +274,7 @@ pub fn check_package(
                     ));
                 }
             }
-            Err(e) => out.problems.push(Problem::new(
-                rel,
-                ProblemKind::Unreadable,
-                None,
-                Some(e.to_string()),
-            )),
+            Err(e) => out.problems.push(Problem::unreadable(rel, e)),
         }
     }
     out

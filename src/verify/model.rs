@@ -69,6 +69,11 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// `unreadable` at `path`, the error text as its `actual`.
+    pub fn unreadable(path: impl Into<String>, why: impl std::fmt::Display) -> Problem {
+        Problem::new(path, ProblemKind::Unreadable, None, Some(why.to_string()))
+    }
+
     /// A problem with optional expected/actual texts.
     pub fn new(
         path: impl Into<String>,

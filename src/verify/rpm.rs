@@ -81,12 +81,7 @@ fn attr(e: &BytesStart, name: &str) -> Option<String> {
 
 fn stream_primary(ctx: &Context, repo: &RpmRepository, primary: &str, report: &mut RepoReport) {
     let unreadable = |report: &mut RepoReport, why: String| {
-        report.add(Problem::new(
-            primary.to_owned(),
-            ProblemKind::Unreadable,
-            None,
-            Some(why),
-        ));
+        report.add(Problem::unreadable(primary.to_owned(), why));
     };
     let reader = match open_index(&ctx.root, &ctx.confine, primary) {
         Ok(r) => r,
