@@ -6,6 +6,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# /dev/null must be the null device before anything writes to it. In a
+# container where it is missing or a regular file, every `>/dev/null` (ours,
+# and build scripts' rustc probes sending their errors there) appends to a
+# file, and cargo's target probe (`rustc - --print=cfg`, whose standard input
+# is /dev/null) then compiles that text and fails with "failed to run `rustc`
+# to learn about target-specific information" (seen in CI). Recreate the
+# device; where that is not allowed, empty the file before each cargo step.
+null_is_file=''
+if [ ! -c /dev/null ]; then
+  echo "ci/test.sh: /dev/null is not the null device ($(stat -c %F /dev/null 2>&1)); recreating it" >&2
+  if ! { rm -f /dev/null && mknod -m 666 /dev/null c 1 3; } || [ ! -c /dev/null ]; then
+    echo "ci/test.sh: cannot create the device; emptying /dev/null before each cargo step instead" >&2
+    null_is_file=yes
+  fi
+fi
+empty_null() { if [ -n "$null_is_file" ]; then : >/dev/null 2>&1 || true; fi; }
+# Nothing in the tests reads the caller's standard input.
+exec </dev/null
+
 # Debian packages the tests run for real (not faked):
 # rsync (publication), podman + runc + netavark + busybox-static (real syncer
 # containers, tests/it/sync_podman.rs), clamav + clamav-daemon + clamdscan (the
@@ -102,10 +121,15 @@ else
   echo "ci/test.sh: started zfs-fuse (pid $zfs_fuse_pid)" >&2
 fi
 
+empty_null
 cargo fmt --all -- --check
+empty_null
 cargo clippy --locked --all-targets -- -D warnings
+empty_null
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
+empty_null
 cargo test --locked --all-targets
+empty_null
 cargo test --locked --doc
 MIRRORER_BIN="$PWD/target/debug/mirrorer" ci/e2e-gitlab-ci-local.sh
 MIRRORER_BIN="$PWD/target/debug/mirrorer" ci/fleet-page-check.sh
