@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::common::{Env, wait_for};
+use crate::common::{Env, assert_has, wait_for};
 
 const PAYLOAD: &str = "mirrorer av-scan test payload: not a virus\n";
 const SIGNATURE: &str = "Mirrorer.Test.Payload";
@@ -109,7 +109,7 @@ fn clamscan_detects_reports_and_exits_5_only_when_asked() {
         expected_report(&env)
     );
     let done = fs::read_to_string(env.av_state("done")).expect("done");
-    assert!(done.contains("files=5 threats=true report="), "{done}");
+    assert_has(&done, "files=5 threats=true report=");
 
     // Rerun: nothing is scanned again; the recorded threats give exit 5
     // when asked for.
@@ -126,7 +126,7 @@ fn clamscan_detects_reports_and_exits_5_only_when_asked() {
     env.run().arg("av-scan").success().run();
     assert!(env.av_reports().is_empty());
     let done = fs::read_to_string(env.av_state("done")).expect("done");
-    assert!(done.contains("files=3 threats=false report=-"), "{done}");
+    assert_has(&done, "files=3 threats=false report=-");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `antivirus.engine`, `antivirus.clamav_command` and `antivirus.clamav_args`:
 //! validation (exit 3, naming the key and its position) and `config check`.
 
-use crate::common::Env;
+use crate::common::{Env, assert_has};
 
 #[test]
 fn config_check_shows_the_engine() {
@@ -9,9 +9,9 @@ fn config_check_shows_the_engine() {
     env.write_config(&env.av_config(3, 50, ""));
     let out = env.run().args(["config", "check"]).success().run();
     let text = &out.stdout;
-    assert!(
-        text.contains("antivirus:\n  fail_on_threats: false\n  batch_size: 50\n  engine: kesl\n  kesl_max_workers: 3\n"),
-        "{text}"
+    assert_has(
+        &text,
+        "antivirus:\n  fail_on_threats: false\n  batch_size: 50\n  engine: kesl\n  kesl_max_workers: 3\n",
     );
 
     env.write_config(&env.av_config(
@@ -21,9 +21,9 @@ fn config_check_shows_the_engine() {
     ));
     let out = env.run().args(["config", "check"]).success().run();
     let text = &out.stdout;
-    assert!(
-        text.contains("  engine: clamav\n  clamav_command: clamscan\n  clamav_args: [\"-d\", \"/var/lib/clamav\"]\n"),
-        "{text}"
+    assert_has(
+        &text,
+        "  engine: clamav\n  clamav_command: clamscan\n  clamav_args: [\"-d\", \"/var/lib/clamav\"]\n",
     );
 }
 

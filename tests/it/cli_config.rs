@@ -1,6 +1,6 @@
 //! `mirrorer config check` and config errors through the real binary.
 
-use crate::common::{Run, Work};
+use crate::common::{Run, Work, assert_has_all};
 
 #[test]
 fn example_config_checks_and_prints_the_effective_config() {
@@ -42,10 +42,7 @@ fn secrets_are_shown_as_stars() {
         .success()
         .run();
     let text = out.stdout + &out.stderr;
-    assert!(
-        text.contains("MIRROR_PASSWORD: ***") && text.contains("PLAIN: ***"),
-        "{text}"
-    );
+    assert_has_all(&text, &["MIRROR_PASSWORD: ***", "PLAIN: ***"]);
     assert!(
         !text.contains("hunter2") && !text.contains("visible-value"),
         "{text}"

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Env, Expect, Ran, Run, Work, stderr, stdout};
+use crate::common::{Env, Expect, Ran, Run, Work, assert_has_all, stderr, stdout};
 
 /// Runs `config check` on `text` written as a file.
 fn check(text: &[u8]) -> Ran {
@@ -72,18 +72,24 @@ fn anchors_merge_keys_and_standard_tags_share_syncer_defaults() {
     // The merged keys arrive; a key written in the mapping wins over a
     // merged one, and an earlier merged mapping over a later one.
     let ubuntu = syncer("ubuntu");
-    assert!(ubuntu.contains("    user: 1000:1000\n"), "{ubuntu}");
-    assert!(ubuntu.contains("    image: reg/apt:1\n"), "{ubuntu}");
-    assert!(ubuntu.contains("/etc/apt/mirror.list (ro)"), "{ubuntu}");
+    assert_has_all(
+        &ubuntu,
+        &[
+            "    user: 1000:1000\n",
+            "    image: reg/apt:1\n",
+            "/etc/apt/mirror.list (ro)",
+        ],
+    );
     let mint = syncer("mint");
-    assert!(mint.contains("    image: reg/mint:2\n"), "{mint}");
-    assert!(mint.contains("command_args: [\"--verbose\"]"), "{mint}");
+    assert_has_all(
+        &mint,
+        &["    image: reg/mint:2\n", "command_args: [\"--verbose\"]"],
+    );
     assert!(
         syncer("epel").contains("r.yaml -> /app/repos.yaml"),
         "{text}"
     );
-    assert!(text.contains("  kesl_max_workers: 8\n"), "{text}");
-    assert!(text.contains("  skip_remote: true\n"), "{text}");
+    assert_has_all(&text, &["  kesl_max_workers: 8\n", "  skip_remote: true\n"]);
     // The unknown top-level key that holds an anchor is only a warning.
     assert!(stderr(&out).contains("setting=x-note"), "{}", stderr(&out));
 

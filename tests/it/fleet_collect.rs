@@ -8,7 +8,7 @@
 
 #![cfg(feature = "fleet")]
 
-use crate::common::{Run, Work};
+use crate::common::{Run, Work, assert_has, assert_has_all};
 use chrono::{Duration, Utc};
 use httpmock::Method::GET;
 use httpmock::MockServer;
@@ -183,14 +183,13 @@ fn collects_fresh_stale_broken_and_down_shards() {
     assert!(html.contains("<td class=\"fresh\" title=\"fresh01: debian\">fresh</td>"));
     assert!(html.contains("<td class=\"stale\" title=\"stale02: debian\">stale</td>"));
     assert!(html.contains("<td class=\"absent\" title=\"fresh01: &lt;b&gt;x&lt;/b&gt;\">-</td>"));
-    assert!(
-        html.contains("<td class=\"invalid\">invalid: not JSON"),
-        "{html}"
-    );
-    assert!(err.contains("fleet_shard_down shard=down04"), "{err}");
-    assert!(
-        err.contains("fleet_collected shards=4 answered=2 fresh=1"),
-        "{err}"
+    assert_has(&html, "<td class=\"invalid\">invalid: not JSON");
+    assert_has_all(
+        &err,
+        &[
+            "fleet_shard_down shard=down04",
+            "fleet_collected shards=4 answered=2 fresh=1",
+        ],
     );
     // No temp file left behind.
     assert_eq!(
@@ -228,17 +227,16 @@ fn a_bad_fleet_file_is_exit_3_naming_key_line_and_column() {
     .code(3)
     .run();
     let err = out.stderr;
-    assert!(
-        err.contains("shards[1].name") && err.contains("line=4"),
-        "{err}"
-    );
-    assert!(
-        err.contains("shards[1].metadata_url") && err.contains("line=5"),
-        "{err}"
-    );
-    assert!(
-        err.contains("shards[2].name") && err.contains("listed twice"),
-        "{err}"
+    assert_has_all(
+        &err,
+        &[
+            "shards[1].name",
+            "line=4",
+            "shards[1].metadata_url",
+            "line=5",
+            "shards[2].name",
+            "listed twice",
+        ],
     );
     assert!(!work.path("out").exists());
     collect(&work, "shards: [\n").code(3).run();

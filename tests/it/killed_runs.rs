@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Env, children_of, kill, process_alive, read_pid, wait_for};
+use crate::common::{Env, assert_has_all, children_of, kill, process_alive, read_pid, wait_for};
 
 /// A fake rsync that writes its pid to `<root>/rsync.pid` and sleeps (as
 /// the same process) for two minutes.
@@ -176,8 +176,7 @@ fn disk_full_after_zfs_snapshot_names_the_unrecorded_snapshot() {
         .lines()
         .find(|l| l.contains("stage_failed"))
         .unwrap_or_else(|| panic!("no stage_failed: {err}"));
-    assert!(failed.contains(&snapshot), "{failed}");
-    assert!(failed.contains("current_snapshot.txt"), "{failed}");
+    assert_has_all(&failed, &[&snapshot, "current_snapshot.txt"]);
     assert!(
         err.lines()
             .any(|l| l.contains("snapshot_not_recorded") && l.contains(&snapshot)),

@@ -5,7 +5,7 @@
 //! nightly `prune` job only with a `retention` section (and the warning
 //! without one), and the config checks of both sections.
 
-use crate::common::{Run, Work, check_pipeline, job_names, job_needs, repo_root};
+use crate::common::{Run, Work, assert_has, check_pipeline, job_names, job_needs, repo_root};
 use serde_json::Value;
 
 const EXAMPLE: &str = "examples/dist-mirror.yaml";
@@ -77,7 +77,7 @@ fn prune_runs_last_only_with_retention_and_its_absence_warns() {
     let work = Work::new();
     let (_, err, names) = generate(&work, "", &[], &[]);
     assert!(!names.contains(&"prune".to_owned()));
-    assert!(err.contains("pipeline_no_retention"), "{err}");
+    assert_has(&err, "pipeline_no_retention");
 
     let (doc, err, names) = generate(&work, "retention:\n  keep_last: 2\n", &[], &[]);
     assert!(!err.contains("pipeline_no_retention"), "{err}");

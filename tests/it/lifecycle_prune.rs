@@ -7,7 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::common::{DATASET, Env, Run, fakes_dir, kill, list_dir, read_pid, tree, wait_for};
+use crate::common::{
+    DATASET, Env, Run, assert_has, fakes_dir, kill, list_dir, read_pid, tree, wait_for,
+};
 
 fn day(d: u32) -> String {
     format!("202601{d:02}-020000")
@@ -171,10 +173,7 @@ fn every_protection_is_kept_and_the_rest_is_destroyed_everywhere() {
         );
     }
     for snap in [day(7), day(8)] {
-        assert!(
-            err.contains(&format!("prune_destroy snapshot={snap} why=no_rule")),
-            "{err}"
-        );
+        assert_has(&err, &format!("prune_destroy snapshot={snap} why=no_rule"));
     }
     let mut kept: Vec<String> = [1, 2, 3, 4, 5, 6, 9].into_iter().map(day).collect();
     kept.push("manual-1".to_owned());
@@ -190,9 +189,9 @@ fn every_protection_is_kept_and_the_rest_is_destroyed_everywhere() {
         "{log:?}"
     );
     let replica_log = fs::read_to_string(env.root.join("replica-zfs.log")).unwrap();
-    assert!(
-        replica_log.contains(&format!("zfs destroy -- {DATASET}@{}", day(8))),
-        "{replica_log}"
+    assert_has(
+        &replica_log,
+        &format!("zfs destroy -- {DATASET}@{}", day(8)),
     );
     // current is untouched.
     assert_eq!(

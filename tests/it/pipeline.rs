@@ -4,8 +4,8 @@
 //! declared stages and `needs` that name jobs of the same pipeline.
 
 use crate::common::{
-    Run, Work, assert_snapshot, check_pipeline, job_names, job_needs, regex_escape, repo_root,
-    schema_validator, stderr, stdout,
+    Run, Work, assert_has, assert_snapshot, check_pipeline, job_names, job_needs, regex_escape,
+    repo_root, schema_validator, stderr, stdout,
 };
 use serde_json::Value;
 
@@ -266,7 +266,7 @@ fn an_empty_selection_gives_one_noop_job_that_says_why() {
     assert_eq!(job_names(&text), ["mirrorer:nothing-to-do"]);
     let line = script(&text, "mirrorer:nothing-to-do");
     assert!(line.starts_with("echo 'nothing to do: "), "{line}");
-    assert!(line.contains("configures no syncer"), "{line}");
+    assert_has(&line, "configures no syncer");
 }
 
 #[test]
@@ -326,36 +326,24 @@ fn invalid_values_are_refused_before_anything_is_rendered() {
     let err = usage_error(&["--snapshot", "../etc"], &[]);
     assert!(err.contains("--snapshot") && err.contains("'/'"), "{err}");
     let err = usage_error(&[], &[("MIRRORER_SNAPSHOT", "../etc")]);
-    assert!(err.contains("MIRRORER_SNAPSHOT"), "{err}");
+    assert_has(&err, "MIRRORER_SNAPSHOT");
     for bad in ["-rf", ".hidden", "a b", "x;id", &"9".repeat(201)] {
         usage_error(&["--snapshot", bad], &[]);
     }
     let err = usage_error(&["--syncer", "nope"], &[]);
-    assert!(
-        err.contains("no syncer matches name or prefix: nope"),
-        "{err}"
-    );
+    assert_has(&err, "no syncer matches name or prefix: nope");
     let err = usage_error(&[], &[("MIRRORER_SYNCERS", "debian,nope")]);
-    assert!(
-        err.contains("no syncer matches name or prefix: nope"),
-        "{err}"
-    );
+    assert_has(&err, "no syncer matches name or prefix: nope");
     let err = usage_error(&[], &[("MIRRORER_PUBLISH_ALL", "sure")]);
-    assert!(err.contains("MIRRORER_PUBLISH_ALL"), "{err}");
+    assert_has(&err, "MIRRORER_PUBLISH_ALL");
 }
 
 #[test]
 fn conflicting_modes_are_a_usage_error_naming_them() {
     let err = usage_error(&["--snapshot", "20260603-120000", "--publish-all"], &[]);
-    assert!(
-        err.contains("--snapshot cannot be combined with --publish-all"),
-        "{err}"
-    );
+    assert_has(&err, "--snapshot cannot be combined with --publish-all");
     let err = usage_error(&["--syncer", "debian", "--catalog-rebuild"], &[]);
-    assert!(
-        err.contains("--syncer cannot be combined with --catalog-rebuild"),
-        "{err}"
-    );
+    assert_has(&err, "--syncer cannot be combined with --catalog-rebuild");
     let err = usage_error(
         &[],
         &[
@@ -363,9 +351,9 @@ fn conflicting_modes_are_a_usage_error_naming_them() {
             ("MIRRORER_CATALOG_REBUILD", "true"),
         ],
     );
-    assert!(
-        err.contains("MIRRORER_SNAPSHOT cannot be combined with MIRRORER_CATALOG_REBUILD"),
-        "{err}"
+    assert_has(
+        &err,
+        "MIRRORER_SNAPSHOT cannot be combined with MIRRORER_CATALOG_REBUILD",
     );
 }
 

@@ -15,7 +15,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::common::{DATASET, Env, fakes_dir, tree};
+use crate::common::{DATASET, Env, assert_has, fakes_dir, tree};
 
 const S1: &str = "20260101-000000";
 const S2: &str = "20260102-000000";
@@ -158,10 +158,10 @@ fn with_real_podman_the_environment_changes_the_container_not_the_client() {
         .success()
         .run();
     let log = read(&env.root.join("logs/podman.log"));
-    assert!(log.contains("conf=[/nonexistent/containers.conf]"), "{log}");
+    assert_has(&log, "conf=[/nonexistent/containers.conf]");
     // The secret is masked in the log file; the job log shows it arrived
     // whole (masked as one piece).
-    assert!(log.contains("tok=[***]"), "{log}");
+    assert_has(&log, "tok=[***]");
     assert_eq!(fs::read_dir(env.root.join("tmp")).unwrap().count(), 0);
 }
 

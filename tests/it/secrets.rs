@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::common::{Env, Run, fakes_dir, stderr, stdout};
+use crate::common::{Env, Run, assert_has, fakes_dir, stderr, stdout};
 
 /// Every secret of the test config: none may appear in any output.
 const SECRETS: &[&str] = &[
@@ -93,10 +93,7 @@ fn sync_dry_run_plan_masks_passwords() {
         ),
         "{text}"
     );
-    assert!(
-        text.contains("rsync://mirror:***@rsync.example/debian/"),
-        "{text}"
-    );
+    assert_has(&text, "rsync://mirror:***@rsync.example/debian/");
     assert!(env.log_of("docker").is_empty());
 }
 
@@ -124,11 +121,9 @@ fn failed_sync_error_masks_passwords_but_docker_gets_them() {
         .into_iter()
         .find(|l| l.starts_with("docker run "))
         .expect("docker run called");
-    assert!(
-        run.contains(
-            "--password PW1-hunter2 --passwd=PW2-passwd --token TOK3-token --client-secret SEC4-secret rsync://mirror:PW5-rsyncurl@rsync.example/debian/"
-        ),
-        "{run}"
+    assert_has(
+        &run,
+        "--password PW1-hunter2 --passwd=PW2-passwd --token TOK3-token --client-secret SEC4-secret rsync://mirror:PW5-rsyncurl@rsync.example/debian/",
     );
 }
 
@@ -153,11 +148,9 @@ fn container_output_echoing_its_arguments_is_masked() {
         .run();
     let text = all_output(&out);
     assert_no_secret("sync output", &text);
-    assert!(
-        text.contains(
-            "[alpha] running: rsync --password *** rsync://mirror:***@rsync.example/debian/"
-        ),
-        "{text}"
+    assert_has(
+        &text,
+        "[alpha] running: rsync --password *** rsync://mirror:***@rsync.example/debian/",
     );
     let file = fs::read_to_string(log_file(&env)).unwrap();
     assert_no_secret("syncer log file", &file);
@@ -204,7 +197,7 @@ mod trigger {
             let err = stderr(&out);
             if !dry_run {
                 assert_eq!(out.status.code(), Some(1), "{err}");
-                assert!(err.contains("invalid GitLab URL"), "{err}");
+                assert_has(&err, "invalid GitLab URL");
             }
         }
         any.assert_calls(0);

@@ -4,7 +4,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::common::{Env, fixture, stderr, temp_files};
+use crate::common::{Env, assert_has_all, fixture, stderr, temp_files};
 
 #[test]
 fn inventory_is_byte_identical_to_the_reference() {
@@ -26,8 +26,7 @@ fn inventory_is_byte_identical_to_the_reference() {
     );
     assert_eq!(temp_files(&env.workdir()), Vec::<String>::new());
     let stderr = stderr(&out);
-    assert!(stderr.contains("inventory_written path="), "{stderr}");
-    assert!(stderr.contains("latest=Ångström"), "{stderr}");
+    assert_has_all(&stderr, &["inventory_written path=", "latest=Ångström"]);
 }
 
 #[test]
@@ -49,9 +48,8 @@ fn inventory_dry_run_writes_nothing() {
         .run();
     assert!(!env.workdir().join("metadata").exists());
     let stderr = stderr(&out);
-    assert!(stderr.contains("dry_run_write path="), "{stderr}");
-    assert!(
-        stderr.contains("metadata/inventory.json bytes=91"),
-        "{stderr}"
+    assert_has_all(
+        &stderr,
+        &["dry_run_write path=", "metadata/inventory.json bytes=91"],
     );
 }

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Env, Expect, kill, read_pid, stderr, temp_files, wait_for};
+use crate::common::{
+    Env, Expect, assert_has, assert_has_all, kill, read_pid, stderr, temp_files, wait_for,
+};
 
 /// Starts `snapshot` with the fake zfs sleeping `secs` (pid in `zfs.pid`)
 /// and waits until the fake runs, i.e. the lock is held.
@@ -56,21 +58,20 @@ fn a_second_exclusive_stage_waits_then_exits_4_naming_the_holder() {
         .run();
     assert!(started.elapsed() >= Duration::from_millis(1500));
     let stderr = stderr(&out);
-    assert!(stderr.contains("state_lock_waiting"), "{stderr}");
-    assert!(
-        stderr.contains(&format!(
+    assert_has(&stderr, "state_lock_waiting");
+    assert_has(
+        &stderr,
+        &format!(
             "is held by pid={} stage=snapshot mode=exclusive",
             holder.id()
-        )),
-        "{stderr}"
+        ),
     );
-    assert!(
-        stderr.contains("job_url=https://gitlab.example/job/1; gave up after"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("stage_failed stage=cleanup-state"),
-        "{stderr}"
+    assert_has_all(
+        &stderr,
+        &[
+            "job_url=https://gitlab.example/job/1; gave up after",
+            "stage_failed stage=cleanup-state",
+        ],
     );
     assert!(!stderr.contains("stage_start"), "{stderr}");
     // The holder is undisturbed; stop it.
@@ -96,10 +97,12 @@ fn sigterm_and_sigint_stop_the_child_and_exit_143_and_130() {
             .check("mirrorer snapshot", out)
             .stderr;
         assert!(took < Duration::from_secs(15));
-        assert!(
-            stderr.contains("stage_interrupted stage=snapshot")
-                && stderr.contains("was stopped because mirrorer received SIG"),
-            "{stderr}"
+        assert_has_all(
+            &stderr,
+            &[
+                "stage_interrupted stage=snapshot",
+                "was stopped because mirrorer received SIG",
+            ],
         );
         // The fake zfs (the child's process group) was stopped.
         wait_for(&format!("the fake zfs {zfs} to stop"), 5, || !alive(zfs));

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::common::{DATASET, Entry, Env, stderr, tree};
+use crate::common::{DATASET, Entry, Env, assert_has, assert_has_all, stderr, tree};
 
 const S1: &str = "20260101-000000";
 const S2: &str = "20260102-000000";
@@ -77,11 +77,13 @@ fn publish_current_snapshot_locally_and_on_the_replica() {
     );
     assert_no_scratch_left(&env);
     let stderr = stderr(&out);
-    assert!(
-        stderr.contains("--archive --delete --links --chmod=D755,F644"),
-        "{stderr}"
+    assert_has_all(
+        &stderr,
+        &[
+            "--archive --delete --links --chmod=D755,F644",
+            "publish_snapshots_completed",
+        ],
     );
-    assert!(stderr.contains("publish_snapshots_completed"), "{stderr}");
 }
 
 #[test]
@@ -142,10 +144,12 @@ fn publish_all_mirrors_exactly_the_zfs_snapshots() {
     );
     assert_no_scratch_left(&env);
     let stderr = stderr(&out);
-    assert!(stderr.contains(&format!("snapshots={S1},{S2}")), "{stderr}");
-    assert!(
-        stderr.contains("publish_snapshot_name_invalid snapshot=bad%name"),
-        "{stderr}"
+    assert_has_all(
+        &stderr,
+        &[
+            &format!("snapshots={S1},{S2}"),
+            "publish_snapshot_name_invalid snapshot=bad%name",
+        ],
     );
 }
 
@@ -170,12 +174,16 @@ fn missing_sources_warn_and_are_skipped() {
         .run()
         .stderr;
     // A missing source path: a warning naming it.
-    assert!(
-        stderr.contains(&format!(
+    assert_has(
+        &stderr,
+        &format!(
             "WARNING  mirrorer::stages::publish_snapshot: publish_source_path_missing snapshot={S1} source={} prefix=rocky",
-            env.mount().join(".zfs/snapshot").join(S1).join("dnf/repos/rocky").display()
-        )),
-        "{stderr}"
+            env.mount()
+                .join(".zfs/snapshot")
+                .join(S1)
+                .join("dnf/repos/rocky")
+                .display()
+        ),
     );
     // A snapshot listed by zfs whose directory is missing: a warning.
     // A missing source_base: skipped silently (DEBUG only).
@@ -253,10 +261,7 @@ fn an_empty_selection_fails() {
     // --all with no ZFS snapshot.
     let out = env.run().args(["publish-snapshot", "--all"]).code(1).run();
     let stderr = crate::common::stderr(&out);
-    assert!(
-        stderr.contains("zfs lists no snapshot of dataset tank/mirror"),
-        "{stderr}"
-    );
+    assert_has(&stderr, "zfs lists no snapshot of dataset tank/mirror");
     assert!(!repo(&env).exists());
 }
 

@@ -1,6 +1,6 @@
 //! `replicate` (and its hidden alias `replication`) with the fake syncoid.
 
-use crate::common::{DATASET, Env, stderr};
+use crate::common::{DATASET, Env, assert_has_all, stderr};
 
 fn syncoid_line(env: &Env) -> String {
     format!(
@@ -105,6 +105,11 @@ fn replicate_dry_run_prints_the_command_only() {
     let out = env.run().args(["--dry-run", "replicate"]).success().run();
     assert!(env.log().is_empty());
     let stderr = stderr(&out);
-    assert!(stderr.contains("dry_run_command"), "{stderr}");
-    assert!(stderr.contains("--no-sync-snap --recursive --force-delete -- tank/mirror mirror@replica.example:tank/mirror"), "{stderr}");
+    assert_has_all(
+        &stderr,
+        &[
+            "dry_run_command",
+            "--no-sync-snap --recursive --force-delete -- tank/mirror mirror@replica.example:tank/mirror",
+        ],
+    );
 }

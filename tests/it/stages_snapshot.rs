@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use crate::common::{DATASET, Env, stderr, tree};
+use crate::common::{DATASET, Env, assert_has, assert_has_all, stderr, tree};
 
 fn snapshot_name_of(env: &Env) -> String {
     let text =
@@ -34,12 +34,14 @@ fn snapshot_runs_zfs_and_records_the_current_snapshot() {
             .is_file()
     );
     let stderr = stderr(&out);
-    assert!(stderr.contains("stage_start stage=snapshot"), "{stderr}");
-    assert!(
-        stderr.contains("stage_ok stage=snapshot duration_s="),
-        "{stderr}"
+    assert_has_all(
+        &stderr,
+        &[
+            "stage_start stage=snapshot",
+            "stage_ok stage=snapshot duration_s=",
+            "command_run purpose=",
+        ],
     );
-    assert!(stderr.contains("command_run purpose="), "{stderr}");
     assert!(
         !stderr.contains("section_start"),
         "no sections outside CI: {stderr}"
@@ -89,11 +91,10 @@ fn in_ci_the_dotenv_file_is_written_by_default_and_the_stage_is_a_section() {
         format!("MIRRORER_SNAPSHOT={name}\n")
     );
     let stderr = stderr(&out);
-    assert!(
-        stderr.contains("section_start:") && stderr.contains(":stage_snapshot\r"),
-        "{stderr}"
+    assert_has_all(
+        &stderr,
+        &["section_start:", ":stage_snapshot\r", "section_end:"],
     );
-    assert!(stderr.contains("section_end:"), "{stderr}");
 }
 
 #[test]
@@ -136,9 +137,12 @@ fn snapshot_dry_run_changes_nothing_but_prints_the_plan_and_the_dotenv() {
     assert_eq!(tree(&env.workdir()), before_work);
     assert_eq!(tree(&env.mount()), before_mount);
     assert!(env.log_of("zfs").is_empty(), "{:?}", env.log());
-    assert!(
-        stderr.contains(&format!("dry_run_command purpose=\"take the snapshot of the mirror dataset\" command=\"{}/zfs snapshot -- {DATASET}@", crate::common::fakes_dir().display())),
-        "{stderr}"
+    assert_has(
+        &stderr,
+        &format!(
+            "dry_run_command purpose=\"take the snapshot of the mirror dataset\" command=\"{}/zfs snapshot -- {DATASET}@",
+            crate::common::fakes_dir().display()
+        ),
     );
     // The dotenv is a job artifact and is written with the planned name.
     let dotenv = fs::read_to_string(env.root.join("snap.env")).unwrap();
@@ -158,8 +162,10 @@ fn dry_run_on_a_fresh_host_creates_no_state_directory() {
         .run();
     assert!(!env.state().exists(), "{:?}", tree(&env.workdir()));
     let stderr = stderr(&out);
-    assert!(stderr.contains("state_lock_skipped_dry_run"), "{stderr}");
-    assert!(stderr.contains("dry_run_remove path="), "{stderr}");
+    assert_has_all(
+        &stderr,
+        &["state_lock_skipped_dry_run", "dry_run_remove path="],
+    );
 }
 
 #[test]
@@ -187,12 +193,12 @@ fn missing_programs_are_reported_together_before_anything_runs() {
         .stderr_lacks("stage_start")
         .run()
         .stderr;
-    assert!(
-        stderr.contains(&format!(
+    assert_has(
+        &stderr,
+        &format!(
             "missing external program: zfs ({}/nope/zfs: does not exist; from MIRRORER_TOOL_ZFS)",
             env.root.display()
-        )),
-        "{stderr}"
+        ),
     );
     assert!(!env.state().exists());
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use crate::common::{Env, Expect, fakes_dir, kill, stderr, wait_for, wait_with_deadline};
+use crate::common::{
+    Env, Expect, assert_has, assert_has_all, fakes_dir, kill, stderr, wait_for, wait_with_deadline,
+};
 
 /// The secret values of the test config: none may appear on a command line
 /// or in a log.
@@ -271,7 +273,7 @@ fn environment_values_appear_on_no_command_line_and_in_no_log() {
     // ... but no value was on any argv (what `ps` and /proc/<pid>/cmdline
     // show): the fake logs every argv it receives.
     let argv = fs::read_to_string(env.log_path()).unwrap();
-    assert!(argv.contains(" --env-file="), "{argv}");
+    assert_has(&argv, " --env-file=");
     for value in [TOKEN, PASSWORD, PLAIN_VALUE] {
         assert!(!argv.contains(value), "{value} on a command line:\n{argv}");
     }
@@ -283,10 +285,12 @@ fn environment_values_appear_on_no_command_line_and_in_no_log() {
         assert!(!stderr.contains(value), "{value} in the job log:\n{stderr}");
         assert!(!log.contains(value), "{value} in the log file:\n{log}");
     }
-    assert!(stderr.contains("[alpha] env API_TOKEN=***"), "{stderr}");
-    assert!(
-        stderr.contains("env_vars=API_TOKEN,DB_PASSWORD,MIRROR_NAME"),
-        "{stderr}"
+    assert_has_all(
+        &stderr,
+        &[
+            "[alpha] env API_TOKEN=***",
+            "env_vars=API_TOKEN,DB_PASSWORD,MIRROR_NAME",
+        ],
     );
 }
 
@@ -390,17 +394,19 @@ fn sigterm_and_sigint_stop_and_remove_every_container() {
                 ],
                 "{calls:?}"
             );
-            assert!(
-                stderr.contains(&format!("sync_summary container={name} status=interrupted attempts=1 exit_codes=interrupted")),
-                "{stderr}"
+            assert_has(
+                &stderr,
+                &format!(
+                    "sync_summary container={name} status=interrupted attempts=1 exit_codes=interrupted"
+                ),
             );
             // The container's last words, after the stop, still reach the log.
-            assert!(
-                stderr.contains(&format!("[{name}] {name} says goodbye (attempt 1)")),
-                "{stderr}"
+            assert_has(
+                &stderr,
+                &format!("[{name}] {name} says goodbye (attempt 1)"),
             );
         }
-        assert!(stderr.contains(&format!("exit_code={code}")), "{stderr}");
+        assert_has(&stderr, &format!("exit_code={code}"));
     }
 }
 
@@ -476,10 +482,8 @@ fn sigterm_while_docker_run_is_still_busy_removes_the_container_too() {
         !calls.iter().any(|c| c.starts_with("docker wait")),
         "{calls:?}"
     );
-    assert!(
-        stderr.contains(
-            "sync_summary container=alpha status=interrupted attempts=1 exit_codes=interrupted"
-        ),
-        "{stderr}"
+    assert_has(
+        &stderr,
+        "sync_summary container=alpha status=interrupted attempts=1 exit_codes=interrupted",
     );
 }

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::common::{Env, Expect, Run, fixture, kill, wait_for, wait_with_deadline};
+use crate::common::{Env, Expect, Run, assert_has, fixture, kill, wait_for, wait_with_deadline};
 
 const IMAGE: &str = "localhost/mirrorer-test-busybox:1";
 const TOKEN: &str = "podman-S3CRET-token-991";
@@ -241,17 +241,12 @@ fn sigterm_stops_and_removes_real_containers() {
         containers_named(&p)
     );
     for (name, short) in [(&one, "one"), (&two, "two")] {
-        assert!(
-            stderr.contains(&format!(
-                "sync_summary container={name} status=interrupted attempts=1"
-            )),
-            "{stderr}"
+        assert_has(
+            &stderr,
+            &format!("sync_summary container={name} status=interrupted attempts=1"),
         );
         let log = fs::read_to_string(env.root.join(format!("logs/{name}.log"))).unwrap();
-        assert!(log.contains(&format!("{short} got TERM")), "{log}");
-        assert!(
-            stderr.contains(&format!("[{name}] {short} got TERM")),
-            "{stderr}"
-        );
+        assert_has(&log, &format!("{short} got TERM"));
+        assert_has(&stderr, &format!("[{name}] {short} got TERM"));
     }
 }

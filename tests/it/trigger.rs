@@ -2,7 +2,7 @@
 //! the GitLab API (httpmock): the exact requests for both kinds of token,
 //! the run mode as variables, `--wait`, and no token in any output.
 
-use crate::common::{Expect, Run, stderr, stdout, wait_for};
+use crate::common::{Expect, Run, assert_has_all, stderr, stdout, wait_for};
 use httpmock::Method::{GET, POST};
 use httpmock::MockServer;
 use serde_json::json;
@@ -185,8 +185,10 @@ fn api_errors_exit_1_without_leaking_the_token() {
         .run();
     denied.assert_calls(1);
     let err = stderr(&out);
-    assert!(err.contains("create a pipeline for 42 at main"), "{err}");
-    assert!(err.contains("404 Project Not Found"), "{err}");
+    assert_has_all(
+        &err,
+        &["create a pipeline for 42 at main", "404 Project Not Found"],
+    );
     assert_no_token(&out);
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::Digest;
 
-use crate::common::{Ran, Run};
+use crate::common::{Ran, Run, assert_has};
 
 const TREES: &str = "tests/fixtures/catalog/trees";
 
@@ -745,10 +745,7 @@ print("cases", len(cases))
         text,
         String::from_utf8_lossy(&py.stderr)
     );
-    assert!(
-        text.contains(&format!("cases {}", r["totals"]["repositories"])),
-        "{text}"
-    );
+    assert_has(&text, &format!("cases {}", r["totals"]["repositories"]));
     assert!(
         text.lines()
             .any(|l| l.starts_with("debian__bookworm__main__amd64\t")

@@ -18,7 +18,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::common::{Env, Run, fakes_dir, stderr};
+use crate::common::{Env, Run, assert_has, assert_has_all, fakes_dir, stderr};
 use crate::zfs_pool::{Pool, program, run, snapshot, snapshots_of};
 
 /// The config: the real zfs and syncoid, `dataset` as the mirror dataset
@@ -154,13 +154,12 @@ fn publish_all_lists_only_the_datasets_real_snapshots() {
     want.sort();
     assert_eq!(published, want);
     let log = stderr(&out);
-    assert!(
-        log.contains(&format!("zfs_snapshots_listed dataset={dataset} count=3")),
-        "{log}"
-    );
-    assert!(
-        log.contains("publish_snapshot_name_invalid snapshot=\"with space\""),
-        "{log}"
+    assert_has_all(
+        &log,
+        &[
+            &format!("zfs_snapshots_listed dataset={dataset} count=3"),
+            "publish_snapshot_name_invalid snapshot=\"with space\"",
+        ],
     );
 }
 
@@ -205,11 +204,11 @@ fn replicate_sends_the_full_stream_then_only_the_increment() {
         .stderr;
     // syncoid's own account, logged line by line: an incremental send
     // from the replica's newest snapshot.
-    assert!(
-        log.contains(&format!(
+    assert_has(
+        &log,
+        &format!(
             "syncoid_output stream=stdout line=\"Sending incremental {dataset}@{first} ... autosnap_manual"
-        )),
-        "{log}"
+        ),
     );
     // syncoid's warnings on zfs-fuse are logged and do not fail the stage.
     // The replica dataset was not destroyed and received again in full.
@@ -272,17 +271,14 @@ fn replica_dataset_is_the_syncoid_target_and_defaults_to_the_dataset() {
     let env = Env::with_default_config();
     let out = env.run().args(["config", "check"]).success().run();
     let text = String::from_utf8_lossy(&out.output.stdout).into_owned();
-    assert!(
-        text.contains(&format!("  replica_dataset: {}\n", crate::common::DATASET)),
-        "{text}"
+    assert_has(
+        &text,
+        &format!("  replica_dataset: {}\n", crate::common::DATASET),
     );
     env.write_config(&with_replica_dataset(&env, "backup/dist-mirror"));
     let out = env.run().args(["config", "check"]).success().run();
     let text = String::from_utf8_lossy(&out.output.stdout).into_owned();
-    assert!(
-        text.contains("  replica_dataset: backup/dist-mirror\n"),
-        "{text}"
-    );
+    assert_has(&text, "  replica_dataset: backup/dist-mirror\n");
     env.run().arg("replicate").success().run();
     let log = env.log_of("syncoid");
     assert_eq!(log.len(), 1, "{log:#?}");

@@ -38,3 +38,26 @@ pub fn assert_snapshot(name: &str, text: &str, filters: Vec<(String, &str)>) {
         insta::assert_snapshot!(name, text);
     })
 }
+
+/// Asserts that `text` contains `want`; the failure shows both.
+#[track_caller]
+pub fn assert_has(text: &str, want: &str) {
+    assert!(text.contains(want), "missing {want:?} in:\n{text}");
+}
+
+/// Asserts that `text` contains each of `wants` ([`assert_has`]).
+#[track_caller]
+pub fn assert_has_all(text: &str, wants: &[&str]) {
+    for want in wants {
+        assert_has(text, want);
+    }
+}
+
+/// Asserts that `text` starts with `prefix`; the failure shows both.
+#[track_caller]
+pub fn assert_starts_with(text: &str, prefix: &str) {
+    assert!(
+        text.starts_with(prefix),
+        "{text:?} does not start with {prefix:?}"
+    );
+}
