@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::common::{Env, fakes_dir};
+use crate::common::{EICAR_ANSWER, Env, assert_has, fakes_dir};
 
 const SCAN_PREFIX: &str = "kesl-control --scan-file --action DisinfectInformIfNotPossible ";
 
@@ -37,6 +37,14 @@ fn start_time(env: &Env) -> String {
         .expect("scan_start_time.txt")
         .trim_end()
         .to_owned()
+}
+
+/// Asserts that no kesl-control ran and no list of files to scan was
+/// written.
+#[track_caller]
+fn assert_nothing_scanned(env: &Env) {
+    assert!(env.log_of("kesl-control").is_empty());
+    assert!(!env.av_state("files_to_scan.txt").exists());
 }
 
 #[test]
@@ -95,12 +103,7 @@ fn scans_what_zfs_diff_reports_as_added_or_modified_regular_files() {
         expected.extend_from_slice(rel);
         expected.push(b'\n');
     }
-    let list = fs::read(env.av_state("files_to_scan.txt")).expect("list");
-    assert_eq!(
-        String::from_utf8_lossy(&list),
-        String::from_utf8_lossy(&expected)
-    );
-    assert_eq!(list, expected);
+    env.assert_scan_list(&expected);
 
     // Commands: the newest snapshot's diff, 3 batches of at most 2 files
     // with the real (unescaped) paths, then the threat query.
@@ -137,7 +140,7 @@ fn scans_what_zfs_diff_reports_as_added_or_modified_regular_files() {
 
     // State: done, a compacted journal, no report.
     let done = fs::read_to_string(env.av_state("done")).expect("done");
-    assert!(done.contains("files=5 threats=false report=-"), "{done}");
+    assert_has(&done, "files=5 threats=false report=-");
     let journal = fs::read_to_string(env.av_state("journal")).expect("journal");
     assert_eq!(
         journal,
@@ -209,20 +212,14 @@ fn no_change_since_the_snapshot_is_nothing_to_do() {
         .success()
         .stderr_has("av_scan_skipped_no_files")
         .run();
-    assert!(env.log_of("kesl-control").is_empty());
-    assert!(!env.av_state("files_to_scan.txt").exists());
+    assert_nothing_scanned(&env);
 }
 
 #[test]
 fn exit_72_and_a_query_answer_are_threats_exit_5_only_when_asked() {
     // Exit 72 and an answer: a report; exit 0 without fail_on_threats.
     let env = Env::new();
-    env.write_config(&env.av_config(2, 1, ""));
-    let answer = "EventType=ThreatDetected\nFileName=hello.deb\nDetectName=EICAR-Test-File";
-    env.run()
-        .env("FAKE_KESL_THREAT_MATCH", "hello.deb")
-        .env("FAKE_KESL_QUERY_OUTPUT", answer)
-        .arg("av-scan")
+    env.av_scan_finding_eicar()
         .success()
         .stderr_has("WARNING  mirrorer::stages::av_scan: av_batch_threat")
         .stderr_has("av_threats_reported")
@@ -241,7 +238,7 @@ fn exit_72_and_a_query_answer_are_threats_exit_5_only_when_asked() {
     );
     assert_eq!(
         fs::read_to_string(&reports[0]).expect("report"),
-        format!("{answer}\n")
+        format!("{EICAR_ANSWER}\n")
     );
     // The recorded outcome decides a rerun: exit 5 when asked for.
     env.run()
@@ -271,7 +268,7 @@ fn exit_72_and_a_query_answer_are_threats_exit_5_only_when_asked() {
     let env = Env::new();
     env.write_config(&env.av_config(2, 1, "  fail_on_threats: true\n"));
     env.run()
-        .env("FAKE_KESL_QUERY_OUTPUT", answer)
+        .env("FAKE_KESL_QUERY_OUTPUT", EICAR_ANSWER)
         .arg("av-scan")
         .code(5)
         .run();
@@ -339,8 +336,7 @@ fn dry_run_lists_and_plans_without_scanning_or_writing() {
             fakes_dir().display()
         ))
         .run();
-    assert!(env.log_of("kesl-control").is_empty());
-    assert!(!env.av_state("files_to_scan.txt").exists());
+    assert_nothing_scanned(&env);
 }
 
 #[test]

@@ -93,12 +93,7 @@ fn a_full_walk_lists_every_regular_file_in_byte_order_of_the_paths() {
         escape(p, &mut expected);
         expected.push(b'\n');
     }
-    let list = fs::read(env.av_state("files_to_scan.txt")).expect("list");
-    assert_eq!(
-        String::from_utf8_lossy(&list),
-        String::from_utf8_lossy(&expected)
-    );
-    assert_eq!(list, expected);
+    let list = env.assert_scan_list(&expected);
     let text = String::from_utf8_lossy(&list);
     let at = |rel: &str| {
         text.find(&format!("{}/{rel}\n", m.display()))

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::common::{Work, check_pipeline, repo_root, schema_validator};
+use crate::common::{
+    Work, check_pipeline, job_script_command, job_starting_with, repo_root, schema_validator,
+};
 use serde_json::Value;
 
 fn documents() -> (Value, Value) {
@@ -165,22 +167,8 @@ fn include_twice_for_two_shards_gives_distinct_wired_jobs() {
 fn run_generate(work: &Work, given: &[(&str, &str)]) -> std::process::ExitStatus {
     let (header, jobs) = documents();
     let jobs = interpolate(&jobs, &inputs(&header, given));
-    let job = jobs
-        .as_object()
-        .unwrap()
-        .iter()
-        .find(|(name, _)| name.starts_with("mirrorer:generate:"))
-        .map(|(_, job)| job)
-        .unwrap();
-    let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(job["script"][0].as_str().unwrap())
-        .current_dir(work.dir.path());
-    crate::common::clear_environment(&mut cmd);
-    for (name, v) in job["variables"].as_object().unwrap() {
-        let value = v.get("value").unwrap_or(v).as_str().unwrap();
-        cmd.env(name, value);
-    }
+    let job = job_starting_with(&jobs, "mirrorer:generate:");
+    let mut cmd = job_script_command(&job, work.dir.path(), str::to_owned);
     cmd.env("ARGV_LOG", work.path("argv"));
     cmd.status().unwrap()
 }

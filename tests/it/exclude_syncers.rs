@@ -7,7 +7,10 @@
 
 use std::fs;
 
-use crate::common::{Env, Ran, Run, check_pipeline, stderr, stdout};
+use crate::common::{
+    Env, Ran, Run, assert_has, assert_has_all, check_pipeline, job_script_command,
+    job_starting_with, stderr, stdout,
+};
 use serde_json::Value;
 
 const EXAMPLE: &str = "examples/dist-mirror.yaml";
@@ -85,7 +88,7 @@ fn excluding_every_syncer_gives_the_noop_job() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(script.contains("leaves no syncer"), "{script}");
+    assert_has(&script, "leaves no syncer");
 }
 
 fn usage_error(out: &std::process::Output) -> String {
@@ -100,10 +103,7 @@ fn include_and_exclude_together_name_both() {
         &["--syncer", "debian", "--exclude-syncer", "rpm"],
         &[],
     ));
-    assert!(
-        err.contains("--syncer") && err.contains("--exclude-syncer"),
-        "{err}"
-    );
+    assert_has_all(&err, &["--syncer", "--exclude-syncer"]);
     let err = usage_error(&generate_cmd(
         &[],
         &[
@@ -111,18 +111,12 @@ fn include_and_exclude_together_name_both() {
             ("MIRRORER_SYNCERS_EXCLUDE", "rpm"),
         ],
     ));
-    assert!(
-        err.contains("MIRRORER_SYNCERS ") && err.contains("MIRRORER_SYNCERS_EXCLUDE"),
-        "{err}"
-    );
+    assert_has_all(&err, &["MIRRORER_SYNCERS ", "MIRRORER_SYNCERS_EXCLUDE"]);
     let err = usage_error(&generate_cmd(
         &["--exclude-syncer", "rpm", "--snapshot", "20260603-120000"],
         &[],
     ));
-    assert!(
-        err.contains("--snapshot") && err.contains("--exclude-syncer"),
-        "{err}"
-    );
+    assert_has_all(&err, &["--snapshot", "--exclude-syncer"]);
 }
 
 #[test]
@@ -131,15 +125,12 @@ fn an_excluded_name_matching_no_syncer_is_named() {
         &["--exclude-syncer", "debian", "--exclude-syncer", "nosuch"],
         &[],
     ));
-    assert!(
-        err.contains("no syncer matches excluded name or prefix: nosuch"),
-        "{err}"
-    );
+    assert_has(&err, "no syncer matches excluded name or prefix: nosuch");
     let err = usage_error(&generate_cmd(
         &[],
         &[("MIRRORER_SYNCERS_EXCLUDE", "nosuch")],
     ));
-    assert!(err.contains("nosuch"), "{err}");
+    assert_has(&err, "nosuch");
 }
 
 // ---- sync --exclude-syncer, with the fake docker ----
@@ -190,16 +181,10 @@ fn sync_refuses_both_and_unknown_exclusions_before_running_anything() {
     env.write_config(&sync_config(&env));
     let out = sync(&env, &["--syncer", "alpha", "--exclude-syncer", "beta"]);
     let err = usage_error(&out);
-    assert!(
-        err.contains("--syncer") && err.contains("--exclude-syncer"),
-        "{err}"
-    );
+    assert_has_all(&err, &["--syncer", "--exclude-syncer"]);
     let out = sync(&env, &["--exclude-syncer", "nosuch"]);
     let err = usage_error(&out);
-    assert!(
-        err.contains("no syncer matches excluded name or prefix: nosuch"),
-        "{err}"
-    );
+    assert_has(&err, "no syncer matches excluded name or prefix: nosuch");
     assert!(started(&env).is_empty());
     assert!(env.log_of("docker").is_empty());
 }
@@ -217,33 +202,18 @@ fn include_input_exclude_syncers_reaches_the_generator() {
         docs[0]["spec"]["inputs"]["exclude_syncers"]["default"],
         Value::String(String::new())
     );
-    let job = docs[1]
-        .as_object()
-        .unwrap()
-        .iter()
-        .find(|(k, _)| k.starts_with("mirrorer:generate"))
-        .map(|(_, v)| v.clone())
-        .unwrap();
+    let job = job_starting_with(&docs[1], "mirrorer:generate");
     let work = crate::common::Work::new();
     let config = crate::common::repo_root().join(EXAMPLE);
-    let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(job["script"][0].as_str().unwrap())
-        .current_dir(work.dir.path());
-    crate::common::clear_environment(&mut cmd);
-    for (name, v) in job["variables"].as_object().unwrap() {
-        let value = v.get("value").unwrap_or(v).as_str().unwrap();
-        let value = match value {
-            "$[[ inputs.config ]]" => config.display().to_string(),
-            "$[[ inputs.mirrorer ]]" => env!("CARGO_BIN_EXE_mirrorer").to_owned(),
-            "$[[ inputs.exclude_syncers ]]" => "debian, rpm".to_owned(),
-            v if v.starts_with("$[[ inputs.") && v.contains("syncers") => String::new(),
-            v if v.starts_with("$[[ inputs.") && v.contains("snapshot") => String::new(),
-            v if v.starts_with("$[[ inputs.") => "false".to_owned(),
-            v => v.to_owned(),
-        };
-        cmd.env(name, value);
-    }
+    let mut cmd = job_script_command(&job, work.dir.path(), |value| match value {
+        "$[[ inputs.config ]]" => config.display().to_string(),
+        "$[[ inputs.mirrorer ]]" => env!("CARGO_BIN_EXE_mirrorer").to_owned(),
+        "$[[ inputs.exclude_syncers ]]" => "debian, rpm".to_owned(),
+        v if v.starts_with("$[[ inputs.") && v.contains("syncers") => String::new(),
+        v if v.starts_with("$[[ inputs.") && v.contains("snapshot") => String::new(),
+        v if v.starts_with("$[[ inputs.") => "false".to_owned(),
+        v => v.to_owned(),
+    });
     let status = cmd.status().unwrap();
     assert!(status.success());
     let child = fs::read_to_string(work.path("mirrorer-child.yml")).unwrap();
@@ -285,11 +255,8 @@ fn trigger_forwards_the_exclusion_as_a_variable() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     created.assert_calls(1);
     let err = usage_error(&trigger(&["--syncer", "epel", "--exclude-syncer", "rpm"]));
-    assert!(
-        err.contains("--syncer") && err.contains("--exclude-syncer"),
-        "{err}"
-    );
+    assert_has_all(&err, &["--syncer", "--exclude-syncer"]);
     let err = usage_error(&trigger(&["--exclude-syncer", "a,b"]));
-    assert!(err.contains("MIRRORER_SYNCERS_EXCLUDE"), "{err}");
+    assert_has(&err, "MIRRORER_SYNCERS_EXCLUDE");
     created.assert_calls(1);
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::Env;
+use crate::common::{Env, assert_has, assert_has_all};
 
 fn config(env: &Env, textfile_dir: &Path) -> String {
     let head = env.sync_config_head();
@@ -42,15 +42,7 @@ fn populated() -> (Env, PathBuf) {
     fs::create_dir_all(&dir).unwrap();
     env.write_config(&config(&env, &dir));
     fs::write(env.docker_dir().join("beta.exits"), "1").unwrap();
-    let work = env.workdir();
-    for snap in ["20260101-000000", "20260102-000000"] {
-        fs::create_dir_all(work.join(format!("repo/snapshots/{snap}/debian"))).unwrap();
-    }
-    env.write_file(
-        "work/metadata/snapshots/20260102-000000/verify.json",
-        r#"{"status": "failed", "totals": {"problems": 3}, "repositories": [{"id": "debian/bookworm", "problems": 3}]}"#,
-    );
-    env.write_file("work/state/promoted.txt", "20260101-000000\n");
+    env.write_published_workdir(3);
     env.sync_run().arg("sync").code(1).run();
     env.run().arg("snapshot").success().run();
     (env, dir)
@@ -176,17 +168,16 @@ fn node_exporter_serves_the_metrics() {
         }
     }
     let body = served.expect("node_exporter answered /metrics");
-    assert!(
-        body.contains("mirrorer_syncer_up{syncer=\"alpha\"} 1"),
-        "{body}"
-    );
-    assert!(body.contains("mirrorer_snapshots 2"), "{body}");
-    assert!(
-        body.contains("mirrorer_verify_problems{repository=\"debian/bookworm\"} 3"),
-        "{body}"
+    assert_has_all(
+        &body,
+        &[
+            "mirrorer_syncer_up{syncer=\"alpha\"} 1",
+            "mirrorer_snapshots 2",
+            "mirrorer_verify_problems{repository=\"debian/bookworm\"} 3",
+        ],
     );
     // The collector read the file without error.
-    assert!(body.contains("node_textfile_scrape_error 0"), "{body}");
+    assert_has(&body, "node_textfile_scrape_error 0");
 }
 
 #[test]

@@ -150,15 +150,7 @@ fn concurrent_round() {
 fn derived_parts_come_from_the_workdir() {
     let env = Env::new();
     env.write_config(&env.default_config());
-    let work = env.workdir();
-    for snap in ["20260101-000000", "20260102-000000"] {
-        fs::create_dir_all(work.join(format!("repo/snapshots/{snap}/debian"))).unwrap();
-    }
-    env.write_file(
-        "work/metadata/snapshots/20260102-000000/verify.json",
-        r#"{"status": "failed", "totals": {"problems": 2}, "repositories": [{"id": "debian/bookworm", "problems": 2}]}"#,
-    );
-    env.write_file("work/state/promoted.txt", "20260101-000000\n");
+    env.write_published_workdir(2);
     env.run().arg("cleanup-state").success().run();
     let s = status(&env);
     assert_eq!(s["snapshots_count"], 2);
@@ -270,14 +262,7 @@ fn a_symlinked_status_lock_is_refused_and_the_stage_still_succeeds() {
 #[test]
 fn av_scan_records_its_result() {
     let env = Env::new();
-    env.write_config(&env.av_config(2, 1, ""));
-    let answer = "EventType=ThreatDetected\nFileName=hello.deb\nDetectName=EICAR-Test-File";
-    env.run()
-        .env("FAKE_KESL_THREAT_MATCH", "hello.deb")
-        .env("FAKE_KESL_QUERY_OUTPUT", answer)
-        .arg("av-scan")
-        .success()
-        .run();
+    env.av_scan_finding_eicar().success().run();
     let s = status(&env);
     assert_eq!(s["av_scan"]["result"], "threats");
     assert_eq!(s["av_scan"]["threats"], 1);

@@ -12,6 +12,11 @@ use super::Run;
 /// The dataset name the fake zfs emulates.
 pub const DATASET: &str = "tank/mirror";
 
+/// What the fake kesl-control answers to the threat query in
+/// [`Env::av_scan_finding_eicar`].
+pub const EICAR_ANSWER: &str =
+    "EventType=ThreatDetected\nFileName=hello.deb\nDetectName=EICAR-Test-File";
+
 /// A test environment in a fresh temp directory.
 pub struct Env {
     _dir: tempfile::TempDir,
@@ -167,6 +172,31 @@ impl Env {
         self.state().join("av_state").join(name)
     }
 
+    /// Asserts that `work/state/av_state/files_to_scan.txt` holds exactly
+    /// the bytes `expected` (compared as text first, for a readable
+    /// failure); returns them.
+    #[track_caller]
+    pub fn assert_scan_list(&self, expected: &[u8]) -> Vec<u8> {
+        let list = fs::read(self.av_state("files_to_scan.txt")).expect("list");
+        assert_eq!(
+            String::from_utf8_lossy(&list),
+            String::from_utf8_lossy(expected)
+        );
+        assert_eq!(list, expected);
+        list
+    }
+
+    /// Writes [`Env::av_config`]`(2, 1, "")` as the config and returns the
+    /// run of `av-scan` in which the fake kesl-control finds `hello.deb`
+    /// (exit 72) and answers the threat query with [`EICAR_ANSWER`].
+    pub fn av_scan_finding_eicar(&self) -> Run {
+        self.write_config(&self.av_config(2, 1, ""));
+        self.run()
+            .env("FAKE_KESL_THREAT_MATCH", "hello.deb")
+            .env("FAKE_KESL_QUERY_OUTPUT", EICAR_ANSWER)
+            .arg("av-scan")
+    }
+
     /// Writes `config.yaml`.
     pub fn write_config(&self, text: &str) -> PathBuf {
         self.write_file("config.yaml", text)
@@ -240,6 +270,25 @@ impl Env {
     /// that publish-snapshot's verification gate lets it through.
     pub fn mark_verified(&self, name: &str) {
         self.write_verify_report(name, "ok");
+    }
+
+    /// A workdir as the lifecycle leaves it: the published snapshots
+    /// `20260101-000000` and `20260102-000000` (each with `debian/`), a
+    /// failed verify of the newer one with `problems` problems in
+    /// `debian/bookworm`, and `20260101-000000` promoted.
+    pub fn write_published_workdir(&self, problems: u32) {
+        let work = self.workdir();
+        for snap in ["20260101-000000", "20260102-000000"] {
+            fs::create_dir_all(work.join(format!("repo/snapshots/{snap}/debian")))
+                .expect("create snapshot dir");
+        }
+        self.write_file(
+            "work/metadata/snapshots/20260102-000000/verify.json",
+            &format!(
+                r#"{{"status": "failed", "totals": {{"problems": {problems}}}, "repositories": [{{"id": "debian/bookworm", "problems": {problems}}}]}}"#
+            ),
+        );
+        self.write_file("work/state/promoted.txt", "20260101-000000\n");
     }
 
     /// Writes `work/metadata/snapshots/<name>/verify.json`, a whole

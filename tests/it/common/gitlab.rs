@@ -98,3 +98,34 @@ pub fn job_needs(doc: &Value, job: &str) -> Vec<String> {
         .map(|n| n.as_str().unwrap().to_owned())
         .collect()
 }
+
+/// The first job of the parsed CI file `jobs` whose name starts with
+/// `prefix`; panics when there is none.
+pub fn job_starting_with(jobs: &Value, prefix: &str) -> Value {
+    jobs.as_object()
+        .unwrap()
+        .iter()
+        .find(|(name, _)| name.starts_with(prefix))
+        .map(|(_, job)| job.clone())
+        .unwrap_or_else(|| panic!("no job named {prefix}*"))
+}
+
+/// `sh -c <first script line of job>` in `dir`, with a clean environment
+/// ([`super::clear_environment`]) and each of the job's `variables` set to
+/// `value_of(<its value in the CI file>)` (an input placeholder replaced).
+pub fn job_script_command(
+    job: &Value,
+    dir: &std::path::Path,
+    value_of: impl Fn(&str) -> String,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(job["script"][0].as_str().unwrap())
+        .current_dir(dir);
+    super::clear_environment(&mut cmd);
+    for (name, v) in job["variables"].as_object().unwrap() {
+        let value = v.get("value").unwrap_or(v).as_str().unwrap();
+        cmd.env(name, value_of(value));
+    }
+    cmd
+}
