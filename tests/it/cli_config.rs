@@ -1,6 +1,6 @@
 //! `mirrorer config check` and config errors through the real binary.
 
-use crate::common::{Run, Work, assert_has_all};
+use crate::common::{Run, assert_has_all, assert_has_lines};
 
 #[test]
 fn example_config_checks_and_prints_the_effective_config() {
@@ -9,35 +9,27 @@ fn example_config_checks_and_prints_the_effective_config() {
         .success()
         .run()
         .stdout;
-    for want in [
-        "config: examples/dist-mirror.yaml (valid)",
-        "  workdir: /opt/dist-mirror",
-        "    state: /opt/dist-mirror/state",
-        "  zfs_mirror_dataset: distpool/mirror",
-        "  apt/mirror/debian.mirror.example -> debian",
-        "syncers: 4",
-        "  - name: sles-x86_64",
-        "    image: docker-registry.d.postgrespro.ru/infra/rmt_syncer:1.1.10",
-        "      - /distpool/mirror/rmt_x86_64/storage/public/repo -> /var/lib/rmt/public/repo (rw)",
-        "      - /etc/dist-mirror/syncer.yaml -> /etc/apt/mirror.list (ro)",
-        "    log_file: /var/log/syncer/epel.log",
-    ] {
-        assert!(
-            text.lines().any(|l| l == want),
-            "missing line {want:?} in:\n{text}"
-        );
-    }
+    assert_has_lines(
+        &text,
+        &[
+            "config: examples/dist-mirror.yaml (valid)",
+            "  workdir: /opt/dist-mirror",
+            "    state: /opt/dist-mirror/state",
+            "  zfs_mirror_dataset: distpool/mirror",
+            "  apt/mirror/debian.mirror.example -> debian",
+            "syncers: 4",
+            "  - name: sles-x86_64",
+            "    image: docker-registry.d.postgrespro.ru/infra/rmt_syncer:1.1.10",
+            "      - /distpool/mirror/rmt_x86_64/storage/public/repo -> /var/lib/rmt/public/repo (rw)",
+            "      - /etc/dist-mirror/syncer.yaml -> /etc/apt/mirror.list (ro)",
+            "    log_file: /var/log/syncer/epel.log",
+        ],
+    );
 }
 
 #[test]
 fn secrets_are_shown_as_stars() {
-    let w = Work::new();
-    let cfg = w.write(
-        "c.yaml",
-        "syncer:\n  - {type: apt, name: a, config: c, environment: {MIRROR_PASSWORD: hunter2, PLAIN: visible-value}}\n",
-    );
-    let out = Run::bare()
-        .config_file(&cfg)
+    let out = Run::bare_with_config("syncer:\n  - {type: apt, name: a, config: c, environment: {MIRROR_PASSWORD: hunter2, PLAIN: visible-value}}\n")
         .args(["config", "check"])
         .success()
         .run();
@@ -51,13 +43,7 @@ fn secrets_are_shown_as_stars() {
 
 #[test]
 fn bad_log_level_exits_3_naming_the_key_and_line() {
-    let w = Work::new();
-    let cfg = w.write(
-        "c.yaml",
-        "mirror:\n  workdir: /x\nlog:\n  log_level: NOPE\n",
-    );
-    Run::bare()
-        .config_file(&cfg)
+    Run::bare_with_config("mirror:\n  workdir: /x\nlog:\n  log_level: NOPE\n")
         .args(["config", "check"])
         .code(3)
         .stderr_has("config_error setting=log.log_level line=4 column=14")
@@ -68,13 +54,7 @@ fn bad_log_level_exits_3_naming_the_key_and_line() {
 
 #[test]
 fn every_problem_of_a_file_is_reported_at_once() {
-    let w = Work::new();
-    let cfg = w.write(
-        "c.yaml",
-        "log:\n  log_level: NOPE\nsyncer:\n  - {type: apt, name: debian, config: a.yaml, repos: r.yaml}\n  - {type: rsync, name: debian, repos: r.yaml}\n",
-    );
-    Run::bare()
-        .config_file(&cfg)
+    Run::bare_with_config("log:\n  log_level: NOPE\nsyncer:\n  - {type: apt, name: debian, config: a.yaml, repos: r.yaml}\n  - {type: rsync, name: debian, repos: r.yaml}\n")
         .args(["config", "check"])
         .code(3)
         .stderr_has("setting=log.log_level line=2")
@@ -112,10 +92,7 @@ fn config_path_comes_from_the_environment() {
 
 #[test]
 fn unknown_keys_are_logged_as_warnings() {
-    let w = Work::new();
-    let cfg = w.write("c.yaml", "mirror:\n  workdri: /x\n");
-    Run::bare()
-        .config_file(&cfg)
+    Run::bare_with_config("mirror:\n  workdri: /x\n")
         .args(["config", "check"])
         .success()
         .stderr_has(
@@ -148,13 +125,7 @@ fn help_documents_the_exit_codes() {
 
 #[test]
 fn json_logs_are_one_object_per_line_with_redaction() {
-    let w = Work::new();
-    let cfg = w.write(
-        "c.yaml",
-        "mirror:\n  workdri: /x\nlog:\n  log_level: warning\n",
-    );
-    let err = Run::bare()
-        .config_file(&cfg)
+    let err = Run::bare_with_config("mirror:\n  workdri: /x\nlog:\n  log_level: warning\n")
         .args(["--json-logs", "config", "check"])
         .success()
         .run()
@@ -175,13 +146,7 @@ fn json_logs_are_one_object_per_line_with_redaction() {
 
 #[test]
 fn log_level_from_flag_beats_the_config() {
-    let w = Work::new();
-    let cfg = w.write(
-        "c.yaml",
-        "mirror:\n  workdri: /x\nlog:\n  log_level: DEBUG\n",
-    );
-    let out = Run::bare()
-        .config_file(&cfg)
+    let out = Run::bare_with_config("mirror:\n  workdri: /x\nlog:\n  log_level: DEBUG\n")
         .args(["--log-level", "error", "config", "check"])
         .success()
         .run();

@@ -254,10 +254,7 @@ fn pipeline_settings_shape_the_jobs() {
 
 #[test]
 fn an_empty_selection_gives_one_noop_job_that_says_why() {
-    let w = Work::new();
-    let cfg = w.write("dm.yaml", "mirror:\n  workdir: /opt/dist-mirror\n");
-    let text = Run::bare()
-        .config_file(&cfg)
+    let text = Run::bare_with_config("mirror:\n  workdir: /opt/dist-mirror\n")
         .args(["pipeline", "generate"])
         .success()
         .run()
@@ -368,13 +365,7 @@ fn flags_win_over_variables() {
 
 #[test]
 fn invalid_config_exits_3() {
-    let w = Work::new();
-    let cfg = w.write(
-        "dm.yaml",
-        "syncer:\n  - {type: apt, name: d, repos: r.yaml}\n",
-    );
-    let out = Run::bare()
-        .config_file(&cfg)
+    let out = Run::bare_with_config("syncer:\n  - {type: apt, name: d, repos: r.yaml}\n")
         .args(["pipeline", "generate"])
         .code(3)
         .run();

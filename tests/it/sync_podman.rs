@@ -16,7 +16,10 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::common::{Env, Expect, Run, assert_has, fixture, kill, wait_for, wait_with_deadline};
+use crate::common::{
+    Env, Expect, Run, assert_has, assert_has_lines, fixture, kill, output_ok, wait_for,
+    wait_with_deadline,
+};
 
 const IMAGE: &str = "localhost/mirrorer-test-busybox:1";
 const TOKEN: &str = "podman-S3CRET-token-991";
@@ -46,17 +49,13 @@ fn podman_cmd() -> Command {
 fn image() -> &'static str {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let out = Command::new("sh")
-            .arg(fixture("podman/build-image.sh"))
-            .arg(IMAGE)
-            .env("PODMAN", podman())
-            .env("CONTAINERS_CONF", containers_conf())
-            .output()
-            .expect("run build-image.sh");
-        assert!(
-            out.status.success(),
-            "building {IMAGE} failed (is busybox-static installed?):\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        output_ok(
+            Command::new("sh")
+                .arg(fixture("podman/build-image.sh"))
+                .arg(IMAGE)
+                .env("PODMAN", podman())
+                .env("CONTAINERS_CONF", containers_conf()),
+            &format!("building {IMAGE} (is busybox-static installed?)"),
         );
     });
     IMAGE
@@ -65,14 +64,9 @@ fn image() -> &'static str {
 /// The names of the containers (running or not) whose name starts with
 /// `prefix`.
 fn containers_named(prefix: &str) -> Vec<String> {
-    let out = podman_cmd()
-        .args(["ps", "-a", "--format", "{{.Names}}"])
-        .output()
-        .expect("podman ps");
-    assert!(
-        out.status.success(),
-        "podman ps -a failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_ok(
+        podman_cmd().args(["ps", "-a", "--format", "{{.Names}}"]),
+        "podman ps -a",
     );
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -182,16 +176,14 @@ fn real_containers_run_in_parallel_retry_stream_and_are_removed() {
     );
 
     let log = fs::read_to_string(env.root.join(format!("logs/{alpha}.log"))).unwrap();
-    for line in [
-        "alpha attempt 1 fails",
-        "alpha attempt 2 done",
-        "alpha says token=***",
-    ] {
-        assert!(
-            log.lines().any(|l| l == line),
-            "missing {line:?} in:\n{log}"
-        );
-    }
+    assert_has_lines(
+        &log,
+        &[
+            "alpha attempt 1 fails",
+            "alpha attempt 2 done",
+            "alpha says token=***",
+        ],
+    );
     assert!(!log.contains(TOKEN), "{log}");
     assert!(
         containers_named(&p).is_empty(),

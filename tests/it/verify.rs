@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::Digest;
 
-use crate::common::{Ran, Run, assert_has};
+use crate::common::{Ran, Run, assert_has, output_ok};
 
 const TREES: &str = "tests/fixtures/catalog/trees";
 
@@ -87,6 +87,14 @@ fn flip_byte(path: &Path, at: usize) {
     let i = at.min(bytes.len() - 1);
     bytes[i] ^= 0x01;
     fs::write(path, bytes).expect("write");
+}
+
+/// The last component of `path` as text (empty for none).
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn find_one(dir: &Path, prefix: &str) -> PathBuf {
@@ -217,8 +225,8 @@ pub(crate) fn gpg_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     fs::create_dir_all(&home).expect("mkdir");
     fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
     let gpg = |args: &[&str]| {
-        let out = std::process::Command::new("gpg")
-            .env("GNUPGHOME", &home)
+        let mut cmd = std::process::Command::new("gpg");
+        cmd.env("GNUPGHOME", &home)
             .args([
                 "--batch",
                 "--quiet",
@@ -227,15 +235,8 @@ pub(crate) fn gpg_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
                 "--passphrase",
                 "",
             ])
-            .args(args)
-            .output()
-            .expect("gpg");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+            .args(args);
+        output_ok(&mut cmd, "gpg").stdout
     };
     gpg(&[
         "--quick-gen-key",
@@ -390,14 +391,7 @@ fn rpms_of(base: &Path) -> Vec<(String, u64, String)> {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect();
-            (
-                p.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
-                bytes.len() as u64,
-                md5,
-            )
+            (file_name(&p), bytes.len() as u64, md5)
         })
         .collect();
     files.sort();
@@ -546,17 +540,9 @@ fn rpm_primaries_are_streamed_and_hrefs_stay_in_the_base() {
     let base = root.join("other/custom");
     let pkg = find_one(&base.join("Packages"), "mirrorer-fixture-a");
     let bytes = fs::read(&pkg).expect("read");
-    let name = pkg
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
+    let name = file_name(&pkg);
     let other = find_one(&base.join("Packages"), "mirrorer-fixture-b");
-    let other_name = other
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
+    let other_name = file_name(&other);
     let other_len = fs::metadata(&other).expect("stat").len();
     let packages = [
         rpm_package(
@@ -777,11 +763,7 @@ fn primaries_in_every_compression_are_streamed_and_garbage_is_unreadable() {
     let (_tmp, root) = copy_tree("rpm");
     let base = root.join("other/custom");
     let pkg = find_one(&base.join("Packages"), "mirrorer-fixture-a");
-    let name = pkg
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
+    let name = file_name(&pkg);
     let len = fs::metadata(&pkg).expect("stat").len();
     let packages = [
         rpm_package(&format!("Packages/{name}"), len, &"0".repeat(64), ""),

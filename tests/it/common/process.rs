@@ -135,3 +135,18 @@ pub fn as_nobody(cmd: std::process::Command, scratch: &std::path::Path) -> std::
     out.uid(65534).gid(65534);
     out
 }
+
+/// Runs `cmd` to its end and returns its output; panics with `what` and
+/// its stderr when it fails to start or exits non-zero.
+#[track_caller]
+pub fn output_ok(cmd: &mut std::process::Command, what: &str) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

@@ -35,6 +35,9 @@ pub struct Run {
     stdin: Option<Vec<u8>>,
     deadline: Option<u64>,
     expect: Expect,
+    /// The temp directory of [`Run::bare_with_config`]'s config file,
+    /// kept until the run is done.
+    _scratch: Option<Work>,
 }
 
 /// What a finished run must show: its exit code and text its stdout and
@@ -198,6 +201,7 @@ impl Run {
             stdin: None,
             deadline: None,
             expect: Expect::new(),
+            _scratch: None,
         }
     }
 
@@ -219,6 +223,15 @@ impl Run {
     /// The binary in the repository root, with no config.
     pub fn bare() -> Run {
         Run::with(binary(), None, false)
+    }
+
+    /// [`Run::bare`] passing `-c <temp dir>/config.yaml`, a file holding
+    /// `text` that lives as long as this run.
+    pub fn bare_with_config(text: &str) -> Run {
+        let work = Work::new();
+        let mut run = Run::bare().config_file(work.write("config.yaml", text));
+        run._scratch = Some(work);
+        run
     }
 
     /// Writes `text` as the config this run reads (for [`Run::in_work`],

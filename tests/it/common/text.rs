@@ -61,3 +61,15 @@ pub fn assert_starts_with(text: &str, prefix: &str) {
         "{text:?} does not start with {prefix:?}"
     );
 }
+
+/// Asserts that each of `lines` is a whole line of `text`; the failure
+/// names the missing line and shows `text`.
+#[track_caller]
+pub fn assert_has_lines(text: &str, lines: &[&str]) {
+    for want in lines {
+        assert!(
+            text.lines().any(|l| l == *want),
+            "missing line {want:?} in:\n{text}"
+        );
+    }
+}
