@@ -67,6 +67,12 @@ fn run(run: Run) -> Check {
     }
 }
 
+/// [`expect`] of [`check_file`]`(dir, status, &[])`: the default
+/// thresholds.
+fn expect_default(dir: &Path, status: &Value, code: i32, state: &str, needles: &[&str]) {
+    expect(&check_file(dir, status, &[]), code, state, needles);
+}
+
 fn expect(run: &Check, code: i32, state: &str, needles: &[&str]) {
     assert_eq!(run.code, code, "{}", run.line);
     assert!(
@@ -104,21 +110,17 @@ fn snapshot_age_at_each_threshold() {
     let mut s = healthy();
     // Default thresholds 26h / 50h.
     s["snapshot"]["created_at"] = json!(ago(25.0));
-    expect(&check_file(dir.path(), &s, &[]), 0, "OK", &[]);
+    expect_default(dir.path(), &s, 0, "OK", &[]);
     s["snapshot"]["created_at"] = json!(ago(27.0));
-    expect(
-        &check_file(dir.path(), &s, &[]),
+    expect_default(
+        dir.path(),
+        &s,
         1,
         "WARNING",
         &["newest snapshot 20260101-000000 is 1d3h old"],
     );
     s["snapshot"]["created_at"] = json!(ago(51.0));
-    expect(
-        &check_file(dir.path(), &s, &[]),
-        2,
-        "CRITICAL",
-        &["is 2d3h old"],
-    );
+    expect_default(dir.path(), &s, 2, "CRITICAL", &["is 2d3h old"]);
     // GitLab duration syntax for the thresholds.
     let limits = ["--warn-age", "90m", "--crit-age", "1d 2h"];
     s["snapshot"]["created_at"] = json!(ago(1.0));
@@ -134,12 +136,7 @@ fn snapshot_age_at_each_threshold() {
     expect(&check_file(dir.path(), &s, &limits), 2, "CRITICAL", &[]);
     // No published snapshot at all.
     s["snapshot"] = Value::Null;
-    expect(
-        &check_file(dir.path(), &s, &[]),
-        2,
-        "CRITICAL",
-        &["no published snapshot"],
-    );
+    expect_default(dir.path(), &s, 2, "CRITICAL", &["no published snapshot"]);
 }
 
 #[test]
@@ -147,15 +144,17 @@ fn the_promoted_snapshot_is_judged_before_the_newest() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = healthy();
     s["promoted"] = json!({"name": "20251201-000000", "at": ago(1.0), "created_at": ago(60.0)});
-    expect(
-        &check_file(dir.path(), &s, &[]),
+    expect_default(
+        dir.path(),
+        &s,
         2,
         "CRITICAL",
         &["promoted snapshot 20251201-000000"],
     );
     s["promoted"]["created_at"] = json!(ago(2.0));
-    expect(
-        &check_file(dir.path(), &s, &[]),
+    expect_default(
+        dir.path(),
+        &s,
         0,
         "OK",
         &["promoted snapshot 20251201-000000"],
@@ -168,8 +167,9 @@ fn syncers_verify_and_threats() {
     let mut s = healthy();
     s["syncers"]["beta"]["last_success_at"] = json!(ago(30.0));
     s["syncers"]["beta"]["status"] = json!("failed");
-    expect(
-        &check_file(dir.path(), &s, &[]),
+    expect_default(
+        dir.path(),
+        &s,
         1,
         "WARNING",
         &[
@@ -178,15 +178,11 @@ fn syncers_verify_and_threats() {
         ],
     );
     s["syncers"]["beta"]["last_success_at"] = json!(ago(55.0));
-    expect(
-        &check_file(dir.path(), &s, &[]),
-        2,
-        "CRITICAL",
-        &["syncer beta"],
-    );
+    expect_default(dir.path(), &s, 2, "CRITICAL", &["syncer beta"]);
     s["syncers"]["beta"]["last_success_at"] = Value::Null;
-    expect(
-        &check_file(dir.path(), &s, &[]),
+    expect_default(
+        dir.path(),
+        &s,
         2,
         "CRITICAL",
         &["syncer beta never succeeded"],
@@ -195,8 +191,9 @@ fn syncers_verify_and_threats() {
     let mut s = healthy();
     s["verify"]["status"] = json!("failed");
     s["verify"]["problems"] = json!(4);
-    expect(
-        &check_file(dir.path(), &s, &[]),
+    expect_default(
+        dir.path(),
+        &s,
         2,
         "CRITICAL",
         &[
@@ -208,8 +205,9 @@ fn syncers_verify_and_threats() {
     let mut s = healthy();
     s["av_scan"]["threats"] = json!(2);
     s["av_scan"]["result"] = json!("threats");
-    expect(
-        &check_file(dir.path(), &s, &[]),
+    expect_default(
+        dir.path(),
+        &s,
         2,
         "CRITICAL",
         &["antivirus found 2 threats", "av_threats=2;;0;0"],
@@ -255,7 +253,7 @@ fn unreadable_status_is_unknown() {
     expect(&run(broken), 3, "UNKNOWN", &["is not a status document"]);
     let mut s = healthy();
     s["schema"] = json!("dist-mirror.other.v9");
-    expect(&check_file(dir.path(), &s, &[]), 3, "UNKNOWN", &["schema"]);
+    expect_default(dir.path(), &s, 3, "UNKNOWN", &["schema"]);
     expect(
         &check_file(dir.path(), &healthy(), &["--warn-age", "soon"]),
         3,

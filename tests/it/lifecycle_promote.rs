@@ -38,6 +38,15 @@ fn current(dir: &Path) -> PathBuf {
     fs::read_link(dir.join("current")).expect("current is a symlink")
 }
 
+/// Asserts that no promotion happened: no `current` link, no
+/// `promoted.txt`, no `promotions.json`.
+#[track_caller]
+fn assert_nothing_promoted(env: &Env) {
+    assert!(fs::symlink_metadata(repo(env).join("current")).is_err());
+    assert!(!env.state().join("promoted.txt").exists());
+    assert!(!env.workdir().join("metadata/promotions.json").exists());
+}
+
 #[test]
 fn promote_switches_current_locally_and_on_the_replica_and_records_it() {
     let env = published_env();
@@ -194,9 +203,7 @@ fn promote_refuses_unpublished_or_unverified_snapshots() {
             .stderr_has(format!("cannot promote snapshot {snap}"))
             .run();
     }
-    assert!(fs::symlink_metadata(repo(&env).join("current")).is_err());
-    assert!(!env.state().join("promoted.txt").exists());
-    assert!(!env.workdir().join("metadata/promotions.json").exists());
+    assert_nothing_promoted(&env);
 }
 
 #[test]
@@ -207,9 +214,7 @@ fn dry_run_promote_changes_nothing() {
         .success()
         .stderr_has("dry_run_symlink")
         .run();
-    assert!(fs::symlink_metadata(repo(&env).join("current")).is_err());
-    assert!(!env.state().join("promoted.txt").exists());
-    assert!(!env.workdir().join("metadata/promotions.json").exists());
+    assert_nothing_promoted(&env);
 }
 
 /// A reader that resolves `current/debian/...` in a loop while 200

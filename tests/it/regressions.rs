@@ -15,7 +15,9 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::common::{DATASET, Env, assert_has, fakes_dir, tree};
+use crate::common::{
+    DATASET, Env, assert_has, assert_starts_with, assert_symlink, fakes_dir, tree,
+};
 
 const S1: &str = "20260101-000000";
 const S2: &str = "20260102-000000";
@@ -89,7 +91,7 @@ fn syncer_environment_reaches_the_container_but_not_the_docker_client() {
     );
     // Through a private env file, gone after the run; no value on argv.
     let envfile = read(&env.docker_dir().join("alpha.envfile"));
-    assert!(envfile.starts_with("600 700 "), "{envfile}");
+    assert_starts_with(&envfile, "600 700 ");
     let envfile_path = envfile.trim().splitn(3, ' ').nth(2).unwrap().to_owned();
     assert!(envfile_path.starts_with(&env.root.join("tmp").display().to_string()));
     assert!(!Path::new(&envfile_path).exists());
@@ -217,16 +219,11 @@ fn remote_publication_honours_rsync_rsh() {
         .args(["publish-snapshot", "--snapshot", S1])
         .success()
         .run();
-    let call = only_ssh_call(&env);
-    assert!(
-        call.starts_with("argv-ssh [-o][SetEnv=A=x y][-l][mirror][replica.example][rsync]"),
-        "{call}"
+    assert_starts_with(
+        &only_ssh_call(&env),
+        "argv-ssh [-o][SetEnv=A=x y][-l][mirror][replica.example][rsync]",
     );
-    assert!(
-        replica_repo(&env)
-            .join(format!("snapshots/{S1}/debian"))
-            .is_symlink()
-    );
+    assert_symlink(&replica_repo(&env).join(format!("snapshots/{S1}/debian")));
 }
 
 #[test]
@@ -255,13 +252,12 @@ fn ssh_options_reach_ssh_through_rsync_quoted_and_syncoid_as_flags() {
         .args(["publish-snapshot", "--snapshot", S1])
         .success()
         .run();
-    let call = only_ssh_call(&env);
-    assert!(
-        call.starts_with(&format!(
+    assert_starts_with(
+        &only_ssh_call(&env),
+        &format!(
             "argv-ssh [-i][{}][-o][ProxyJump=it's][-o][StrictHostKeyChecking=yes][-l][mirror][replica.example][rsync]",
             key.display()
-        )),
-        "{call}"
+        ),
     );
     // syncoid cannot pass a key path with a blank (it uses a shell).
     env.run()

@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::common::{Env, Run, assert_has, fakes_dir, stderr, stdout};
+use crate::common::{Env, Run, answer_any, assert_has, fakes_dir, stderr, stdout};
 
 /// Every secret of the test config: none may appear in any output.
 const SECRETS: &[&str] = &[
@@ -181,11 +181,11 @@ mod trigger {
     #[test]
     fn a_password_in_the_url_is_masked_everywhere() {
         let server = MockServer::start();
-        let any = server.mock(|when, then| {
-            when.any_request();
-            then.status(201)
-                .json_body(json!({"id": 1, "status": "created", "web_url": "u"}));
-        });
+        let any = answer_any(
+            &server,
+            201,
+            Some(json!({"id": 1, "status": "created", "web_url": "u"})),
+        );
         let url = format!("http://user:{URL_PASSWORD}@{}", server.address());
         for dry_run in [true, false] {
             let out = trigger_run(&url)
@@ -206,11 +206,11 @@ mod trigger {
     #[test]
     fn a_cross_origin_redirect_does_not_carry_the_trigger_token() {
         let other = MockServer::start();
-        let stolen = other.mock(|when, then| {
-            when.any_request();
-            then.status(201)
-                .json_body(json!({"id": 666, "status": "created", "web_url": "evil"}));
-        });
+        let stolen = answer_any(
+            &other,
+            201,
+            Some(json!({"id": 666, "status": "created", "web_url": "evil"})),
+        );
         let server = MockServer::start();
         let target = format!(
             "http://thief:{URL_PASSWORD}@{}/api/v4/projects/42/trigger/pipeline",
@@ -238,10 +238,7 @@ mod trigger {
     #[test]
     fn a_cross_origin_redirect_does_not_carry_the_access_token() {
         let other = MockServer::start();
-        let stolen = other.mock(|when, then| {
-            when.any_request();
-            then.status(200).json_body(json!({"id": 1}));
-        });
+        let stolen = answer_any(&other, 200, Some(json!({"id": 1})));
         let server = MockServer::start();
         let target = format!("{}/api/v4/user", other.base_url());
         server.mock(|when, then| {

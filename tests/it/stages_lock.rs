@@ -9,7 +9,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    Env, Expect, assert_has, assert_has_all, kill, read_pid, stderr, temp_files, wait_for,
+    Env, Expect, assert_has, assert_has_all, assert_starts_with, kill, read_pid, stderr,
+    temp_files, wait_for,
 };
 
 /// Starts `snapshot` with the fake zfs sleeping `secs` (pid in `zfs.pid`)
@@ -42,12 +43,9 @@ fn a_second_exclusive_stage_waits_then_exits_4_naming_the_holder() {
     let env = Env::with_default_config();
     let mut holder = start_slow_snapshot(&env, 30);
     let lock_text = fs::read_to_string(env.state().join("pipeline.lock")).unwrap();
-    assert!(
-        lock_text.starts_with(&format!(
-            "pid={} stage=snapshot mode=exclusive since=",
-            holder.id()
-        )),
-        "{lock_text:?}"
+    assert_starts_with(
+        &lock_text,
+        &format!("pid={} stage=snapshot mode=exclusive since=", holder.id()),
     );
     let started = Instant::now();
     let out = env

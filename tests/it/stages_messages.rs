@@ -28,13 +28,20 @@ fn snapshot(env: &Env, name: &str, text: impl AsRef<str>) {
     );
 }
 
-#[test]
-fn dry_run_plan_of_publish_all() {
+/// An environment with [`Env::default_config`] at log level INFO (the
+/// level the snapshots show).
+fn info_env() -> Env {
     let env = Env::new();
     env.write_config(
         &env.default_config()
             .replace("log_level: DEBUG", "log_level: INFO"),
     );
+    env
+}
+
+#[test]
+fn dry_run_plan_of_publish_all() {
+    let env = info_env();
     env.make_snapshot("20260101-000000");
     env.make_snapshot("20260102-000000");
     env.write_file("work/state/pipeline.lock", "");
@@ -48,11 +55,7 @@ fn dry_run_plan_of_publish_all() {
 
 #[test]
 fn lock_timeout_names_the_holder() {
-    let env = Env::new();
-    env.write_config(
-        &env.default_config()
-            .replace("log_level: DEBUG", "log_level: INFO"),
-    );
+    let env = info_env();
     let state = env.state();
     std::fs::create_dir_all(&state).unwrap();
     // Hold the lock from this test process, as a running stage would.
@@ -95,11 +98,7 @@ fn missing_programs() {
 
 #[test]
 fn failed_command() {
-    let env = Env::new();
-    env.write_config(
-        &env.default_config()
-            .replace("log_level: DEBUG", "log_level: INFO"),
-    );
+    let env = info_env();
     let out = env
         .run()
         .env("FAKE_SYNCOID_EXIT", "3")

@@ -5,7 +5,9 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::common::{DATASET, Entry, Env, assert_has, assert_has_all, stderr, tree};
+use crate::common::{
+    DATASET, Entry, Env, assert_has, assert_has_all, assert_symlink, stderr, tree,
+};
 
 const S1: &str = "20260101-000000";
 const S2: &str = "20260102-000000";
@@ -35,6 +37,18 @@ fn repo(env: &Env) -> PathBuf {
 
 fn replica_repo(env: &Env) -> PathBuf {
     env.replica_path(&repo(env))
+}
+
+/// Asserts that the local tree is `snapshots/` with exactly the links of
+/// S1 and S2 ([`expected_snapshot`]) and the replica holds the same.
+#[track_caller]
+fn assert_published_s1_and_s2(env: &Env) {
+    let mut want: Vec<(String, Entry)> = vec![("snapshots".to_owned(), Entry::Dir(0o755))];
+    want.extend(expected_snapshot(env, S1));
+    want.extend(expected_snapshot(env, S2));
+    let local = tree(&repo(env));
+    assert_eq!(local.clone().into_iter().collect::<Vec<_>>(), want);
+    assert_eq!(tree(&replica_repo(env)), local);
 }
 
 fn assert_no_scratch_left(env: &Env) {
@@ -97,12 +111,7 @@ fn publish_a_named_snapshot_keeps_the_others() {
         .args(["publish-snapshot", "--snapshot", S1])
         .success()
         .run();
-    let mut want: Vec<(String, Entry)> = vec![("snapshots".to_owned(), Entry::Dir(0o755))];
-    want.extend(expected_snapshot(&env, S1));
-    want.extend(expected_snapshot(&env, S2));
-    let local = tree(&repo(&env));
-    assert_eq!(local.clone().into_iter().collect::<Vec<_>>(), want);
-    assert_eq!(tree(&replica_repo(&env)), local);
+    assert_published_s1_and_s2(&env);
 }
 
 #[test]
@@ -124,12 +133,7 @@ fn publish_all_mirrors_exactly_the_zfs_snapshots() {
         .args(["publish-snapshot", "--all"])
         .success()
         .run();
-    let mut want: Vec<(String, Entry)> = vec![("snapshots".to_owned(), Entry::Dir(0o755))];
-    want.extend(expected_snapshot(&env, S1));
-    want.extend(expected_snapshot(&env, S2));
-    let local = tree(&repo(&env));
-    assert_eq!(local.clone().into_iter().collect::<Vec<_>>(), want);
-    assert_eq!(tree(&replica_repo(&env)), local);
+    assert_published_s1_and_s2(&env);
     assert_eq!(env.log_of("zfs"), vec!["zfs list -t snapshot -o name -H"]);
     // Per side one rsync of the snapshots and one that prunes the others.
     let ssh = env.log_of("ssh");
@@ -297,11 +301,7 @@ fn skip_remote_from_the_flag_and_from_the_config() {
             .run();
         assert!(env.log_of("ssh").is_empty());
         assert!(!replica_repo(&env).exists());
-        assert!(
-            repo(&env)
-                .join(format!("snapshots/{S1}/debian"))
-                .is_symlink()
-        );
+        assert_symlink(&repo(&env).join(format!("snapshots/{S1}/debian")));
     }
 }
 
@@ -336,11 +336,7 @@ fn an_unreachable_replica_fails_with_the_command_and_its_output() {
         "{stderr}"
     );
     // The local side was published before.
-    assert!(
-        repo(&env)
-            .join(format!("snapshots/{S1}/debian"))
-            .is_symlink()
-    );
+    assert_symlink(&repo(&env).join(format!("snapshots/{S1}/debian")));
     assert_no_scratch_left(&env);
 }
 

@@ -8,7 +8,8 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use crate::common::{
-    Env, Expect, assert_has, assert_has_all, fakes_dir, kill, stderr, wait_for, wait_with_deadline,
+    Env, Expect, assert_has, assert_has_all, assert_starts_with, fakes_dir, kill, stderr, wait_for,
+    wait_with_deadline,
 };
 
 /// The secret values of the test config: none may appear on a command line
@@ -47,6 +48,14 @@ fn config(env: &Env, syncers: &[S]) -> String {
 }
 
 /// Writes a control file of the fake docker (`<name>.exits`, ...).
+/// A new environment whose config has the one syncer `alpha` (prefix
+/// `pa`).
+fn alpha_env() -> Env {
+    let env = Env::new();
+    env.write_config(&config(&env, &[S("alpha", "pa")]));
+    env
+}
+
 fn control(env: &Env, file: &str, content: &str) {
     fs::write(env.docker_dir().join(file), content).unwrap();
 }
@@ -256,8 +265,7 @@ fn selection_by_name_or_prefix_and_unknown_values() {
 
 #[test]
 fn environment_values_appear_on_no_command_line_and_in_no_log() {
-    let env = Env::new();
-    env.write_config(&config(&env, &[S("alpha", "pa")]));
+    let env = alpha_env();
     control(&env, "alpha.exits", "5 0");
     let out = env
         .sync_run()
@@ -296,8 +304,7 @@ fn environment_values_appear_on_no_command_line_and_in_no_log() {
 
 #[test]
 fn a_runtime_error_is_a_failed_attempt() {
-    let env = Env::new();
-    env.write_config(&config(&env, &[S("alpha", "pa")]));
+    let env = alpha_env();
     control(&env, "alpha.runfail", "");
     env.sync_run()
         .arg("sync")
@@ -312,8 +319,7 @@ fn a_runtime_error_is_a_failed_attempt() {
 
 #[test]
 fn ci_wraps_a_single_syncers_output_in_a_section() {
-    let env = Env::new();
-    env.write_config(&config(&env, &[S("alpha", "pa")]));
+    let env = alpha_env();
     let stderr = env
         .sync_run()
         .env("CI", "true")
@@ -333,8 +339,7 @@ fn ci_wraps_a_single_syncers_output_in_a_section() {
 
 #[test]
 fn dry_run_logs_the_commands_and_runs_none() {
-    let env = Env::new();
-    env.write_config(&config(&env, &[S("alpha", "pa")]));
+    let env = alpha_env();
     let stderr = env
         .sync_run()
         .args(["--dry-run", "sync"])
@@ -416,12 +421,9 @@ fn syncer_locks_let_other_syncers_run_but_not_the_same_one_or_exclusive_stages()
     env.write_config(&config(&env, &[S("alpha", "pa"), S("beta", "pb")]));
     let holder = start_held(&env, &["sync", "--syncer", "alpha"], &["alpha"]);
     let lock = fs::read_to_string(env.state().join("sync-alpha.lock")).unwrap();
-    assert!(
-        lock.starts_with(&format!(
-            "pid={} stage=sync:alpha mode=exclusive",
-            holder.id()
-        )),
-        "{lock}"
+    assert_starts_with(
+        &lock,
+        &format!("pid={} stage=sync:alpha mode=exclusive", holder.id()),
     );
     // Another syncer runs meanwhile (pipeline.lock is shared) ...
     env.sync_run()
@@ -451,8 +453,7 @@ fn syncer_locks_let_other_syncers_run_but_not_the_same_one_or_exclusive_stages()
 
 #[test]
 fn sigterm_while_docker_run_is_still_busy_removes_the_container_too() {
-    let env = Env::new();
-    env.write_config(&config(&env, &[S("alpha", "pa")]));
+    let env = alpha_env();
     control(&env, "alpha.runsleep", "30");
     let child = env
         .run()

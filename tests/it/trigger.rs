@@ -2,7 +2,7 @@
 //! the GitLab API (httpmock): the exact requests for both kinds of token,
 //! the run mode as variables, `--wait`, and no token in any output.
 
-use crate::common::{Expect, Run, assert_has_all, stderr, stdout, wait_for};
+use crate::common::{Expect, Run, answer_any, assert_has_all, stderr, stdout, wait_for};
 use httpmock::Method::{GET, POST};
 use httpmock::MockServer;
 use serde_json::json;
@@ -132,10 +132,7 @@ fn each_mode_is_sent_as_the_variable_generate_reads() {
 #[test]
 fn values_are_validated_before_anything_is_sent() {
     let server = MockServer::start();
-    let any = server.mock(|when, then| {
-        when.any_request();
-        then.status(500);
-    });
+    let any = answer_any(&server, 500, None);
     for args in [
         vec!["--snapshot", "../x"],
         vec!["--snapshot", "x", "--publish-all"],
@@ -195,10 +192,7 @@ fn api_errors_exit_1_without_leaking_the_token() {
 #[test]
 fn dry_run_sends_nothing() {
     let server = MockServer::start();
-    let any = server.mock(|when, then| {
-        when.any_request();
-        then.status(500);
-    });
+    let any = answer_any(&server, 500, None);
     let out = Run::bare()
         .args(["--dry-run", "pipeline", "trigger", "--url"])
         .arg(server.base_url())

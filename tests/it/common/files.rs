@@ -70,3 +70,9 @@ pub fn list_dir(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Asserts that `path` is a symlink (not followed); the failure names it.
+#[track_caller]
+pub fn assert_symlink(path: &Path) {
+    assert!(path.is_symlink(), "{} is not a symlink", path.display());
+}

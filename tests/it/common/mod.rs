@@ -14,6 +14,7 @@
 //!   namespaces;
 //! - [`files`]: trees the binary wrote ([`tree`], [`temp_files`]);
 //! - [`gitlab`]: GitLab's CI schema and [`check_pipeline`];
+//! - [`http`]: HTTP servers the binary talks to ([`answer_any`]);
 //! - [`text`]: stdout/stderr as text, [`regex_escape`], [`assert_snapshot`].
 //!
 //! Layout under [`Env::root`]:
@@ -36,6 +37,7 @@
 pub mod env;
 pub mod files;
 pub mod gitlab;
+pub mod http;
 pub mod process;
 pub mod run;
 pub mod text;
@@ -43,6 +45,7 @@ pub mod text;
 pub use env::*;
 pub use files::*;
 pub use gitlab::*;
+pub use http::*;
 pub use process::*;
 pub use run::{Expect, Ran, Run};
 pub use text::*;
