@@ -5,8 +5,7 @@ use crate::common::{Env, assert_has};
 
 #[test]
 fn config_check_shows_the_engine() {
-    let env = Env::new();
-    env.write_config(&env.av_config(3, 50, ""));
+    let env = Env::with_av_config(3, 50, "");
     let out = env.run().args(["config", "check"]).success().run();
     let text = &out.stdout;
     assert_has(
@@ -29,12 +28,11 @@ fn config_check_shows_the_engine() {
 
 #[test]
 fn bad_engine_values_are_config_errors() {
-    let env = Env::new();
-    env.write_config(&env.av_config(
+    let env = Env::with_av_config(
         2,
         10,
         "  engine: sophos\n  clamav_command: clamd\n  clamav_args: {a: b}\n",
-    ));
+    );
     let err = env
         .run()
         .args(["config", "check"])

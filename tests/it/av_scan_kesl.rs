@@ -49,8 +49,7 @@ fn assert_nothing_scanned(env: &Env) {
 
 #[test]
 fn scans_what_zfs_diff_reports_as_added_or_modified_regular_files() {
-    let env = Env::new();
-    env.write_config(&env.av_config(2, 2, ""));
+    let env = Env::with_av_config(2, 2, "");
     env.make_snapshot("20260101-000000");
     let m = env.mount();
     let m = m.display();
@@ -185,8 +184,7 @@ fn chrono_like(s: &str) -> bool {
 
 #[test]
 fn without_a_snapshot_every_regular_file_is_scanned() {
-    let env = Env::new();
-    env.write_config(&env.av_config(1, 100, ""));
+    let env = Env::with_av_config(1, 100, "");
     std::os::unix::fs::symlink("/etc/passwd", env.mount().join("link")).expect("symlink");
     env.run().arg("av-scan").success().run();
     let m = env.mount();
@@ -204,8 +202,7 @@ fn without_a_snapshot_every_regular_file_is_scanned() {
 
 #[test]
 fn no_change_since_the_snapshot_is_nothing_to_do() {
-    let env = Env::new();
-    env.write_config(&env.av_config(2, 10, ""));
+    let env = Env::with_av_config(2, 10, "");
     env.make_snapshot("20260101-000000");
     env.run()
         .arg("av-scan")
@@ -250,8 +247,7 @@ fn exit_72_and_a_query_answer_are_threats_exit_5_only_when_asked() {
         .run();
 
     // Exit 72 with an empty answer is still a threat; config on, flag off.
-    let env = Env::new();
-    env.write_config(&env.av_config(2, 1, "  fail_on_threats: true\n"));
+    let env = Env::with_av_config(2, 1, "  fail_on_threats: true\n");
     env.run()
         .env("FAKE_KESL_THREAT_MATCH", "repomd.xml")
         .arg("av-scan")
@@ -265,8 +261,7 @@ fn exit_72_and_a_query_answer_are_threats_exit_5_only_when_asked() {
         .run();
 
     // An answer without any exit 72 is a threat too.
-    let env = Env::new();
-    env.write_config(&env.av_config(2, 1, "  fail_on_threats: true\n"));
+    let env = Env::with_av_config(2, 1, "  fail_on_threats: true\n");
     env.run()
         .env("FAKE_KESL_QUERY_OUTPUT", EICAR_ANSWER)
         .arg("av-scan")
@@ -275,15 +270,13 @@ fn exit_72_and_a_query_answer_are_threats_exit_5_only_when_asked() {
     assert_eq!(env.av_reports().len(), 1);
 
     // Clean: exit 0 even with fail_on_threats.
-    let env = Env::new();
-    env.write_config(&env.av_config(2, 1, "  fail_on_threats: true\n"));
+    let env = Env::with_av_config(2, 1, "  fail_on_threats: true\n");
     env.run().arg("av-scan").success().run();
 }
 
 #[test]
 fn a_failed_batch_stops_the_scan_and_the_rerun_resumes_it() {
-    let env = Env::new();
-    env.write_config(&env.av_config(2, 3, ""));
+    let env = Env::with_av_config(2, 3, "");
     for i in 0..20 {
         env.write_file(&format!("mirror/f/file{i:02}"), "x");
     }
@@ -322,8 +315,7 @@ fn a_failed_batch_stops_the_scan_and_the_rerun_resumes_it() {
 
 #[test]
 fn dry_run_lists_and_plans_without_scanning_or_writing() {
-    let env = Env::new();
-    env.write_config(&env.av_config(2, 2, ""));
+    let env = Env::with_av_config(2, 2, "");
     env.run()
         .arg("--dry-run")
         .arg("av-scan")
@@ -341,8 +333,7 @@ fn dry_run_lists_and_plans_without_scanning_or_writing() {
 
 #[test]
 fn missing_scanner_is_reported_before_anything_runs() {
-    let env = Env::new();
-    env.write_config(&env.av_config(2, 2, ""));
+    let env = Env::with_av_config(2, 2, "");
     env.run()
         .env("MIRRORER_TOOL_KESL_CONTROL", "/nonexistent/kesl-control")
         .arg("av-scan")

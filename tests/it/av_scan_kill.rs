@@ -76,8 +76,7 @@ fn run_and_kill(env: &Env, before: usize, lines: usize) {
 
 #[test]
 fn sigkill_then_resume_rescans_only_unjournaled_batches_and_skips_nothing() {
-    let env = Env::new();
-    env.write_config(&env.av_config(WORKERS as u32, BATCH as u64, ""));
+    let env = Env::with_av_config(WORKERS as u32, BATCH as u64, "");
     for i in 0..FILES {
         env.write_file(&format!("mirror/bulk/{:02}/file{i:04}", i % 7), "x");
     }
@@ -133,8 +132,7 @@ fn sigkill_then_resume_rescans_only_unjournaled_batches_and_skips_nothing() {
 
 #[test]
 fn sigterm_stops_the_scanners_and_exits_143_and_the_rerun_finishes() {
-    let env = Env::new();
-    env.write_config(&env.av_config(2, 1, ""));
+    let env = Env::with_av_config(2, 1, "");
     let child = env
         .run()
         .env("FAKE_KESL_SLEEP", "30")

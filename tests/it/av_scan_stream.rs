@@ -48,8 +48,7 @@ fn make_file(root: &Path, rel: &[u8]) {
 
 #[test]
 fn a_full_walk_lists_every_regular_file_in_byte_order_of_the_paths() {
-    let env = Env::new();
-    env.write_config(&env.av_config(2, 7, ""));
+    let env = Env::with_av_config(2, 7, "");
     let m = env.mount();
     // Names whose order differs between "each directory in name order" and
     // "the whole paths in byte order" ('-' < '.' < '/' < '0'), odd bytes,
@@ -133,8 +132,7 @@ fn a_full_walk_lists_every_regular_file_in_byte_order_of_the_paths() {
 
 #[test]
 fn a_dry_run_walks_but_leaves_no_list_and_no_temp_file() {
-    let env = Env::new();
-    env.write_config(&env.av_config(2, 2, ""));
+    let env = Env::with_av_config(2, 2, "");
     let tmp = tempfile::tempdir().expect("tmp");
     env.run()
         .env("TMPDIR", tmp.path())
@@ -154,8 +152,7 @@ fn a_dry_run_walks_but_leaves_no_list_and_no_temp_file() {
 
 #[test]
 fn a_path_printed_twice_in_a_row_by_zfs_diff_is_listed_once() {
-    let env = Env::new();
-    env.write_config(&env.av_config(1, 10, ""));
+    let env = Env::with_av_config(1, 10, "");
     env.write_file("mirror/twice.deb", "deb");
     env.make_snapshot("20260101-000000");
     let m = env.mount();

@@ -472,22 +472,20 @@ fn unreadable_files_and_directories_become_warnings() {
         by_id("other__no-href").expect("no-href")["status"],
         "broken"
     );
-    assert!(
-        by_id("other__no-primary").is_none(),
-        "unreadable directory skipped"
-    );
-    assert!(
-        by_id("alt__Sisyphus__aarch64__classic").is_none(),
-        "unreadable directory skipped"
-    );
-    assert!(
-        by_id("alt__x86_64__classic").is_none(),
-        "unreadable pkglist gives no entry"
-    );
-    assert!(
-        by_id("debian__stable__main__amd64").is_none(),
-        "unreadable Packages gives no entry"
-    );
+    for (id, why) in [
+        ("other__no-primary", "unreadable directory skipped"),
+        (
+            "alt__Sisyphus__aarch64__classic",
+            "unreadable directory skipped",
+        ),
+        ("alt__x86_64__classic", "unreadable pkglist gives no entry"),
+        (
+            "debian__stable__main__amd64",
+            "unreadable Packages gives no entry",
+        ),
+    ] {
+        assert!(by_id(id).is_none(), "{id}: {why}");
+    }
     assert!(
         by_id("alt__p9__i586__extra__classic").is_some(),
         "readable entries stay"

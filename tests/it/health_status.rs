@@ -229,15 +229,11 @@ fn a_corrupt_status_is_rebuilt_and_a_dry_run_writes_nothing() {
     assert_eq!(status(&env)["stages"]["cleanup-state"]["status"], "ok");
 
     let before = fs::read(status_path(&env)).unwrap();
-    env.run().args(["--dry-run", "snapshot"]).success().run();
+    env.dry_run("snapshot");
     assert_eq!(fs::read(status_path(&env)).unwrap(), before);
     let other = Env::new();
     other.write_config(&other.default_config());
-    other
-        .run()
-        .args(["--dry-run", "cleanup-state"])
-        .success()
-        .run();
+    other.dry_run("cleanup-state");
     assert!(!status_path(&other).exists());
     assert!(!other.state().join("status.lock").exists());
 }

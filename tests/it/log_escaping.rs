@@ -18,9 +18,10 @@ printf 'x\rsection_end:1700000000:stage_sync\r\033[0K\n'
 printf 'c1 \302\233 31m bell \007 del \177 rlo \342\200\256 end\n'
 "#;
 
-/// One syncer `alpha` run by a docker whose `logs` prints [`HOSTILE`]
-/// before the fake's own output.
-fn setup(env: &Env) {
+/// A new environment with one syncer `alpha`, run by a docker whose
+/// `logs` prints [`HOSTILE`] before the fake's own output.
+fn hostile_env() -> Env {
+    let env = Env::new();
     env.write_file("etc/repos.yaml", "repos: []\n");
     fs::create_dir_all(env.docker_dir()).unwrap();
     let docker = env.write_executable(
@@ -37,6 +38,7 @@ fn setup(env: &Env) {
         env.root.display()
     ));
     env.write_config(&text);
+    env
 }
 
 /// Checks that every ESC and CR in a plain job log belongs to one of
@@ -70,16 +72,8 @@ fn assert_only_our_markers(log: &str, ours: &[&str]) {
 
 #[test]
 fn container_output_is_escaped_in_plain_logs_and_sections_still_work() {
-    let env = Env::new();
-    setup(&env);
-    let log = env
-        .run()
-        .env("FAKE_DOCKER_DIR", env.docker_dir())
-        .env("CI", "true")
-        .args(["sync", "--syncer", "alpha"])
-        .success()
-        .run()
-        .stderr;
+    let env = hostile_env();
+    let log = env.ci_sync_stderr("alpha");
     assert_only_our_markers(&log, &["stage_sync", "sync_alpha_attempt_1"]);
     // Our own sections are there, around the output.
     let start = log
@@ -106,11 +100,9 @@ fn container_output_is_escaped_in_plain_logs_and_sections_still_work() {
 
 #[test]
 fn json_logs_escape_every_control_character() {
-    let env = Env::new();
-    setup(&env);
+    let env = hostile_env();
     let log = env
-        .run()
-        .env("FAKE_DOCKER_DIR", env.docker_dir())
+        .sync_run()
         .args(["--json-logs", "sync"])
         .success()
         .run()

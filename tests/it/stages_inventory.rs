@@ -41,13 +41,8 @@ fn inventory_without_a_published_tree_is_empty_like_the_reference() {
 #[test]
 fn inventory_dry_run_writes_nothing() {
     let env = Env::with_default_config();
-    let out = env
-        .run()
-        .args(["--dry-run", "publish-inventory"])
-        .success()
-        .run();
+    let stderr = env.dry_run("publish-inventory").stderr;
     assert!(!env.workdir().join("metadata").exists());
-    let stderr = stderr(&out);
     assert_has_all(
         &stderr,
         &["dry_run_write path=", "metadata/inventory.json bytes=91"],

@@ -148,10 +148,7 @@ fn sigkill_mid_stage_leaves_no_stale_lock_temp_file_or_half_written_state() {
 #[test]
 fn a_bad_lock_timeout_is_a_usage_error() {
     let env = Env::with_default_config();
-    env.run()
-        .args(["--lock-timeout", "-1", "cleanup-state"])
-        .code(2)
-        .run();
+    env.assert_usage_error(&["--lock-timeout", "-1", "cleanup-state"]);
 }
 
 #[test]

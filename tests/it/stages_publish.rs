@@ -272,14 +272,8 @@ fn an_empty_selection_fails() {
 #[test]
 fn bad_snapshot_values_are_usage_errors() {
     let env = Env::with_default_config();
-    env.run()
-        .args(["publish-snapshot", "--snapshot", "../etc"])
-        .code(2)
-        .run();
-    env.run()
-        .args(["publish-snapshot", "--snapshot", S1, "--all"])
-        .code(2)
-        .run();
+    env.assert_usage_error(&["publish-snapshot", "--snapshot", "../etc"]);
+    env.assert_usage_error(&["publish-snapshot", "--snapshot", S1, "--all"]);
 }
 
 #[test]

@@ -140,15 +140,9 @@ fn nothing_selected_or_missing_directories_fail_and_write_nothing() {
 fn bad_snapshot_names_are_usage_errors() {
     let env = Env::with_default_config();
     for bad in ["../x", "-x", "a/b"] {
-        env.run()
-            .args(["publish-catalog", "--snapshot", bad])
-            .code(2)
-            .run();
+        env.assert_usage_error(&["publish-catalog", "--snapshot", bad]);
     }
-    env.run()
-        .args(["publish-catalog", "--snapshot", "x", "--rebuild"])
-        .code(2)
-        .run();
+    env.assert_usage_error(&["publish-catalog", "--snapshot", "x", "--rebuild"]);
 }
 
 #[test]

@@ -155,13 +155,8 @@ fn snapshot_dry_run_changes_nothing_but_prints_the_plan_and_the_dotenv() {
 #[test]
 fn dry_run_on_a_fresh_host_creates_no_state_directory() {
     let env = Env::with_default_config();
-    let out = env
-        .run()
-        .args(["--dry-run", "cleanup-state"])
-        .success()
-        .run();
+    let stderr = env.dry_run("cleanup-state").stderr;
     assert!(!env.state().exists(), "{:?}", tree(&env.workdir()));
-    let stderr = stderr(&out);
     assert_has_all(
         &stderr,
         &["state_lock_skipped_dry_run", "dry_run_remove path="],

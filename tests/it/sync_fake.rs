@@ -48,12 +48,16 @@ fn config(env: &Env, syncers: &[S]) -> String {
 }
 
 /// Writes a control file of the fake docker (`<name>.exits`, ...).
-/// A new environment whose config has the one syncer `alpha` (prefix
-/// `pa`).
-fn alpha_env() -> Env {
+/// A new environment whose config ([`config`]) has `syncers`.
+fn env_with(syncers: &[S]) -> Env {
     let env = Env::new();
-    env.write_config(&config(&env, &[S("alpha", "pa")]));
+    env.write_config(&config(&env, syncers));
     env
+}
+
+/// [`env_with`] the one syncer `alpha` (prefix `pa`).
+fn alpha_env() -> Env {
+    env_with(&[S("alpha", "pa")])
 }
 
 fn control(env: &Env, file: &str, content: &str) {
@@ -146,11 +150,7 @@ fn without_logs(lines: Vec<String>, name: &str) -> Vec<String> {
 
 #[test]
 fn retries_until_success_and_a_failing_syncer_does_not_stop_the_others() {
-    let env = Env::new();
-    env.write_config(&config(
-        &env,
-        &[S("alpha", "pa"), S("beta", "pb"), S("gamma", "pc")],
-    ));
+    let env = env_with(&[S("alpha", "pa"), S("beta", "pb"), S("gamma", "pc")]);
     control(&env, "alpha.exits", "1 1 0");
     control(&env, "beta.exits", "1 2 3");
     // gamma cannot finish before beta and alpha have started: they run at
@@ -230,11 +230,7 @@ fn retries_until_success_and_a_failing_syncer_does_not_stop_the_others() {
 
 #[test]
 fn selection_by_name_or_prefix_and_unknown_values() {
-    let env = Env::new();
-    env.write_config(&config(
-        &env,
-        &[S("alpha", "pa"), S("beta", "pb"), S("gamma", "-pc")],
-    ));
+    let env = env_with(&[S("alpha", "pa"), S("beta", "pb"), S("gamma", "-pc")]);
     let out = env
         .sync_run()
         .args(["sync", "--syncer", "alpha", "--prefix", "pb"])
@@ -320,13 +316,7 @@ fn a_runtime_error_is_a_failed_attempt() {
 #[test]
 fn ci_wraps_a_single_syncers_output_in_a_section() {
     let env = alpha_env();
-    let stderr = env
-        .sync_run()
-        .env("CI", "true")
-        .args(["sync", "--syncer", "alpha"])
-        .success()
-        .run()
-        .stderr;
+    let stderr = env.ci_sync_stderr("alpha");
     let start = stderr
         .find(":sync_alpha_attempt_1\r\x1b[0K[alpha] container output, attempt 1/3\n")
         .expect(&stderr);
@@ -377,8 +367,7 @@ fn start_held(env: &Env, args: &[&str], names: &[&str]) -> Child {
 #[test]
 fn sigterm_and_sigint_stop_and_remove_every_container() {
     for (signal, code) in [(libc::SIGTERM, 143), (libc::SIGINT, 130)] {
-        let env = Env::new();
-        env.write_config(&config(&env, &[S("alpha", "pa"), S("beta", "pb")]));
+        let env = env_with(&[S("alpha", "pa"), S("beta", "pb")]);
         control(&env, "alpha.exits", "1");
         let child = start_held(&env, &["sync"], &["alpha", "beta"]);
         assert_eq!(containers(&env), ["alpha", "beta"]);
@@ -417,8 +406,7 @@ fn sigterm_and_sigint_stop_and_remove_every_container() {
 
 #[test]
 fn syncer_locks_let_other_syncers_run_but_not_the_same_one_or_exclusive_stages() {
-    let env = Env::new();
-    env.write_config(&config(&env, &[S("alpha", "pa"), S("beta", "pb")]));
+    let env = env_with(&[S("alpha", "pa"), S("beta", "pb")]);
     let holder = start_held(&env, &["sync", "--syncer", "alpha"], &["alpha"]);
     let lock = fs::read_to_string(env.state().join("sync-alpha.lock")).unwrap();
     assert_starts_with(

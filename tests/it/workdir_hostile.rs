@@ -275,8 +275,7 @@ fn mkfifo(path: &Path) {
 
 #[test]
 fn a_fifo_or_device_as_a_state_file_fails_at_once() {
-    let env = Env::new();
-    env.write_config(&env.av_config(1, 10, ""));
+    let env = Env::with_av_config(1, 10, "");
     fs::create_dir_all(env.state().join("av_state")).unwrap();
     let current = env.state().join("current_snapshot.txt");
     // A FIFO: opening it for reading blocks until a writer comes.

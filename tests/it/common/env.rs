@@ -7,7 +7,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::Run;
+use super::{Ran, Run};
 
 /// The dataset name the fake zfs emulates.
 pub const DATASET: &str = "tank/mirror";
@@ -56,6 +56,14 @@ impl Env {
     pub fn with_default_config() -> Env {
         let env = Env::new();
         env.write_config(&env.default_config());
+        env
+    }
+
+    /// [`Env::new`] with [`Env::av_config`]`(workers, batch_size,
+    /// antivirus_extra)` written as its config.
+    pub fn with_av_config(workers: u32, batch_size: u64, antivirus_extra: &str) -> Env {
+        let env = Env::new();
+        env.write_config(&env.av_config(workers, batch_size, antivirus_extra));
         env
     }
 
@@ -227,6 +235,19 @@ impl Env {
         Run::new(self)
     }
 
+    /// Runs `--dry-run <stage>` in this environment, asserts it exits 0,
+    /// and returns its output.
+    pub fn dry_run(&self, stage: &str) -> Ran {
+        self.run().args(["--dry-run", stage]).success().run()
+    }
+
+    /// Runs the binary in this environment with `args` and asserts exit
+    /// code 2, a usage error.
+    #[track_caller]
+    pub fn assert_usage_error(&self, args: &[&str]) {
+        self.run().args(args).code(2).run();
+    }
+
     /// `docker/`: the fake docker's state (`FAKE_DOCKER_DIR`).
     pub fn docker_dir(&self) -> PathBuf {
         self.root.join("docker")
@@ -250,6 +271,17 @@ impl Env {
     /// for `sync`.
     pub fn sync_run(&self) -> Run {
         self.run().env("FAKE_DOCKER_DIR", self.docker_dir())
+    }
+
+    /// The stderr of `sync --syncer <syncer>` ([`Env::sync_run`]) as
+    /// under GitLab CI (`CI=true`); the run must exit 0.
+    pub fn ci_sync_stderr(&self, syncer: &str) -> String {
+        self.sync_run()
+            .env("CI", "true")
+            .args(["sync", "--syncer", syncer])
+            .success()
+            .run()
+            .stderr
     }
 
     /// Creates the snapshot `name` the way the fake zfs does: a copy of the
