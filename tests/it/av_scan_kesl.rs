@@ -345,13 +345,8 @@ fn missing_scanner_is_reported_before_anything_runs() {
 
 /// `sync` with the fake docker (one rsync syncer), as in tests/sync_fake.rs.
 fn sync(env: &Env) {
-    let docker = env.root.join("docker");
-    fs::create_dir_all(&docker).expect("docker dir");
-    env.run()
-        .env("FAKE_DOCKER_DIR", &docker)
-        .arg("sync")
-        .success()
-        .run();
+    fs::create_dir_all(env.docker_dir()).expect("docker dir");
+    env.sync_run().arg("sync").success().run();
 }
 
 #[test]

@@ -51,20 +51,27 @@ fn survivors(pids: &[i32], secs: u64) -> Vec<i32> {
     alive
 }
 
+/// Kills `run` (SIGKILL), reaps it, and asserts that the processes `pids`
+/// (`what`, for the message) are gone within 5 s.
+#[track_caller]
+fn kill_and_assert_gone(mut run: Child, pids: &[i32], what: &str) {
+    kill(run.id() as i32, libc::SIGKILL);
+    let _ = run.wait();
+    let left = survivors(pids, 5);
+    assert!(
+        left.is_empty(),
+        "{what} {left:?} (of {pids:?}) outlived the killed stage"
+    );
+}
+
 #[test]
 fn a_killed_publish_snapshot_leaves_no_rsync_running() {
     let env = Env::with_default_config();
     env.make_snapshot("20260101-000000");
-    let mut run = start_publish(&env);
+    let run = start_publish(&env);
     let rsync = read_pid(&env.root.join("rsync.pid"));
     assert!(process_alive(rsync));
-    kill(run.id() as i32, libc::SIGKILL);
-    let _ = run.wait();
-    let left = survivors(&[rsync], 5);
-    assert!(
-        left.is_empty(),
-        "rsync (pid {rsync}) outlived the killed stage"
-    );
+    kill_and_assert_gone(run, &[rsync], "rsync");
 }
 
 #[test]
@@ -80,7 +87,7 @@ fn programs_started_by_worker_threads_die_with_a_killed_sync() {
         fs::write(docker_dir.join(format!("{name}.hold")), "").unwrap();
     }
     env.write_config(&config);
-    let mut run = env
+    let run = env
         .run()
         .env("FAKE_DOCKER_DIR", &docker_dir)
         .arg("sync")
@@ -96,13 +103,7 @@ fn programs_started_by_worker_threads_die_with_a_killed_sync() {
     // the syncers' worker threads.
     let children = children_of(run.id() as i32);
     assert!(children.len() >= 2, "children: {children:?}");
-    kill(run.id() as i32, libc::SIGKILL);
-    let _ = run.wait();
-    let left = survivors(&children, 5);
-    assert!(
-        left.is_empty(),
-        "docker processes {left:?} (of {children:?}) outlived the killed stage"
-    );
+    kill_and_assert_gone(run, &children, "docker processes");
 }
 
 #[test]

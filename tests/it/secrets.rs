@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::common::{Env, Run, answer_any, assert_has, fakes_dir, stderr, stdout};
+use crate::common::{Env, Run, answer_any, assert_has, assert_has_all, fakes_dir, stderr, stdout};
 
 /// Every secret of the test config: none may appear in any output.
 const SECRETS: &[&str] = &[
@@ -53,13 +53,27 @@ fn all_output(out: &std::process::Output) -> String {
     stdout(out) + &stderr(out)
 }
 
-#[test]
-fn config_check_masks_passwords_in_command_args() {
+/// stdout and stderr of `out` ([`all_output`]), asserted to hold no
+/// secret ([`assert_no_secret`], `what` naming the run).
+#[track_caller]
+fn no_secret_in(what: &str, out: &std::process::Output) -> String {
+    let text = all_output(out);
+    assert_no_secret(what, &text);
+    text
+}
+
+/// A new environment with [`config`] run by the fake docker.
+fn fake_docker_env() -> Env {
     let env = Env::new();
     env.write_config(&config(&env, &fakes_dir().join("docker")));
+    env
+}
+
+#[test]
+fn config_check_masks_passwords_in_command_args() {
+    let env = fake_docker_env();
     let out = env.run().args(["config", "check"]).success().run();
-    let text = all_output(&out);
-    assert_no_secret("config check", &text);
+    let text = no_secret_in("config check", &out);
     // The shape stays readable: which option, which host.
     for shown in [
         "\"--password\", \"***\"",
@@ -77,44 +91,27 @@ fn config_check_masks_passwords_in_command_args() {
 
 #[test]
 fn sync_dry_run_plan_masks_passwords() {
-    let env = Env::new();
-    env.write_config(&config(&env, &fakes_dir().join("docker")));
-    let out = env
-        .run()
-        .env("FAKE_DOCKER_DIR", env.docker_dir())
-        .args(["--dry-run", "sync"])
-        .success()
-        .run();
-    let text = all_output(&out);
-    assert_no_secret("sync --dry-run", &text);
-    assert!(
-        text.contains(
-            "registry.example/alpha:1 --verbose --password '***' '--passwd=***' --token '***'"
-        ),
-        "{text}"
+    let env = fake_docker_env();
+    let out = env.sync_run().args(["--dry-run", "sync"]).success().run();
+    let text = no_secret_in("sync --dry-run", &out);
+    assert_has_all(
+        &text,
+        &[
+            "registry.example/alpha:1 --verbose --password '***' '--passwd=***' --token '***'",
+            "rsync://mirror:***@rsync.example/debian/",
+        ],
     );
-    assert_has(&text, "rsync://mirror:***@rsync.example/debian/");
     assert!(env.log_of("docker").is_empty());
 }
 
 #[test]
 fn failed_sync_error_masks_passwords_but_docker_gets_them() {
-    let env = Env::new();
-    env.write_config(&config(&env, &fakes_dir().join("docker")));
+    let env = fake_docker_env();
     // `docker run` fails (exit 125): the error renders the command line.
     fs::write(env.docker_dir().join("alpha.runfail"), "").unwrap();
-    let out = env
-        .run()
-        .env("FAKE_DOCKER_DIR", env.docker_dir())
-        .arg("sync")
-        .code(1)
-        .run();
-    let text = all_output(&out);
-    assert_no_secret("failed sync", &text);
-    assert!(
-        text.contains("--password '***'") && text.contains("exited with 125"),
-        "{text}"
-    );
+    let out = env.sync_run().arg("sync").code(1).run();
+    let text = no_secret_in("failed sync", &out);
+    assert_has_all(&text, &["--password '***'", "exited with 125"]);
     // The values reached docker unchanged.
     let run = env
         .log_of("docker")
@@ -140,14 +137,8 @@ fn container_output_echoing_its_arguments_is_masked() {
         ),
     );
     env.write_config(&config(&env, &docker));
-    let out = env
-        .run()
-        .env("FAKE_DOCKER_DIR", env.docker_dir())
-        .arg("sync")
-        .success()
-        .run();
-    let text = all_output(&out);
-    assert_no_secret("sync output", &text);
+    let out = env.sync_run().arg("sync").success().run();
+    let text = no_secret_in("sync output", &out);
     assert_has(
         &text,
         "[alpha] running: rsync --password *** rsync://mirror:***@rsync.example/debian/",

@@ -3,6 +3,7 @@
 //! sections, dry run).
 
 use std::fs;
+use std::path::Path;
 
 use crate::common::{DATASET, Env, assert_has, assert_has_all, stderr, tree};
 
@@ -58,6 +59,17 @@ fn snapshot_runs_zfs_and_records_the_current_snapshot() {
     assert!(env.state().join("av_results").is_dir());
 }
 
+/// Asserts that the dotenv file `path` is `MIRRORER_SNAPSHOT=<the
+/// snapshot the run made>` ([`snapshot_name_of`]).
+#[track_caller]
+fn assert_dotenv_names_the_snapshot(env: &Env, path: &Path) {
+    let name = snapshot_name_of(env);
+    assert_eq!(
+        fs::read_to_string(path).unwrap(),
+        format!("MIRRORER_SNAPSHOT={name}\n")
+    );
+}
+
 #[test]
 fn snapshot_writes_the_dotenv_file() {
     let env = Env::with_default_config();
@@ -68,33 +80,22 @@ fn snapshot_writes_the_dotenv_file() {
         .arg(&dotenv)
         .success()
         .run();
-    let name = snapshot_name_of(&env);
-    assert_eq!(
-        fs::read_to_string(&dotenv).unwrap(),
-        format!("MIRRORER_SNAPSHOT={name}\n")
-    );
+    assert_dotenv_names_the_snapshot(&env, &dotenv);
 }
 
 #[test]
 fn in_ci_the_dotenv_file_is_written_by_default_and_the_stage_is_a_section() {
     let env = Env::with_default_config();
-    let out = env
-        .run()
+    env.run()
         .env("CI", "true")
         .env("CI_JOB_URL", "https://gitlab.example/job/1")
         .arg("snapshot")
         .success()
+        .stderr_has("section_start:")
+        .stderr_has(":stage_snapshot\r")
+        .stderr_has("section_end:")
         .run();
-    let name = snapshot_name_of(&env);
-    assert_eq!(
-        fs::read_to_string(env.root.join("mirrorer-snapshot.env")).unwrap(),
-        format!("MIRRORER_SNAPSHOT={name}\n")
-    );
-    let stderr = stderr(&out);
-    assert_has_all(
-        &stderr,
-        &["section_start:", ":stage_snapshot\r", "section_end:"],
-    );
+    assert_dotenv_names_the_snapshot(&env, &env.root.join("mirrorer-snapshot.env"));
 }
 
 #[test]

@@ -349,11 +349,7 @@ fn start_held(env: &Env, args: &[&str], names: &[&str]) -> Child {
     for n in names {
         control(env, &format!("{n}.hold"), "");
     }
-    let child = env
-        .run()
-        .env("FAKE_DOCKER_DIR", env.docker_dir())
-        .args(args)
-        .spawn(Stdio::piped());
+    let child = env.sync_run().args(args).spawn(Stdio::piped());
     wait_for("the containers never started", 30, || {
         names.iter().all(|n| {
             env.log_of("docker")
@@ -443,11 +439,7 @@ fn syncer_locks_let_other_syncers_run_but_not_the_same_one_or_exclusive_stages()
 fn sigterm_while_docker_run_is_still_busy_removes_the_container_too() {
     let env = alpha_env();
     control(&env, "alpha.runsleep", "30");
-    let child = env
-        .run()
-        .env("FAKE_DOCKER_DIR", env.docker_dir())
-        .arg("sync")
-        .spawn(Stdio::piped());
+    let child = env.sync_run().arg("sync").spawn(Stdio::piped());
     wait_for("docker run never started", 30, || {
         !(containers(&env).is_empty())
     });
