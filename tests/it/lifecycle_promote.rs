@@ -217,15 +217,20 @@ fn dry_run_promote_changes_nothing() {
     assert_nothing_promoted(&env);
 }
 
+/// Runs `--skip-remote promote --snapshot <snapshot>`, which must exit 0.
+fn promote_locally(env: &Env, snapshot: &str) {
+    env.run()
+        .args(["--skip-remote", "promote", "--snapshot", snapshot])
+        .success()
+        .run();
+}
+
 /// A reader that resolves `current/debian/...` in a loop while 200
 /// promotions switch it back and forth never finds the path missing.
 #[test]
 fn the_switch_is_atomic_for_readers() {
     let env = published_env();
-    env.run()
-        .args(["--skip-remote", "promote", "--snapshot", S1])
-        .success()
-        .run();
+    promote_locally(&env, S1);
     let path = repo(&env).join("current/debian/dists/bookworm/Release");
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
@@ -244,10 +249,7 @@ fn the_switch_is_atomic_for_readers() {
     };
     for i in 0..200 {
         let snap = if i % 2 == 0 { S2 } else { S1 };
-        env.run()
-            .args(["--skip-remote", "promote", "--snapshot", snap])
-            .success()
-            .run();
+        promote_locally(&env, snap);
     }
     stop.store(true, Ordering::Relaxed);
     let (reads, missing) = reader.join().unwrap();
