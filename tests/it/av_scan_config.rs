@@ -9,7 +9,7 @@ fn config_check_shows_the_engine() {
     let out = env.run().args(["config", "check"]).success().run();
     let text = &out.stdout;
     assert_has(
-        &text,
+        text,
         "antivirus:\n  fail_on_threats: false\n  batch_size: 50\n  engine: kesl\n  kesl_max_workers: 3\n",
     );
 
@@ -21,7 +21,7 @@ fn config_check_shows_the_engine() {
     let out = env.run().args(["config", "check"]).success().run();
     let text = &out.stdout;
     assert_has(
-        &text,
+        text,
         "  engine: clamav\n  clamav_command: clamscan\n  clamav_args: [\"-d\", \"/var/lib/clamav\"]\n",
     );
 }

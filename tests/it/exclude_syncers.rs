@@ -7,10 +7,7 @@
 
 use std::fs;
 
-use crate::common::{
-    Env, Ran, Run, assert_has, assert_has_all, check_pipeline, job_script_command,
-    job_starting_with, stderr, stdout,
-};
+use crate::common::{Env, Ran, Run, assert_has, assert_has_all, check_pipeline, stderr, stdout};
 use serde_json::Value;
 
 const EXAMPLE: &str = "examples/dist-mirror.yaml";
@@ -202,10 +199,10 @@ fn include_input_exclude_syncers_reaches_the_generator() {
         docs[0]["spec"]["inputs"]["exclude_syncers"]["default"],
         Value::String(String::new())
     );
-    let job = job_starting_with(&docs[1], "mirrorer:generate");
+    let job = crate::common::job_starting_with(&docs[1], "mirrorer:generate");
     let work = crate::common::Work::new();
     let config = crate::common::repo_root().join(EXAMPLE);
-    let mut cmd = job_script_command(&job, work.dir.path(), |value| match value {
+    let mut cmd = crate::common::job_script_command(&job, work.dir.path(), |value| match value {
         "$[[ inputs.config ]]" => config.display().to_string(),
         "$[[ inputs.mirrorer ]]" => env!("CARGO_BIN_EXE_mirrorer").to_owned(),
         "$[[ inputs.exclude_syncers ]]" => "debian, rpm".to_owned(),

@@ -177,7 +177,7 @@ fn disk_full_after_zfs_snapshot_names_the_unrecorded_snapshot() {
         .lines()
         .find(|l| l.contains("stage_failed"))
         .unwrap_or_else(|| panic!("no stage_failed: {err}"));
-    assert_has_all(&failed, &[&snapshot, "current_snapshot.txt"]);
+    assert_has_all(failed, &[&snapshot, "current_snapshot.txt"]);
     assert!(
         err.lines()
             .any(|l| l.contains("snapshot_not_recorded") && l.contains(&snapshot)),

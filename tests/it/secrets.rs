@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::common::{Env, Run, answer_any, assert_has, assert_has_all, fakes_dir, stderr, stdout};
+use crate::common::{Env, Run, assert_has, assert_has_all, fakes_dir, stderr, stdout};
 
 /// Every secret of the test config: none may appear in any output.
 const SECRETS: &[&str] = &[
@@ -150,6 +150,7 @@ fn container_output_echoing_its_arguments_is_masked() {
 #[cfg(feature = "gitlab")]
 mod trigger {
     use super::*;
+    use crate::common::answer_any;
     use httpmock::Method::{GET, POST};
     use httpmock::MockServer;
     use serde_json::json;
