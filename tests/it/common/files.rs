@@ -1,5 +1,5 @@
 //! Reading trees the binary wrote: every entry with mode and content, the
-//! temp files it left behind, directory listings.
+//! temp files it left behind, directory listings, symlink checks.
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -11,11 +11,15 @@
 //!   (`.config(..).args(..).code(1).stderr_has(..).run()`) and [`Expect`],
 //!   the same checks for the output of a run the test spawned itself;
 //! - [`process`]: kill, wait with a deadline, poll, live children, mount
-//!   namespaces;
-//! - [`files`]: trees the binary wrote ([`tree`], [`temp_files`]);
+//!   namespaces, [`output_ok`] for a helper program that must succeed;
+//! - [`files`]: trees the binary wrote ([`tree`], [`temp_files`],
+//!   [`assert_symlink`]);
 //! - [`gitlab`]: GitLab's CI schema and [`check_pipeline`];
 //! - [`http`]: HTTP servers the binary talks to ([`answer_any`]);
-//! - [`text`]: stdout/stderr as text, [`regex_escape`], [`assert_snapshot`].
+//! - [`text`]: stdout/stderr as text, [`regex_escape`], [`assert_snapshot`],
+//!   and the text assertions [`assert_has`], [`assert_has_all`],
+//!   [`assert_has_lines`], [`assert_starts_with`] (each failure shows the
+//!   text).
 //!
 //! Layout under [`Env::root`]:
 //!

@@ -1,5 +1,6 @@
 //! Processes the tests start, signal and wait for: kill, wait with a
-//! deadline, poll until ready, live children, mount namespaces.
+//! deadline, poll until ready, live children, mount namespaces, a helper
+//! program that must succeed.
 
 use std::fs;
 use std::process::Child;

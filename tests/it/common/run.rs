@@ -2,7 +2,8 @@
 //! what it did, in the shape of just's `Test` and ripgrep's `TestCommand`:
 //!
 //! ```text
-//! let out = Run::new(&env)            // or env.run(), work.run(), Run::bare()
+//! let out = Run::new(&env)            // or env.run(), work.run(), Run::bare(),
+//!                                     // Run::bare_with_config(text)
 //!     .config(&env.default_config())  // writes the config the run reads
 //!     .args(["snapshot", "--dry-run"])
 //!     .env("FAKE_ZFS_EXIT", "1")

@@ -1,4 +1,5 @@
-//! Output as text, and the insta snapshot settings the tests share.
+//! Output as text, assertions on text that show it when they fail, and the
+//! insta snapshot settings the tests share.
 
 use std::process::Output;
 
