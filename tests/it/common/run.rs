@@ -227,7 +227,9 @@ impl Run {
     }
 
     /// [`Run::bare`] passing `-c <temp dir>/config.yaml`, a file holding
-    /// `text` that lives as long as this run.
+    /// `text` that lives as long as this run: for [`Run::run`] (with
+    /// [`Run::spawn`] or [`Run::command`] it is gone before the binary
+    /// reads it).
     pub fn bare_with_config(text: &str) -> Run {
         let work = Work::new();
         let mut run = Run::bare().config_file(work.write("config.yaml", text));
