@@ -14,7 +14,11 @@
 #                 scanner (`true`, one process per batch of BATCH files,
 #                 WORKERS at a time) with its journal checkpoints, the threat
 #                 query, `done` and the journal compaction
-# and the ratios to find. The tree grows from the first size to the next
+#   floor         `xargs -n BATCH -P WORKERS true` over find's list: what
+#                 starting the scanner once per batch costs by itself, the
+#                 floor of any batched scan on this machine
+# and the ratios to find (and, for the full scan, to find + floor). The tree
+# grows from the first size to the next
 # (the second size adds directories to the first tree), so memory should stay
 # flat and time grow linearly.
 #
@@ -113,6 +117,14 @@ for size in $SIZES; do
   read -r find_s find_kb < <(summary < "$root/find.times")
   printf '%-10s files %d, batch %d, workers %d, runs %d\n' "" "$files" "$BATCH" "$WORKERS" "$RUNS"
   printf '%-10s %-12s %8.2f s  %8d KiB\n' find "" "$find_s" "$find_kb"
+  # The floor of any batched scan: the no-op scanner started once per batch
+  # of find's list, WORKERS at a time, by xargs (no walk, no journal).
+  : > "$root/floor.times"
+  for _ in $(seq "$RUNS"); do
+    TIMES=$root/floor.times timed xargs -d '\n' -n "$BATCH" -P "$WORKERS" "$true_bin" < "$root/find.out"
+  done
+  read -r floor_s _ < <(summary < "$root/floor.times")
+  printf '%-10s %-12s %8.2f s  (xargs -n %d -P %d true: the scanner starts alone)\n' floor "" "$floor_s" "$BATCH" "$WORKERS"
   for i in "${!bins[@]}"; do
     bin=${bins[$i]}
     : > "$root/list.times"
@@ -134,6 +146,7 @@ for size in $SIZES; do
     printf '%-10s %-12s %8.2f s  %8d KiB  %.2fx find\n' "${names[$i]}" "list only" "$list_s" "$list_kb" "$(echo "$list_s / $find_s" | bc -l)"
     if [ ! -s "$root/scan.times" ]; then continue; fi
     read -r scan_s scan_kb < <(summary < "$root/scan.times")
-    printf '%-10s %-12s %8.2f s  %8d KiB  %.2fx find\n' "${names[$i]}" "full scan" "$scan_s" "$scan_kb" "$(echo "$scan_s / $find_s" | bc -l)"
+    printf '%-10s %-12s %8.2f s  %8d KiB  %.2fx find, %.2fx find + floor\n' "${names[$i]}" "full scan" "$scan_s" "$scan_kb" \
+      "$(echo "$scan_s / $find_s" | bc -l)" "$(echo "$scan_s / ($find_s + $floor_s)" | bc -l)"
   done
 done

@@ -176,13 +176,23 @@ impl Executor {
     /// # Errors
     /// [`Error::Failed`] with the [`StateError`].
     pub fn append(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        match &self.access {
-            Access::DryRun { .. } => {
-                tracing::info!(target: TARGET, path = %path.display(), bytes = bytes.len(), "dry_run_append");
-                Ok(())
-            }
-            Access::Locked(lock) => lock.append(path, bytes).map_err(failed),
-        }
+        let mut file = self.appender(path)?;
+        file.write(bytes)?;
+        file.sync()
+    }
+
+    /// Opens `path` for a series of appends ([`StateLock::appender`]);
+    /// under `--dry-run` nothing is opened and each write logs
+    /// `dry_run_append`.
+    ///
+    /// # Errors
+    /// [`Error::Failed`] with the [`StateError`].
+    pub fn appender<'a>(&'a self, path: &'a Path) -> Result<AppendFile<'a>> {
+        let file = match &self.access {
+            Access::DryRun { .. } => None,
+            Access::Locked(lock) => Some(lock.appender(path).map_err(failed)?),
+        };
+        Ok(AppendFile { path, file })
     }
 
     /// Notes `note` for the stage's part of `status.json`, recorded when the
@@ -395,6 +405,45 @@ fn make_link(root: &Path, link: &Path, target: &Path) -> Result<(), PlanError> {
     std::os::unix::fs::symlink(target, &path).map_err(fs_err("create the symlink", &path))?;
     tracing::debug!(target: "mirrorer::stages", link = %path.display(), target = %target.display(), "symlink_created");
     Ok(())
+}
+
+/// A file a stage appends checkpoints to ([`Executor::appender`]): each
+/// [`AppendFile::write`] reaches the file at once (nothing written is lost
+/// when the process is killed); [`AppendFile::sync`] makes it survive a
+/// power loss. Under `--dry-run`, writes are logged and nothing changes.
+#[derive(Debug)]
+pub struct AppendFile<'a> {
+    path: &'a Path,
+    /// `None` under `--dry-run`.
+    file: Option<crate::state::Appender<'a>>,
+}
+
+impl AppendFile<'_> {
+    /// Appends `bytes` (no sync); under `--dry-run` logs `dry_run_append`.
+    ///
+    /// # Errors
+    /// [`Error::Failed`] with the [`StateError`].
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        match &mut self.file {
+            None => {
+                tracing::info!(target: TARGET, path = %self.path.display(), bytes = bytes.len(), "dry_run_append");
+                Ok(())
+            }
+            Some(file) => file.write(bytes).map_err(failed),
+        }
+    }
+
+    /// Makes what was written durable (`fdatasync(2)`); nothing under
+    /// `--dry-run`.
+    ///
+    /// # Errors
+    /// [`Error::Failed`] with the [`StateError`].
+    pub fn sync(&mut self) -> Result<()> {
+        match &mut self.file {
+            None => Ok(()),
+            Some(file) => file.sync().map_err(failed),
+        }
+    }
 }
 
 #[cfg(test)]

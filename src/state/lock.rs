@@ -231,17 +231,33 @@ impl StateLock {
     }
 
     /// Appends `bytes` to `path` (created with mode 0644 if missing) and
-    /// fsyncs it: constant-cost checkpoints (e.g. the files of a finished
-    /// antivirus batch) instead of rewriting a whole list. A crash can leave
-    /// a partial last line; readers should ignore a last line without its
-    /// newline.
+    /// fsyncs it: constant-cost checkpoints instead of rewriting a whole
+    /// list. A crash can leave a partial last line; readers should ignore a
+    /// last line without its newline. For many appends to one file, see
+    /// [`StateLock::appender`].
     ///
     /// # Errors
     /// [`StateError::Io`] naming the file; [`StateError::Refused`] if it is
     /// a symlink or not a regular file.
     pub fn append(&self, path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+        let mut file = self.appender(path)?;
+        file.write(bytes)?;
+        file.sync()
+    }
+
+    /// Opens `path` for appending (created with mode 0644 if missing), for
+    /// a series of checkpoints to one file (`av-scan`'s journal): each
+    /// [`Appender::write`] reaches the file at once, so a killed process
+    /// loses nothing it wrote; [`Appender::sync`] (`fdatasync(2)`) makes
+    /// what was written survive a power loss. The handle borrows the lock,
+    /// so it cannot outlive it.
+    ///
+    /// # Errors
+    /// [`StateError::Io`] naming the file; [`StateError::Refused`] if it is
+    /// a symlink or not a regular file.
+    pub fn appender<'a>(&'a self, path: &'a Path) -> Result<Appender<'a>, StateError> {
         use std::os::unix::fs::OpenOptionsExt;
-        let mut f = fs::OpenOptions::new()
+        let file = fs::OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o644)
@@ -256,15 +272,17 @@ impl StateLock {
                 },
                 _ => io_err("open for appending", path)(e),
             })?;
-        if !f.metadata().is_ok_and(|m| m.is_file()) {
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
             return Err(StateError::Refused {
                 path: path.to_path_buf(),
                 message: "it is not a regular file".to_owned(),
             });
         }
-        f.write_all(bytes)
-            .and_then(|()| f.sync_data())
-            .map_err(io_err("append to", path))
+        Ok(Appender {
+            file,
+            path,
+            _lock: self,
+        })
     }
 
     /// Records that the mirror is about to change (called by `sync` before
@@ -393,6 +411,35 @@ impl Drop for StateLock {
     }
 }
 
+/// A file opened for appending through the held lock ([`StateLock::appender`]).
+#[derive(Debug)]
+pub struct Appender<'a> {
+    file: fs::File,
+    path: &'a Path,
+    _lock: &'a StateLock,
+}
+
+impl Appender<'_> {
+    /// Appends `bytes` with one `write(2)` call where the kernel takes them
+    /// whole (a regular file does), without syncing.
+    ///
+    /// # Errors
+    /// [`StateError::Io`] naming the file.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.file
+            .write_all(bytes)
+            .map_err(io_err("append to", self.path))
+    }
+
+    /// Makes what was written durable (`fdatasync(2)`).
+    ///
+    /// # Errors
+    /// [`StateError::Io`] naming the file.
+    pub fn sync(&mut self) -> Result<(), StateError> {
+        self.file.sync_data().map_err(io_err("sync", self.path))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs;
@@ -482,3 +529,4 @@ mod tests {
         assert!(!lock.remove_file(&state.current_snapshot_path()).unwrap());
     }
 }
+

@@ -70,7 +70,7 @@ use std::time::Duration;
 
 pub use atomic::{WriteError, write_atomic};
 pub use dir::StateDir;
-pub use lock::{LockMode, LockRequest, StateLock};
+pub use lock::{Appender, LockMode, LockRequest, StateLock};
 
 /// Name of the lock file in the state directory.
 pub const LOCK_FILE: &str = "pipeline.lock";

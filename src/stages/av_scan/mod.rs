@@ -28,7 +28,7 @@
 //! |---|---|---|
 //! | `scan_start_time.txt` | once per list, atomically, before the list | local time `%Y-%m-%d %H:%M:%S` and a newline |
 //! | `files_to_scan.txt` | once, atomically (streamed to a temp file, then renamed) | one path per line, [escaped](escape_path) |
-//! | `journal` | header atomically, then appended and fsynced per checkpoint | see below |
+//! | `journal` | header atomically, then appended per checkpoint, synced at most once a second | see below |
 //! | `done` | atomically when the scan is complete | `finished=<time> files=<n> threats=<true\|false> report=<path\|->` |
 //! | `mirror_changed` | by `sync`, atomically, before its containers run | `syncers=<names> at=<time>` |
 //!
@@ -67,9 +67,12 @@
 //! The finding lines of a batch are written in the same `write(2)` as its
 //! `B` line and belong to the next `B` line; finding lines with no `B` line
 //! after them (a crash cut the write) are ignored. The batches that end
-//! while others run are written together: one append and one `fdatasync`
-//! per poll of the running scanners (a checkpoint), so its cost does not
-//! depend on the length of the list ([`crate::state::StateLock::append`]).
+//! while others run are written together: one `write(2)` per poll of the
+//! running scanners (a checkpoint) to the journal, opened once per run, so
+//! its cost does not depend on the length of the list; an `fdatasync`
+//! follows at most once a second and when the scan stops
+//! ([`crate::state::StateLock::appender`]). Syncing every checkpoint cost
+//! 3.2 s of a 25 s scan of 1,000,000 files in `bench/av-scan.sh`.
 //! On resume everything after the last accepted `B` line (a line cut by a
 //! crash, finding lines whose `B` line was cut) is dropped — the journal is
 //! rewritten once without it — so a later append cannot attach stale
@@ -81,11 +84,14 @@
 //! modification time, recorded then.
 //!
 //! Crash safety: a batch is in the journal only after its scanner ended
-//! with an accepted status, and the journal is fsynced before new batches
-//! start. After SIGKILL at any moment the rerun rescans exactly the
-//! batches that were running (or had ended but were not yet written) —
-//! at most `kesl_max_workers` batches — and never skips a line that is not
-//! in a `B` range.
+//! with an accepted status, and it is written to the journal before new
+//! batches start. After SIGKILL at any moment (the written journal is in
+//! the kernel's page cache, whatever happens to the process) the rerun
+//! rescans exactly the batches that were running (or had ended but were
+//! not yet written) — at most `kesl_max_workers` batches — and never skips
+//! a line that is not in a `B` range. After a power loss or a kernel crash,
+//! also the batches written in the last second (since the last sync) are
+//! scanned again.
 //!
 //! At the end (all lines done): the threat report (below), then `done`, then
 //! the journal is compacted atomically to its header, the finding lines and

@@ -22,6 +22,11 @@ use crate::state::StateError;
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// Longest pause between two polls of the running scanners.
 const MAX_POLL: Duration = Duration::from_millis(25);
+/// Longest time between two syncs of the journal: checkpoints are written
+/// at once (a killed process loses none), made durable at most this often
+/// and when the scan stops, so a power loss costs at most this much
+/// rescanning (module docs of [`super`], "Crash safety").
+const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// Counters of one run.
 #[derive(Debug, Default)]
@@ -97,11 +102,14 @@ impl Scan<'_> {
         let mut running: Vec<InFlight> = Vec::new();
         let mut failure: Option<Error> = None;
         let mut pause = Duration::from_micros(100);
+        let mut journal = self.exec.appender(self.journal_path)?;
+        let mut synced = Instant::now();
         loop {
             if let Some(signal) = crate::signals::received() {
                 for mut f in running.drain(..) {
                     let _ = f.running.stop(crate::process::DEFAULT_STOP_GRACE);
                 }
+                let _ = journal.sync();
                 return Err(Error::Signal(signal));
             }
             let mut record = Vec::new();
@@ -161,7 +169,11 @@ impl Scan<'_> {
             }
             pause = Duration::from_micros(100);
             let t = Instant::now();
-            self.exec.append(self.journal_path, &record)?;
+            journal.write(&record)?;
+            if synced.elapsed() >= SYNC_EVERY {
+                journal.sync()?;
+                synced = Instant::now();
+            }
             self.stats.checkpoint_time += t.elapsed();
             self.stats.checkpoints += 1;
             self.progress(
@@ -170,9 +182,12 @@ impl Scan<'_> {
                 pending.is_empty() && running.is_empty(),
             );
         }
+        let t = Instant::now();
+        let synced = journal.sync();
+        self.stats.checkpoint_time += t.elapsed();
         match failure {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => synced,
         }
     }
 
