@@ -4,16 +4,8 @@
 
 use clap::Args;
 
+use super::stage_args::parse_snapshot_name;
 use crate::stages;
-
-/// `--snapshot` of `promote`: kept as given (an empty value is refused in
-/// CI by the command itself, so it is not dropped here).
-fn parse_promote_snapshot(s: &str) -> std::result::Result<String, String> {
-    if s.trim().is_empty() {
-        return Ok(String::new());
-    }
-    crate::domain::validate_snapshot_name(s).map(|()| s.to_owned())
-}
 
 /// Options of `promote`.
 #[derive(Debug, Clone, Args)]
@@ -24,7 +16,7 @@ pub struct PromoteArgs {
         long,
         value_name = "NAME",
         allow_hyphen_values = true,
-        value_parser = parse_promote_snapshot
+        value_parser = parse_snapshot_name
     )]
     pub snapshot: Option<String>,
 }

@@ -10,8 +10,9 @@ use crate::stages;
 /// `--snapshot` of a stage: a valid snapshot name
 /// ([`crate::domain::validate_snapshot_name`]), or an empty (blank) value,
 /// which means "not given" as in mirrorer 0.1.0 and is dropped by
-/// `drop_empty_values` in `cli`.
-fn parse_snapshot_name(s: &str) -> std::result::Result<String, String> {
+/// `drop_empty_values` in `cli`; except for `promote`, which keeps it (an
+/// empty value is refused in CI by the command itself).
+pub(super) fn parse_snapshot_name(s: &str) -> std::result::Result<String, String> {
     if s.trim().is_empty() {
         return Ok(String::new());
     }
