@@ -4,27 +4,25 @@
 
 use clap::Args;
 
-use super::stage_args::parse_snapshot_name;
+use super::stage_args::SnapshotFlag;
 use crate::stages;
 
 /// Options of `promote`.
 #[derive(Debug, Clone, Args)]
+#[command(mut_arg("snapshot", |a| a.help(
+    "Promote snapshot NAME [default: the one in state/current_snapshot.txt; \
+     with CI=true NAME is required and must not be empty]"
+)))]
 pub struct PromoteArgs {
-    /// Promote snapshot NAME [default: the one in state/current_snapshot.txt;
-    /// with CI=true NAME is required and must not be empty].
-    #[arg(
-        long,
-        value_name = "NAME",
-        allow_hyphen_values = true,
-        value_parser = parse_snapshot_name
-    )]
-    pub snapshot: Option<String>,
+    /// `--snapshot`.
+    #[command(flatten)]
+    pub flag: SnapshotFlag,
 }
 
 impl PromoteArgs {
     pub(super) fn options(&self) -> stages::promote::PromoteOptions {
         stages::promote::PromoteOptions {
-            snapshot: self.snapshot.clone(),
+            snapshot: self.flag.snapshot.clone(),
         }
     }
 }

@@ -26,7 +26,9 @@ mod values;
 
 pub use config_check::config_summary;
 pub use lifecycle_args::{PinArgs, PromoteArgs, PruneArgs};
-pub use stage_args::{PublishCatalogArgs, PublishSnapshotArgs, SnapshotArgs, SyncArgs};
+pub use stage_args::{
+    PublishCatalogArgs, PublishSnapshotArgs, SnapshotArgs, SnapshotFlag, SyncArgs,
+};
 pub use values::{MAX_SECONDS, parse_seconds};
 use values::{parse_config_path, parse_duration, parse_level};
 
@@ -388,14 +390,14 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
         }
         Command::Snapshot(a) => given(&mut a.dotenv),
         Command::PublishSnapshot(a) => {
-            given(&mut a.snapshot);
-            if a.snapshot.is_some() && a.all {
+            given(&mut a.flag.snapshot);
+            if a.flag.snapshot.is_some() && a.all {
                 return conflict("--all");
             }
         }
         Command::PublishCatalog(a) => {
-            given(&mut a.snapshot);
-            if a.snapshot.is_some() && a.rebuild {
+            given(&mut a.flag.snapshot);
+            if a.flag.snapshot.is_some() && a.rebuild {
                 return conflict("--rebuild");
             }
         }
