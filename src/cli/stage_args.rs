@@ -68,8 +68,8 @@ impl SnapshotArgs {
 }
 
 /// `--snapshot NAME` of `publish-snapshot`, `publish-catalog` and
-/// `promote` ([`parse_snapshot_name`]); each words its own help
-/// (`mut_arg("snapshot", ...)` on its options).
+/// `promote` (a valid snapshot name, or empty: `parse_snapshot_name`);
+/// each words its own help (`mut_arg("snapshot", ...)` on its options).
 #[derive(Debug, Clone, Args)]
 pub struct SnapshotFlag {
     /// The snapshot NAME.
