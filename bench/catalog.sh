@@ -40,16 +40,10 @@ if [ ! -x "$REF" ]; then
     python3 -m venv /tmp/pyref && /tmp/pyref/bin/pip install -q mirrorer==0.1.0
     REF=/tmp/pyref/bin/mirrorer
 fi
-cleanup() { if [ "${KEEP:-0}" != 1 ]; then rm -rf "$BENCH_DIR"; fi; }
-trap cleanup EXIT
+. "$REPO/bench/common.sh"
+release_binary
 
-echo "== building the release binary"
-(cd "$REPO" && cargo build --release --quiet)
-BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/mirrorer"
-
-if [ "${REUSE:-0}" = 1 ] && [ -d "$ROOT" ]; then
-    echo "== reusing the tree in $ROOT"
-else
+if ! reusing_tree; then
 echo "== building the tree in $ROOT"
 rm -rf "$BENCH_DIR"
 mkdir -p "$ROOT"

@@ -31,20 +31,10 @@ SIZE=${SIZE:-512}
 export LC_ALL=C.UTF-8
 
 [ -x /usr/bin/time ] || { apt-get update -q >/dev/null && apt-get install -y -q time >/dev/null; }
-cleanup() { if [ "${KEEP:-0}" != 1 ]; then rm -rf "$BENCH_DIR"; fi; }
-trap cleanup EXIT
+. "$REPO/bench/common.sh"
+release_binary "${MIRRORER_BIN:-}"
 
-if [ -n "${MIRRORER_BIN:-}" ]; then
-    BIN=$MIRRORER_BIN
-else
-    echo "== building the release binary"
-    (cd "$REPO" && cargo build --release --quiet)
-    BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/mirrorer"
-fi
-
-if [ "${REUSE:-0}" = 1 ] && [ -d "$ROOT" ]; then
-    echo "== reusing the tree in $ROOT"
-else
+if ! reusing_tree; then
     echo "== building the tree in $ROOT ($FILES files of $SIZE bytes)"
     rm -rf "$BENCH_DIR"
     mkdir -p "$ROOT"
@@ -59,17 +49,23 @@ def content(i):
     seed = hashlib.sha256(str(i).encode()).digest()
     return (seed * (size // len(seed) + 1))[:size]
 
-n = 0
+def write_packages(directory, first, file_name):
+    """Writes `per` package files, content(first) on, into the new
+    `directory`; returns (i, file name, content) of each."""
+    os.makedirs(directory)
+    written = []
+    for i in range(per):
+        data, name = content(first + i), file_name(i)
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(data)
+        written.append((i, name, data))
+    return written
+
 for p in range(prefixes // 2):
     base = os.path.join(root, f"apt{p:03d}")
-    pool = os.path.join(base, "pool/main")
-    os.makedirs(pool)
     stanzas = []
-    for i in range(per):
-        data = content(n); n += 1
-        name = f"pkg{i:06d}_1.0_amd64.deb"
-        with open(os.path.join(pool, name), "wb") as f:
-            f.write(data)
+    for i, name, data in write_packages(os.path.join(base, "pool/main"), p * per,
+                                        lambda i: f"pkg{i:06d}_1.0_amd64.deb"):
         stanzas.append(f"Package: pkg{i}\nVersion: 1.0\nArchitecture: amd64\nFilename: pool/main/{name}\n"
                        f"Size: {len(data)}\nMD5sum: {hashlib.md5(data).hexdigest()}\n"
                        f"SHA256: {hashlib.sha256(data).hexdigest()}\n")
@@ -83,14 +79,9 @@ for p in range(prefixes // 2):
                 f" {hashlib.sha256(packages).hexdigest()} {len(packages)} main/binary-amd64/Packages\n")
 for p in range(prefixes // 2):
     base = os.path.join(root, f"rpm{p:03d}")
-    pkgs = os.path.join(base, "Packages")
-    os.makedirs(pkgs)
     items = []
-    for i in range(per):
-        data = content(n); n += 1
-        name = f"pkg{i:06d}-1.0-1.x86_64.rpm"
-        with open(os.path.join(pkgs, name), "wb") as f:
-            f.write(data)
+    for i, name, data in write_packages(os.path.join(base, "Packages"), (prefixes // 2 + p) * per,
+                                        lambda i: f"pkg{i:06d}-1.0-1.x86_64.rpm"):
         items.append(f'<package type="rpm"><name>pkg{i}</name><checksum type="sha256" pkgid="YES">'
                      f'{hashlib.sha256(data).hexdigest()}</checksum><size package="{len(data)}" installed="1" archive="1"/>'
                      f'<location href="Packages/{name}"/></package>')

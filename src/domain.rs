@@ -53,6 +53,16 @@ pub fn validate_snapshot_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `values` without the empty or blank ones: an empty value of a
+/// repeatable flag or variable means "not given" (as in mirrorer 0.1.0).
+pub fn non_blank(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .cloned()
+        .collect()
+}
+
 /// Name of the dotenv report the `snapshot` job writes
 /// (`artifacts:reports:dotenv`, docs.gitlab.com/ci/yaml/artifacts_reports/).
 pub const SNAPSHOT_DOTENV: &str = "mirrorer-snapshot.env";

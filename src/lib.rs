@@ -40,4 +40,5 @@ pub mod signals;
 pub mod stages;
 pub mod state;
 pub mod status;
+mod text;
 pub mod verify;

@@ -437,15 +437,7 @@ pub fn section_end_marker(name: &str, unix_time: i64) -> String {
 }
 
 fn section_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    crate::text::safe_chars(name).collect()
 }
 
 /// Opens a collapsible section named after `name` with the visible

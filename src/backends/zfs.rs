@@ -75,6 +75,28 @@ pub fn destroy_cmd(tools: &Tools, dataset: &str, name: &str) -> Cmd {
         .arg(format!("{dataset}@{name}"))
 }
 
+/// Runs the read-only `zfs <args> <dataset>@<name>...` for `purpose`
+/// (quiet, also under `--dry-run`) and returns its stdout; runs nothing
+/// and returns an empty text for an empty `names`.
+fn query_snapshots(
+    tools: &Tools,
+    purpose: &str,
+    args: &[&str],
+    dataset: &str,
+    names: &[String],
+) -> Result<String, ProcessError> {
+    if names.is_empty() {
+        return Ok(String::new());
+    }
+    let out = tools
+        .cmd(Tool::Zfs, purpose)
+        .args(args)
+        .args(names.iter().map(|n| format!("{dataset}@{n}")))
+        .quiet()
+        .run()?;
+    Ok(out.stdout)
+}
+
 /// Runs `zfs holds -H -- <dataset>@<name>...` (read-only, also under
 /// `--dry-run`; nothing runs for an empty `names`) and returns `(snapshot
 /// name, tag)` pairs of `dataset` (zfs-holds(8): `NAME<TAB>TAG<TAB>TIMESTAMP`
@@ -88,16 +110,9 @@ pub fn holds(
     dataset: &str,
     names: &[String],
 ) -> Result<Vec<(String, String)>, ProcessError> {
-    if names.is_empty() {
-        return Ok(Vec::new());
-    }
-    let out = tools
-        .cmd(Tool::Zfs, "list the holds on the snapshots")
-        .args(["holds", "-H", "--"])
-        .args(names.iter().map(|n| format!("{dataset}@{n}")))
-        .quiet()
-        .run()?;
-    Ok(parse_holds(&out.stdout, dataset))
+    let purpose = "list the holds on the snapshots";
+    let out = query_snapshots(tools, purpose, &["holds", "-H", "--"], dataset, names)?;
+    Ok(parse_holds(&out, dataset))
 }
 
 /// Runs `zfs get -H -p -o name,value userrefs -- <dataset>@<name>...`
@@ -114,16 +129,10 @@ pub fn held_snapshots(
     dataset: &str,
     names: &[String],
 ) -> Result<Vec<String>, ProcessError> {
-    if names.is_empty() {
-        return Ok(Vec::new());
-    }
-    let out = tools
-        .cmd(Tool::Zfs, "count the holds on the snapshots")
-        .args(["get", "-H", "-p", "-o", "name,value", "userrefs", "--"])
-        .args(names.iter().map(|n| format!("{dataset}@{n}")))
-        .quiet()
-        .run()?;
-    Ok(parse_userrefs(&out.stdout, dataset))
+    let purpose = "count the holds on the snapshots";
+    let args = ["get", "-H", "-p", "-o", "name,value", "userrefs", "--"];
+    let out = query_snapshots(tools, purpose, &args, dataset, names)?;
+    Ok(parse_userrefs(&out, dataset))
 }
 
 /// The snapshot names of `dataset` with a `userrefs` above 0 in the output

@@ -167,14 +167,7 @@ impl Confine {
     /// the real path compared with the roots, then the file opened for
     /// reading through that descriptor.
     fn open_file_resolved(&self, path: &Path) -> Result<File, OpenError> {
-        let fd = open_path(path, false)?;
-        if !self.fd_inside(&fd, path) {
-            return Err(OpenError::Outside);
-        }
-        let stat = rustix::fs::fstat(&fd).map_err(io::Error::from)?;
-        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-            return Err(OpenError::Io(io::Error::other("not a regular file")));
-        }
+        let (fd, _stat) = self.regular_resolved(path)?;
         let reopen = format!("/proc/self/fd/{}", fd.as_raw_fd());
         match rustix::fs::open(
             reopen.as_str(),
@@ -240,9 +233,10 @@ impl Confine {
         })
     }
 
-    /// [`Confine::file_size`] by resolving the whole path: one `O_PATH`
-    /// open, the real path compared with the roots, an `fstat`.
-    fn file_size_resolved(&self, path: &Path) -> Result<u64, OpenError> {
+    /// The full check of [`Confine::open_file`] and [`Confine::file_size`]:
+    /// an `O_PATH` open of `path`, its real path compared with the roots,
+    /// an `fstat` that must show a regular file.
+    fn regular_resolved(&self, path: &Path) -> Result<(OwnedFd, rustix::fs::Stat), OpenError> {
         let fd = open_path(path, false)?;
         if !self.fd_inside(&fd, path) {
             return Err(OpenError::Outside);
@@ -251,6 +245,13 @@ impl Confine {
         if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
             return Err(OpenError::Io(io::Error::other("not a regular file")));
         }
+        Ok((fd, stat))
+    }
+
+    /// [`Confine::file_size`] by resolving the whole path: one `O_PATH`
+    /// open, the real path compared with the roots, an `fstat`.
+    fn file_size_resolved(&self, path: &Path) -> Result<u64, OpenError> {
+        let (_fd, stat) = self.regular_resolved(path)?;
         Ok(u64::try_from(stat.st_size).unwrap_or(0))
     }
 

@@ -33,7 +33,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
-use std::fs::File;
 use std::io::{self, Read};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
@@ -588,28 +587,39 @@ pub(crate) fn is_dir(path: &Path) -> bool {
 /// when it cannot be opened or read.
 pub(crate) fn hash_file(confine: &Confine, path: &Path) -> Result<(String, u64), OpenError> {
     let file = confine.open_file(path)?;
-    Ok(hash_open_file(file)?)
+    let mut hasher = Sha256::new();
+    let size = read_blocks(file, |block| hasher.update(block))?;
+    Ok((hex(&hasher.finalize()), size))
 }
 
-fn hash_open_file(mut file: File) -> io::Result<(String, u64)> {
+/// Feeds everything `reader` yields to `consume`, in blocks of at most
+/// 1 MiB read into one buffer per thread (not one allocation per file),
+/// retrying interrupted reads; returns the number of bytes read.
+/// `consume` must not call this function again (the buffer is borrowed).
+///
+/// # Errors
+/// A read error other than [`io::ErrorKind::Interrupted`].
+pub(crate) fn read_blocks(
+    mut reader: impl Read,
+    mut consume: impl FnMut(&[u8]),
+) -> io::Result<u64> {
     thread_local! {
         static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 1 << 20]);
     }
     BUFFER.with(|buffer| {
         let mut buf = buffer.borrow_mut();
-        let mut hasher = Sha256::new();
         let mut size = 0u64;
         loop {
-            let n = match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            match reader.read(&mut buf) {
+                Ok(0) => return Ok(size),
+                Ok(n) => {
+                    consume(&buf[..n]);
+                    size += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
-            };
-            hasher.update(&buf[..n]);
-            size += n as u64;
+            }
         }
-        Ok((hex(&hasher.finalize()), size))
     })
 }
 

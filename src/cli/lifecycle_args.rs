@@ -4,35 +4,25 @@
 
 use clap::Args;
 
+use super::stage_args::SnapshotFlag;
 use crate::stages;
-
-/// `--snapshot` of `promote`: kept as given (an empty value is refused in
-/// CI by the command itself, so it is not dropped here).
-fn parse_promote_snapshot(s: &str) -> std::result::Result<String, String> {
-    if s.trim().is_empty() {
-        return Ok(String::new());
-    }
-    crate::domain::validate_snapshot_name(s).map(|()| s.to_owned())
-}
 
 /// Options of `promote`.
 #[derive(Debug, Clone, Args)]
+#[command(mut_arg("snapshot", |a| a.help(
+    "Promote snapshot NAME [default: the one in state/current_snapshot.txt; \
+     with CI=true NAME is required and must not be empty]"
+)))]
 pub struct PromoteArgs {
-    /// Promote snapshot NAME [default: the one in state/current_snapshot.txt;
-    /// with CI=true NAME is required and must not be empty].
-    #[arg(
-        long,
-        value_name = "NAME",
-        allow_hyphen_values = true,
-        value_parser = parse_promote_snapshot
-    )]
-    pub snapshot: Option<String>,
+    /// `--snapshot`.
+    #[command(flatten)]
+    pub flag: SnapshotFlag,
 }
 
 impl PromoteArgs {
     pub(super) fn options(&self) -> stages::promote::PromoteOptions {
         stages::promote::PromoteOptions {
-            snapshot: self.snapshot.clone(),
+            snapshot: self.flag.snapshot.clone(),
         }
     }
 }

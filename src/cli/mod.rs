@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{self, ConfigError};
+use crate::domain::non_blank;
 use crate::error::{EXIT_CODE_TABLE, Error, Result};
 use crate::logging::{self, Level};
 use crate::pipeline::{self, mode};
@@ -25,7 +26,9 @@ mod values;
 
 pub use config_check::config_summary;
 pub use lifecycle_args::{PinArgs, PromoteArgs, PruneArgs};
-pub use stage_args::{PublishCatalogArgs, PublishSnapshotArgs, SnapshotArgs, SyncArgs};
+pub use stage_args::{
+    PublishCatalogArgs, PublishSnapshotArgs, SnapshotArgs, SnapshotFlag, SyncArgs,
+};
 pub use values::{MAX_SECONDS, parse_seconds};
 use values::{parse_config_path, parse_duration, parse_level};
 
@@ -189,26 +192,24 @@ pub enum PipelineCommand {
 }
 
 /// The run-mode options shared by `pipeline generate` and `pipeline trigger`
-/// (docs/pipelines.md, "Run modes").
+/// (docs/pipelines.md, "Run modes"). `--syncer` and `--exclude-syncer` are
+/// those of `sync` ([`SyncArgs`]), reworded for a whole pipeline, with
+/// `--prefix` a hidden alias here.
 #[derive(Debug, Clone, Args)]
+#[command(
+    mut_arg("syncers", |a| a
+        .help("Only these syncers (name or prefix; repeatable), then the rest of the chain")
+        .visible_alias(None)
+        .alias("prefix")),
+    mut_arg("exclude_syncers", |a| a.help(
+        "Every syncer but these (name or prefix; repeatable), then the rest of the chain. \
+         Not with --syncer"
+    )),
+)]
 pub struct RunModeArgs {
-    /// Only these syncers (name or prefix; repeatable), then the rest of the chain.
-    #[arg(
-        long = "syncer",
-        alias = "prefix",
-        value_name = "NAME_OR_PREFIX",
-        allow_hyphen_values = true
-    )]
-    pub syncers: Vec<String>,
-
-    /// Every syncer but these (name or prefix; repeatable), then the rest of
-    /// the chain. Not with --syncer.
-    #[arg(
-        long = "exclude-syncer",
-        value_name = "NAME_OR_PREFIX",
-        allow_hyphen_values = true
-    )]
-    pub exclude_syncers: Vec<String>,
+    /// `--syncer` and `--exclude-syncer`.
+    #[command(flatten)]
+    pub selection: SyncArgs,
 
     /// Republish snapshot NAME: publish-snapshot, publish-inventory, publish-catalog.
     #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
@@ -242,18 +243,8 @@ impl RunModeArgs {
     /// The run-mode inputs; empty values count as not given.
     fn flags(&self) -> mode::ModeFlags {
         mode::ModeFlags {
-            syncers: self
-                .syncers
-                .iter()
-                .filter(|s| !s.trim().is_empty())
-                .cloned()
-                .collect(),
-            exclude_syncers: self
-                .exclude_syncers
-                .iter()
-                .filter(|s| !s.trim().is_empty())
-                .cloned()
-                .collect(),
+            syncers: non_blank(&self.selection.syncers),
+            exclude_syncers: non_blank(&self.selection.exclude_syncers),
             snapshot: self.snapshot.clone().filter(|s| !s.trim().is_empty()),
             publish_all: self.publish_all,
             catalog_rebuild: self.catalog_rebuild,
@@ -399,14 +390,14 @@ fn drop_empty_values(cli: &mut Cli) -> Result<()> {
         }
         Command::Snapshot(a) => given(&mut a.dotenv),
         Command::PublishSnapshot(a) => {
-            given(&mut a.snapshot);
-            if a.snapshot.is_some() && a.all {
+            given(&mut a.flag.snapshot);
+            if a.flag.snapshot.is_some() && a.all {
                 return conflict("--all");
             }
         }
         Command::PublishCatalog(a) => {
-            given(&mut a.snapshot);
-            if a.snapshot.is_some() && a.rebuild {
+            given(&mut a.flag.snapshot);
+            if a.flag.snapshot.is_some() && a.rebuild {
                 return conflict("--rebuild");
             }
         }

@@ -10,8 +10,9 @@ use crate::stages;
 /// `--snapshot` of a stage: a valid snapshot name
 /// ([`crate::domain::validate_snapshot_name`]), or an empty (blank) value,
 /// which means "not given" as in mirrorer 0.1.0 and is dropped by
-/// `drop_empty_values` in `cli`.
-fn parse_snapshot_name(s: &str) -> std::result::Result<String, String> {
+/// `drop_empty_values` in `cli`; except for `promote`, which keeps it (an
+/// empty value is refused in CI by the command itself).
+pub(super) fn parse_snapshot_name(s: &str) -> std::result::Result<String, String> {
     if s.trim().is_empty() {
         return Ok(String::new());
     }
@@ -66,11 +67,12 @@ impl SnapshotArgs {
     }
 }
 
-/// Options of `publish-snapshot`.
+/// `--snapshot NAME` of `publish-snapshot`, `publish-catalog` and
+/// `promote` (a valid snapshot name, or empty: `parse_snapshot_name`);
+/// each words its own help (`mut_arg("snapshot", ...)` on its options).
 #[derive(Debug, Clone, Args)]
-pub struct PublishSnapshotArgs {
-    /// Publish snapshot NAME [default: the one in state/current_snapshot.txt].
-    /// Not with --all (checked in `cli`, where an empty NAME means not given).
+pub struct SnapshotFlag {
+    /// The snapshot NAME.
     #[arg(
         long,
         value_name = "NAME",
@@ -78,6 +80,18 @@ pub struct PublishSnapshotArgs {
         value_parser = parse_snapshot_name
     )]
     pub snapshot: Option<String>,
+}
+
+/// Options of `publish-snapshot`.
+#[derive(Debug, Clone, Args)]
+#[command(mut_arg("snapshot", |a| a.help(
+    "Publish snapshot NAME [default: the one in state/current_snapshot.txt]. \
+     Not with --all (checked in `cli`, where an empty NAME means not given)"
+)))]
+pub struct PublishSnapshotArgs {
+    /// `--snapshot`.
+    #[command(flatten)]
+    pub flag: SnapshotFlag,
     /// Publish every ZFS snapshot of the dataset (the published tree becomes
     /// exactly that set).
     #[arg(long)]
@@ -91,7 +105,7 @@ pub struct PublishSnapshotArgs {
 impl PublishSnapshotArgs {
     pub(super) fn options(&self) -> stages::publish_snapshot::PublishSnapshotOptions {
         stages::publish_snapshot::PublishSnapshotOptions {
-            snapshot: self.snapshot.clone(),
+            snapshot: self.flag.snapshot.clone(),
             all: self.all,
             unverified: self.unverified,
         }
@@ -100,16 +114,14 @@ impl PublishSnapshotArgs {
 
 /// Flags of `mirrorer publish-catalog`.
 #[derive(Args, Debug, Clone)]
+#[command(mut_arg("snapshot", |a| a.help(
+    "Catalog the published snapshot NAME [default: the one in state/current_snapshot.txt]. \
+     Not with --rebuild (checked in `cli`, where an empty NAME means not given)"
+)))]
 pub struct PublishCatalogArgs {
-    /// Catalog the published snapshot NAME [default: the one in state/current_snapshot.txt].
-    /// Not with --rebuild (checked in `cli`, where an empty NAME means not given).
-    #[arg(
-        long,
-        value_name = "NAME",
-        allow_hyphen_values = true,
-        value_parser = parse_snapshot_name
-    )]
-    pub snapshot: Option<String>,
+    /// `--snapshot`.
+    #[command(flatten)]
+    pub flag: SnapshotFlag,
     /// Catalog every published snapshot under WORKDIR/repo/snapshots/.
     #[arg(long)]
     pub rebuild: bool,
@@ -118,7 +130,7 @@ pub struct PublishCatalogArgs {
 impl PublishCatalogArgs {
     pub(super) fn options(&self) -> stages::publish_catalog::PublishCatalogOptions {
         stages::publish_catalog::PublishCatalogOptions {
-            snapshot: self.snapshot.clone(),
+            snapshot: self.flag.snapshot.clone(),
             rebuild: self.rebuild,
         }
     }

@@ -40,6 +40,27 @@ fn push(r: &mut Reader, key: String, position: Position, message: String) {
     });
 }
 
+/// Reports that the `field` of the syncer at `path` (`value`, at `at`) is
+/// the `other` field of the earlier syncer at `b_path` (at `b_at`), so that
+/// `sync --syncer value` would select both.
+fn selects_both(
+    r: &mut Reader,
+    path: &str,
+    (field, at, value): (&str, Position, &str),
+    (other, b_path, b_at): (&str, &str, &Position),
+) {
+    push(
+        r,
+        format!("{path}.{field}"),
+        at,
+        format!(
+            "syncer {field} {value:?} is also the {other} of {b_path} (line {}): \
+             `sync --syncer {value}` would select both",
+            b_at.line
+        ),
+    );
+}
+
 /// Checks that syncers do not share a name, prefix or lock file, and that
 /// no name is another syncer's prefix. Each clash is reported once, at the
 /// later entry, naming the earlier one.
@@ -98,15 +119,11 @@ pub(super) fn unique_syncers(r: &mut Reader, entries: &[Entry]) {
             && entries[j].0.name != s.name
         {
             let (_, b_path, _, b_prefix) = &entries[j];
-            push(
+            selects_both(
                 r,
-                format!("{path}.name"),
-                *name_at,
-                format!(
-                    "syncer name {:?} is also the prefix of {b_path} (line {}): \
-                     `sync --syncer {}` would select both",
-                    s.name, b_prefix.line, s.name
-                ),
+                path,
+                ("name", *name_at, &s.name),
+                ("prefix", b_path, b_prefix),
             );
         }
         if let Some(&j) = names.get(s.prefix.as_str())
@@ -114,15 +131,11 @@ pub(super) fn unique_syncers(r: &mut Reader, entries: &[Entry]) {
             && entries[j].0.prefix != s.prefix
         {
             let (_, b_path, b_name, _) = &entries[j];
-            push(
+            selects_both(
                 r,
-                format!("{path}.prefix"),
-                *prefix_at,
-                format!(
-                    "syncer prefix {:?} is also the name of {b_path} (line {}): \
-                     `sync --syncer {}` would select both",
-                    s.prefix, b_name.line, s.prefix
-                ),
+                path,
+                ("prefix", *prefix_at, &s.prefix),
+                ("name", b_path, b_name),
             );
         }
         names.entry(s.name.as_str()).or_insert(i);

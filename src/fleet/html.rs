@@ -11,18 +11,7 @@ use super::FleetReport;
 /// `text` with `&`, `<`, `>`, `"` and `'` replaced by entities, safe in
 /// element content and in quoted attribute values.
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::text::escape(text, |c| (c == '\'').then_some("&#39;"))
 }
 
 fn age_text(age_s: Option<i64>) -> String {

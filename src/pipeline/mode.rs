@@ -20,7 +20,7 @@
 //! usage error that names both.
 
 use crate::config::{is_none_like, parse_bool};
-use crate::domain::validate_snapshot_name;
+use crate::domain::{non_blank, validate_snapshot_name};
 
 /// What the child pipeline does.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -221,23 +221,10 @@ pub fn resolve(
     let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
     // An empty value means "not given" (mirrorer 0.1.0): `--syncer ""` is
     // no selection, `--snapshot ""` no snapshot.
-    let flag_syncers: Vec<String> = flags
-        .syncers
-        .iter()
-        .filter(|s| !s.trim().is_empty())
-        .cloned()
-        .collect();
-    let flag_exclude: Vec<String> = flags
-        .exclude_syncers
-        .iter()
-        .filter(|s| !s.trim().is_empty())
-        .cloned()
-        .collect();
-    let flag_snapshot = flags.snapshot.clone().filter(|s| !s.trim().is_empty());
     let flags = ModeFlags {
-        syncers: flag_syncers,
-        exclude_syncers: flag_exclude,
-        snapshot: flag_snapshot,
+        syncers: non_blank(&flags.syncers),
+        exclude_syncers: non_blank(&flags.exclude_syncers),
+        snapshot: flags.snapshot.clone().filter(|s| !s.trim().is_empty()),
         ..flags.clone()
     };
     let any_mode_flag = !flags.syncers.is_empty()

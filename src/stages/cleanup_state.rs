@@ -3,7 +3,7 @@
 //! it empty, remove `state/current_snapshot.txt` and the legacy
 //! `state/run_state.json`. Missing files are fine.
 
-use super::{Options, Plan, StageDef, Step, run_stage};
+use super::{Options, Plan, Step, run_exclusive_stage};
 use crate::error::Result;
 use crate::state::LEGACY_RUN_STATE_FILE;
 
@@ -13,21 +13,15 @@ use crate::state::LEGACY_RUN_STATE_FILE;
 /// A file or directory that cannot be removed or created (exit 1); the
 /// runner's errors.
 pub fn run(options: &Options) -> Result<()> {
-    let def = StageDef::exclusive("cleanup-state");
-    run_stage(
-        options,
-        def,
-        |_| Vec::new(),
-        |ctx, exec| {
-            let state = ctx.state();
-            let mut plan = Plan::new();
-            plan.push(Step::RemoveDirAll(state.av_state_dir()));
-            plan.push(Step::CreateDir(state.av_state_dir()));
-            plan.push(Step::RemoveFile(state.current_snapshot_path()));
-            plan.push(Step::RemoveFile(state.path().join(LEGACY_RUN_STATE_FILE)));
-            exec.execute(&plan)?;
-            tracing::info!(state_root = %state.path().display(), dry_run = ctx.dry_run, "state_cleaned");
-            Ok(())
-        },
-    )
+    run_exclusive_stage(options, "cleanup-state", |ctx, exec| {
+        let state = ctx.state();
+        let mut plan = Plan::new();
+        plan.push(Step::RemoveDirAll(state.av_state_dir()));
+        plan.push(Step::CreateDir(state.av_state_dir()));
+        plan.push(Step::RemoveFile(state.current_snapshot_path()));
+        plan.push(Step::RemoveFile(state.path().join(LEGACY_RUN_STATE_FILE)));
+        exec.execute(&plan)?;
+        tracing::info!(state_root = %state.path().display(), dry_run = ctx.dry_run, "state_cleaned");
+        Ok(())
+    })
 }

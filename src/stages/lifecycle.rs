@@ -157,6 +157,15 @@ pub struct Replica {
 /// # Errors
 /// `ssh_user` missing while remote is in effect (exit 1).
 pub fn replica(ctx: &StageContext) -> Result<Option<Replica>> {
+    replica_to(ctx, "reach")
+}
+
+/// [`replica`] for a stage that needs `ssh_user` to `to` the replica host
+/// (e.g. "publish to"), as its error says.
+///
+/// # Errors
+/// `ssh_user` missing while remote is in effect (exit 1).
+pub fn replica_to(ctx: &StageContext, to: &str) -> Result<Option<Replica>> {
     if !ctx.remote_in_effect() {
         return Ok(None);
     }
@@ -164,7 +173,7 @@ pub fn replica(ctx: &StageContext) -> Result<Option<Replica>> {
     let host = config.replication.replica_host.clone().unwrap_or_default();
     let user = config.replication.ssh_user.clone().ok_or_else(|| {
         failed(format!(
-            "replication.ssh_user is required to reach replication.replica_host {host} (config {}); or use --skip-remote",
+            "replication.ssh_user is required to {to} replication.replica_host {host} (config {}); or use --skip-remote",
             config.path.display()
         ))
     })?;

@@ -97,6 +97,9 @@
 //! }
 //! ```
 //!
+//! [`run_exclusive_stage`] is that call for an exclusive stage that runs no
+//! external program of its own (`|_ctx| Vec::new()`).
+//!
 //! Use [`run_stage_checked`] when the options must be checked against the
 //! config before the lock is waited for (`sync --syncer`). Run commands
 //! directly only where a plan cannot describe the work (retries, parallel
@@ -264,6 +267,19 @@ pub fn run_stage(
     body: impl FnOnce(&StageContext, &mut Executor) -> Result<()>,
 ) -> Result<()> {
     run_stage_checked(options, def, |ctx| Ok(needs(ctx)), body)
+}
+
+/// [`run_stage`] of the exclusive stage `name` (a [`StageDef::exclusive`])
+/// that runs no external program of its own.
+///
+/// # Errors
+/// As [`run_stage`].
+pub fn run_exclusive_stage(
+    options: &Options,
+    name: &'static str,
+    body: impl FnOnce(&StageContext, &mut Executor) -> Result<()>,
+) -> Result<()> {
+    run_stage(options, StageDef::exclusive(name), |_| Vec::new(), body)
 }
 
 /// [`run_stage`] whose `needs` may also reject the options against the

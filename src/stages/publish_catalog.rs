@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Options, StageContext, StageDef, failed_with, run_stage};
+use super::{Options, StageContext, failed_with, run_exclusive_stage};
 use crate::catalog::{self, Format};
 use crate::domain::validate_snapshot_name;
 use crate::error::{Error, Result};
@@ -128,48 +128,42 @@ pub fn run(options: &Options, args: &PublishCatalogOptions) -> Result<()> {
     if let Some(name) = &args.snapshot {
         validate_snapshot_name(name).map_err(|e| Error::Usage(format!("--snapshot: {e}")))?;
     }
-    let def = StageDef::exclusive("publish-catalog");
-    run_stage(
-        options,
-        def,
-        |_| Vec::new(),
-        |ctx, exec| {
-            super::require_publication_roots(&ctx.config.mirror)?;
-            let snapshots_dir = ctx.config.mirror.repo_dir().join("snapshots");
-            let names = select(ctx, args, &snapshots_dir)?;
-            let shard = std::env::var(SHARD_VARIABLE)
-                .ok()
-                .filter(|s| !s.trim().is_empty())
-                .unwrap_or_else(catalog::default_shard);
-            let metadata = ctx.config.mirror.metadata_dir().join("snapshots");
-            for name in &names {
-                let root = snapshots_dir.join(name);
-                let catalog = catalog::build_catalog(&root, &Format::ALL, &shard)
-                    .map_err(|e| Error::Failed(anyhow::Error::new(e)))?;
-                for w in &catalog.warnings {
-                    tracing::warn!(
-                        snapshot = %name,
-                        format = w.format,
-                        prefix = %w.prefix,
-                        path = %w.path,
-                        warning = %w.message,
-                        "catalog_warning"
-                    );
-                }
-                let text = catalog::render(&catalog).map_err(|e| Error::Failed(e.into()))?;
-                let path = metadata.join(name).join(CATALOG_FILE);
-                super::write_metadata(exec, &path, text)?;
-                tracing::info!(
+    run_exclusive_stage(options, "publish-catalog", |ctx, exec| {
+        super::require_publication_roots(&ctx.config.mirror)?;
+        let snapshots_dir = ctx.config.mirror.repo_dir().join("snapshots");
+        let names = select(ctx, args, &snapshots_dir)?;
+        let shard = std::env::var(SHARD_VARIABLE)
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(catalog::default_shard);
+        let metadata = ctx.config.mirror.metadata_dir().join("snapshots");
+        for name in &names {
+            let root = snapshots_dir.join(name);
+            let catalog = catalog::build_catalog(&root, &Format::ALL, &shard)
+                .map_err(|e| Error::Failed(anyhow::Error::new(e)))?;
+            for w in &catalog.warnings {
+                tracing::warn!(
                     snapshot = %name,
-                    path = %path.display(),
-                    shard = %shard,
-                    repositories_count = catalog.repositories.len(),
-                    warnings_count = catalog.warnings.len(),
-                    dry_run = ctx.dry_run,
-                    "repo_catalog_written"
+                    format = w.format,
+                    prefix = %w.prefix,
+                    path = %w.path,
+                    warning = %w.message,
+                    "catalog_warning"
                 );
             }
-            Ok(())
-        },
-    )
+            let text = catalog::render(&catalog).map_err(|e| Error::Failed(e.into()))?;
+            let path = metadata.join(name).join(CATALOG_FILE);
+            super::write_metadata(exec, &path, text)?;
+            tracing::info!(
+                snapshot = %name,
+                path = %path.display(),
+                shard = %shard,
+                repositories_count = catalog.repositories.len(),
+                warnings_count = catalog.warnings.len(),
+                dry_run = ctx.dry_run,
+                "repo_catalog_written"
+            );
+        }
+        Ok(())
+    })
 }

@@ -3,7 +3,7 @@
 //! ([`crate::inventory`]), atomically, mode 0644. Both `repo/` and
 //! `metadata/` must be real directories (or missing), not symlinks.
 
-use super::{Options, Plan, StageDef, Step, run_stage};
+use super::{Options, Plan, Step, run_exclusive_stage};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::inventory;
@@ -42,25 +42,19 @@ pub fn inventory_step(config: &Config, removed: &[String]) -> Result<(Step, inve
 /// An unreadable published tree or a failed write (exit 1); the runner's
 /// errors.
 pub fn run(options: &Options) -> Result<()> {
-    let def = StageDef::exclusive("publish-inventory");
-    run_stage(
-        options,
-        def,
-        |_| Vec::new(),
-        |ctx, exec| {
-            let (step, inv) = inventory_step(&ctx.config, &[])?;
-            let path = ctx.config.mirror.metadata_dir().join(INVENTORY_FILE);
-            let mut plan = Plan::new();
-            plan.push(step);
-            exec.execute(&plan)?;
-            tracing::info!(
-                path = %path.display(),
-                snapshots_count = inv.prefixes_by_snapshot.len(),
-                latest = %inv.latest.as_deref().unwrap_or(""),
-                dry_run = ctx.dry_run,
-                "inventory_written"
-            );
-            Ok(())
-        },
-    )
+    run_exclusive_stage(options, "publish-inventory", |ctx, exec| {
+        let (step, inv) = inventory_step(&ctx.config, &[])?;
+        let path = ctx.config.mirror.metadata_dir().join(INVENTORY_FILE);
+        let mut plan = Plan::new();
+        plan.push(step);
+        exec.execute(&plan)?;
+        tracing::info!(
+            path = %path.display(),
+            snapshots_count = inv.prefixes_by_snapshot.len(),
+            latest = %inv.latest.as_deref().unwrap_or(""),
+            dry_run = ctx.dry_run,
+            "inventory_written"
+        );
+        Ok(())
+    })
 }

@@ -268,18 +268,7 @@ fn body(ctx: &StageContext, exec: &Executor, args: &PublishSnapshotOptions) -> R
         )));
     }
     check_prefixes(&config.repo_paths).map_err(failed_with)?;
-    let remote = if ctx.remote_in_effect() {
-        let host = config.replication.replica_host.clone().unwrap_or_default();
-        let user = config.replication.ssh_user.clone().ok_or_else(|| {
-            failed_with(format!(
-                "replication.ssh_user is required to publish to replication.replica_host {host} (config {}); or use --skip-remote",
-                config.path.display()
-            ))
-        })?;
-        Some((user, host))
-    } else {
-        None
-    };
+    let remote = super::lifecycle::replica_to(ctx, "publish to")?;
     let repo = config.mirror.repo_dir();
     super::require_real_dir(&repo, "the publication root")?;
     let names = gate(ctx, args, select(ctx, args)?)?;
@@ -337,7 +326,7 @@ fn body(ctx: &StageContext, exec: &Executor, args: &PublishSnapshotOptions) -> R
 
     let shell = remote_shell(ctx);
     let mut dests = vec![rsync::Dest::Local(&repo)];
-    if let Some((user, host)) = &remote {
+    if let Some(super::lifecycle::Replica { user, host }) = &remote {
         dests.push(rsync::Dest::Remote {
             user,
             host,
@@ -360,7 +349,7 @@ fn body(ctx: &StageContext, exec: &Executor, args: &PublishSnapshotOptions) -> R
     tracing::info!(
         snapshots = %staged.join(","),
         publication_root = %repo.display(),
-        remote = remote.as_ref().map(|(_, h)| h.as_str()).unwrap_or(""),
+        remote = remote.as_ref().map(|r| r.host.as_str()).unwrap_or(""),
         all = args.all,
         dry_run = ctx.dry_run,
         "publish_snapshots_completed"

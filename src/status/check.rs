@@ -116,16 +116,7 @@ fn clean(text: &str) -> String {
 
 /// A perfdata label: `[A-Za-z0-9_.-]`, others as `_`, at most 60.
 fn label(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(60)
-        .collect()
+    crate::text::safe_chars(text).take(60).collect()
 }
 
 /// The verdict on `status` at `now`: the state, the summary, the perfdata.

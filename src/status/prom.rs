@@ -69,6 +69,22 @@ fn set(f: &Family<Labels, FloatGauge>, key: &str, value: &str, v: f64) {
         .set(v);
 }
 
+/// The last success (Unix time) and last duration (seconds) of the syncer or
+/// stage `name` into its `[success, duration]` families, each where known.
+fn set_last_run(
+    [success, duration]: [&Family<Labels, FloatGauge>; 2],
+    key: &str,
+    name: &str,
+    (last_success_at, last_duration_s): (Option<&String>, Option<f64>),
+) {
+    if let Some(t) = unix(last_success_at) {
+        set(success, key, name, t);
+    }
+    if let Some(d) = last_duration_s {
+        set(duration, key, name, d);
+    }
+}
+
 /// The text of `mirrorer.prom` for `status`.
 ///
 /// # Errors
@@ -79,12 +95,8 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
     let syncer_duration = family();
     let syncer_up = family();
     for (name, s) in &status.syncers {
-        if let Some(t) = unix(s.last_success_at.as_ref()) {
-            set(&syncer_success, "syncer", name, t);
-        }
-        if let Some(d) = s.last_duration_s {
-            set(&syncer_duration, "syncer", name, d);
-        }
+        let last = (s.last_success_at.as_ref(), s.last_duration_s);
+        set_last_run([&syncer_success, &syncer_duration], "syncer", name, last);
         set(
             &syncer_up,
             "syncer",
@@ -95,12 +107,8 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
     let stage_success = family();
     let stage_duration = family();
     for (name, s) in &status.stages {
-        if let Some(t) = unix(s.last_success_at.as_ref()) {
-            set(&stage_success, "stage", name, t);
-        }
-        if let Some(d) = s.last_duration_s {
-            set(&stage_duration, "stage", name, d);
-        }
+        let last = (s.last_success_at.as_ref(), s.last_duration_s);
+        set_last_run([&stage_success, &stage_duration], "stage", name, last);
     }
     let verify = family();
     if let Some(v) = &status.verify {

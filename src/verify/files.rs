@@ -13,6 +13,7 @@ use digest::Digest;
 
 use super::model::{Problem, ProblemKind, RepoReport};
 use crate::catalog::confine::{Confine, OpenError, lexically_inside};
+use crate::catalog::walk::read_blocks;
 
 /// The longest line (or text) an index may have; longer ones make the index
 /// [`ProblemKind::Unreadable`].
@@ -94,27 +95,10 @@ impl Hasher {
 ///
 /// # Errors
 /// A read error.
-pub fn hash_reader(mut file: impl Read, algo: Algo) -> io::Result<(String, u64)> {
-    thread_local! {
-        // One read buffer per thread, not one 1 MiB allocation per file.
-        static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 1 << 20]);
-    }
-    BUFFER.with(|buffer| {
-        let mut buf = buffer.borrow_mut();
-        let mut hasher = Hasher::new(algo);
-        let mut size = 0u64;
-        loop {
-            let n = match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            hasher.update(&buf[..n]);
-            size += n as u64;
-        }
-        Ok((hasher.hex(), size))
-    })
+pub fn hash_reader(file: impl Read, algo: Algo) -> io::Result<(String, u64)> {
+    let mut hasher = Hasher::new(algo);
+    let size = read_blocks(file, |block| hasher.update(block))?;
+    Ok((hasher.hex(), size))
 }
 
 /// Opens `rel` (relative to the scan root) as an index, decompressed by its

@@ -7,20 +7,12 @@
 use super::model::Report;
 
 fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot carry.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::text::escape(text, |c| match c {
+        '\'' => Some("&apos;"),
+        // Characters XML 1.0 cannot carry.
+        c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => Some("\u{FFFD}"),
+        _ => None,
+    })
 }
 
 /// Renders `report` as a JUnit XML document (UTF-8, trailing newline).
