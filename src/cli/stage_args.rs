@@ -86,7 +86,7 @@ pub struct SnapshotFlag {
 #[derive(Debug, Clone, Args)]
 #[command(mut_arg("snapshot", |a| a.help(
     "Publish snapshot NAME [default: the one in state/current_snapshot.txt]. \
-     Not with --all (checked in `cli`, where an empty NAME means not given)"
+     Not with --all; an empty NAME counts as not given"
 )))]
 pub struct PublishSnapshotArgs {
     /// `--snapshot`.
@@ -116,7 +116,7 @@ impl PublishSnapshotArgs {
 #[derive(Args, Debug, Clone)]
 #[command(mut_arg("snapshot", |a| a.help(
     "Catalog the published snapshot NAME [default: the one in state/current_snapshot.txt]. \
-     Not with --rebuild (checked in `cli`, where an empty NAME means not given)"
+     Not with --rebuild; an empty NAME counts as not given"
 )))]
 pub struct PublishCatalogArgs {
     /// `--snapshot`.

@@ -529,4 +529,3 @@ mod tests {
         assert!(!lock.remove_file(&state.current_snapshot_path()).unwrap());
     }
 }
-
