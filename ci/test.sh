@@ -11,17 +11,19 @@ cd "$(dirname "$0")/.."
 # and build scripts' rustc probes sending their errors there) appends to a
 # file, and cargo's target probe (`rustc - --print=cfg`, whose standard input
 # is /dev/null) then compiles that text and fails with "failed to run `rustc`
-# to learn about target-specific information" (seen in CI). Recreate the
-# device; where that is not allowed, empty the file before each cargo step.
-null_is_file=''
-if [ ! -c /dev/null ]; then
+# to learn about target-specific information" (seen in CI). ensure_null
+# recreates the device, or where that is refused, empties the file; it runs
+# now and again before each cargo step.
+ensure_null() {
+  [ ! -c /dev/null ] || return 0
   echo "ci/test.sh: /dev/null is not the null device ($(stat -c %F /dev/null 2>&1)); recreating it" >&2
-  if ! { rm -f /dev/null && mknod -m 666 /dev/null c 1 3; } || [ ! -c /dev/null ]; then
-    echo "ci/test.sh: cannot create the device; emptying /dev/null before each cargo step instead" >&2
-    null_is_file=yes
+  if { rm -f /dev/null && mknod -m 666 /dev/null c 1 3; } 2>/dev/null && [ -c /dev/null ]; then
+    return 0
   fi
-fi
-empty_null() { if [ -n "$null_is_file" ]; then : >/dev/null 2>&1 || true; fi; }
+  echo "ci/test.sh: cannot create the device; emptying the file /dev/null instead" >&2
+  : >/dev/null 2>&1 || true
+}
+ensure_null
 # Nothing in the tests reads the caller's standard input.
 exec </dev/null
 
@@ -121,15 +123,16 @@ else
   echo "ci/test.sh: started zfs-fuse (pid $zfs_fuse_pid)" >&2
 fi
 
-empty_null
+ensure_null
 cargo fmt --all -- --check
-empty_null
+ensure_null
 cargo clippy --locked --all-targets -- -D warnings
-empty_null
+ensure_null
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
-empty_null
+ensure_null
 cargo test --locked --all-targets
-empty_null
+ensure_null
 cargo test --locked --doc
+ensure_null
 MIRRORER_BIN="$PWD/target/debug/mirrorer" ci/e2e-gitlab-ci-local.sh
 MIRRORER_BIN="$PWD/target/debug/mirrorer" ci/fleet-page-check.sh
