@@ -6,12 +6,13 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Cmd, LineHandler, ProcessError, Stream, TAIL_LINES, child};
+use super::child::{self, Child};
+use super::{Cmd, LineHandler, ProcessError, Stream, TAIL_LINES};
 
 /// How long after the child's exit its output readers may take to reach
 /// end of file (a grandchild may still hold the pipes).
@@ -88,23 +89,20 @@ impl Cmd {
     /// # Errors
     /// [`ProcessError::Start`] if it cannot be started.
     pub fn spawn(&self) -> Result<Running, ProcessError> {
-        use std::os::unix::process::CommandExt;
         self.log_start();
-        let mut command = Command::new(&self.program);
-        command
-            .args(self.args.iter().map(|a| &a.value))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        for e in &self.env {
-            command.env(&e.key, &e.value);
-        }
-        if let Some(dir) = &self.cwd {
-            command.current_dir(dir);
-        }
-        // Every child dies with this process (PR_SET_PDEATHSIG, child.rs).
-        let mut child = child::spawn(command).map_err(|source| ProcessError::Start {
+        let spec = child::Spec {
+            program: self.program.clone(),
+            args: self.args.iter().map(|a| a.value.clone()).collect(),
+            env: self
+                .env
+                .iter()
+                .map(|e| (e.key.clone().into(), e.value.clone().into()))
+                .collect(),
+            cwd: self.cwd.clone(),
+        };
+        // Stdin from /dev/null, stdout and stderr to pipes, its own process
+        // group, and death with this process (PR_SET_PDEATHSIG, child.rs).
+        let mut child = child::spawn(&spec).map_err(|source| ProcessError::Start {
             command: self.display(),
             purpose: self.purpose.clone(),
             source,
