@@ -244,6 +244,16 @@ impl Cmd {
     }
 
     pub(super) fn log_start(&self) {
+        // Building the line quotes every argument (a scanner batch has a
+        // hundred): not for an event nobody records.
+        let enabled = if self.quiet {
+            tracing::enabled!(target: "mirrorer::process", tracing::Level::DEBUG)
+        } else {
+            tracing::enabled!(target: "mirrorer::process", tracing::Level::INFO)
+        };
+        if !enabled {
+            return;
+        }
         let env = self.display_env();
         let hidden = self
             .env
