@@ -63,8 +63,9 @@
 //!   period ([`Cmd::stop_grace`], default 10 s).
 //! - **Death.** No child outlives this process, also when it is killed with
 //!   SIGKILL: each child gets SIGTERM from the kernel when mirrorer dies
-//!   (`PR_SET_PDEATHSIG`; all children are forked by one long-lived
-//!   thread, see `src/process/child.rs`).
+//!   (`PR_SET_PDEATHSIG`; all children are created by one long-lived
+//!   thread, with `clone(CLONE_VM | CLONE_VFORK)` as `posix_spawn` does,
+//!   not a full `fork`: see `src/process/child.rs`).
 //! - **Background.** [`Cmd::spawn`] returns a [`Running`] handle: poll it
 //!   with [`Running::try_wait`], wait with [`Running::wait`], or stop it with
 //!   [`Running::stop`]. Dropping a `Running` that has not finished kills its
@@ -106,7 +107,7 @@
 //! | `tools.rs` | [`Tool`] (the one list of external programs, [`Tool::ALL`]), [`Tools`], [`MissingTools`], [`find_program`] |
 //! | `command.rs` | the builder [`Cmd`], its redacted display, [`shell_quote`] |
 //! | `running.rs` | [`Cmd::run`], [`Cmd::spawn`], [`Running`], [`Finished`], [`Exit`] |
-//! | `child.rs` | the spawner thread that forks every child (death signal) |
+//! | `child.rs` | the spawner thread that creates every child (vfork-style clone, death signal) |
 //! | `error.rs` | [`ProcessError`] |
 
 mod child;

@@ -1,7 +1,7 @@
 //! Running a `Cmd`: the child in its own process group, reader threads for
 //! its output, waiting with timeout and signal checks, stopping (SIGTERM,
-//! then SIGKILL), and how it ended (`Exit`, `Finished`). The fork itself is
-//! in `child.rs`.
+//! then SIGKILL), and how it ended (`Exit`, `Finished`). Creating the
+//! child itself is in `child.rs`.
 
 use std::collections::VecDeque;
 use std::fmt;
