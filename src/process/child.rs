@@ -183,8 +183,11 @@ fn spawner() -> io::Result<&'static mpsc::Sender<Request>> {
             std::thread::Builder::new()
                 .name("mirrorer-spawner".to_owned())
                 .spawn(move || {
+                    // One stack for every child: each is done with it
+                    // (executed or exited) before clone returns.
+                    let mut stack = vec![0u8; CHILD_STACK];
                     for (prepared, reply) in rx {
-                        let _ = reply.send(clone_child(&prepared));
+                        let _ = reply.send(clone_child(&prepared, &mut stack));
                     }
                 })
                 .ok()
@@ -244,8 +247,8 @@ fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
-/// Creates the child (runs on the spawner thread).
-fn clone_child(p: &Prepared) -> io::Result<Child> {
+/// Creates the child (runs on the spawner thread) on `stack`.
+fn clone_child(p: &Prepared, stack: &mut [u8]) -> io::Result<Child> {
     let stdin = File::open("/dev/null").map(OwnedFd::from)?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -262,10 +265,9 @@ fn clone_child(p: &Prepared) -> io::Result<Child> {
         parent: libc::pid_t::try_from(std::process::id()).unwrap_or(0),
         error: AtomicI32::new(0),
     };
-    let mut stack = vec![0u8; CHILD_STACK];
     // The stack grows down from its 16-byte aligned end.
     let top = {
-        let end = stack.as_mut_ptr().wrapping_add(CHILD_STACK);
+        let end = stack.as_mut_ptr().wrapping_add(stack.len());
         end.wrapping_sub(end as usize % 16)
     };
     // SAFETY: every signal is blocked on this thread while the child shares
@@ -292,7 +294,7 @@ fn clone_child(p: &Prepared) -> io::Result<Child> {
         }
         pid
     };
-    drop((stdin, out_w, err_w, stack));
+    drop((stdin, out_w, err_w));
     let mut child = Child {
         pid,
         status: None,
