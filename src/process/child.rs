@@ -19,7 +19,7 @@
 //! long as the process. If mirrorer dies before the `prctl`, the child sees
 //! a different parent (`getppid`) and does not run the program.
 //!
-//! **How.** `std::process::Command` can run code in the child only after a
+//! **How.** The standard library's `Command` runs code in the child only after a
 //! full `fork(2)`, which copies the page tables of this multi-threaded
 //! process and then takes a copy-on-write fault, with a TLB shoot-down to
 //! every core, on each page any thread writes until the child executes:

@@ -1,6 +1,7 @@
 //! The one wrapper every external program goes through (docs/architecture.md, practices 4–6).
 //!
-//! No other module of `src/` uses `std::process::Command`. Everything a
+//! No other module of `src/` starts a program (children are created in
+//! `child.rs`, not with the standard library's `Command`). Everything a
 //! stage runs — `zfs`, `syncoid`, `rsync`, the container runtime, antivirus
 //! scanners — is a [`Cmd`] built from [`Tools`].
 //!
