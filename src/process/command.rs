@@ -21,7 +21,7 @@ pub enum Stream {
 }
 
 /// A handler for the output lines of a child: `(stream, line without its
-/// newline)`. Called from reader threads, hence `Send + Sync`; use interior
+/// newline)`. Called from the child's reader thread, hence `Send + Sync`; use interior
 /// mutability (a `Mutex`) to collect.
 pub type LineHandler = Arc<dyn Fn(Stream, &str) + Send + Sync>;
 

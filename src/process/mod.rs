@@ -51,8 +51,10 @@
 //! - **Output.** Without a line handler, stdout is collected into
 //!   [`Finished::stdout`] and stderr lines are logged at DEBUG. With
 //!   [`Cmd::on_line`], every line of both streams goes to the handler (on
-//!   reader threads, in order per stream) and stdout is not collected. The
-//!   last [`TAIL_LINES`] lines of both streams are always kept for errors.
+//!   the child's one reader thread, in order per stream) and stdout is not
+//!   collected. A line longer than [`output::MAX_LINE`] (64 KiB) is handed
+//!   on in pieces of that size. The last [`TAIL_LINES`] lines of both
+//!   streams are always kept for errors.
 //!   Stdin is `/dev/null`. Output still written by a grandchild more than
 //!   2 s after the child exited is not waited for
 //!   (`command_output_still_open`).
@@ -108,12 +110,14 @@
 //! | `tools.rs` | [`Tool`] (the one list of external programs, [`Tool::ALL`]), [`Tools`], [`MissingTools`], [`find_program`] |
 //! | `command.rs` | the builder [`Cmd`], its redacted display, [`shell_quote`] |
 //! | `running.rs` | [`Cmd::run`], [`Cmd::spawn`], [`Running`], [`Finished`], [`Exit`] |
+//! | `output.rs` | the one reader thread per child: lines of both pipes, tail, collected stdout, [`output::MAX_LINE`] |
 //! | `child.rs` | the spawner thread that creates every child (vfork-style clone, death signal) |
 //! | `error.rs` | [`ProcessError`] |
 
 mod child;
 mod command;
 mod error;
+pub mod output;
 mod running;
 mod tools;
 

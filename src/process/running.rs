@@ -1,18 +1,17 @@
-//! Running a `Cmd`: the child in its own process group, reader threads for
-//! its output, waiting with timeout and signal checks, stopping (SIGTERM,
+//! Running a `Cmd`: the child in its own process group, one reader thread
+//! for its output (`output.rs`), waiting with timeout and signal checks, stopping (SIGTERM,
 //! then SIGKILL), and how it ended (`Exit`, `Finished`). Creating the
 //! child itself is in `child.rs`.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::child::{self, Child};
-use super::{Cmd, LineHandler, ProcessError, Stream, TAIL_LINES};
+use super::output::{self, Collected};
+use super::{Cmd, ProcessError};
 
 /// How long after the child's exit its output readers may take to reach
 /// end of file (a grandchild may still hold the pipes).
@@ -65,7 +64,7 @@ pub struct Finished {
     pub exit: Exit,
     /// Its whole stdout (lossy UTF-8), unless a line handler was set.
     pub stdout: String,
-    /// The last [`TAIL_LINES`] lines of stdout and stderr, newline-separated.
+    /// The last [`TAIL_LINES`](super::TAIL_LINES) lines of stdout and stderr, newline-separated.
     pub tail: String,
     /// Wall time from start to exit.
     pub duration: Duration,
@@ -107,77 +106,22 @@ impl Cmd {
             purpose: self.purpose.clone(),
             source,
         })?;
-        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
-        let stdout_buf = Arc::new(Mutex::new(String::new()));
-        let mut readers = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            readers.push(spawn_reader(
-                out,
-                Stream::Stdout,
-                self.on_line.clone(),
-                Arc::clone(&tail),
-                (self.on_line.is_none()).then(|| Arc::clone(&stdout_buf)),
-            ));
-        }
-        if let Some(err) = child.stderr.take() {
-            readers.push(spawn_reader(
-                err,
-                Stream::Stderr,
-                self.on_line.clone(),
-                Arc::clone(&tail),
-                None,
-            ));
-        }
+        let collected = Arc::new(Mutex::new(Collected::default()));
+        let reader = output::spawn_reader(
+            child.stdout.take(),
+            child.stderr.take(),
+            self.on_line.clone(),
+            Arc::clone(&collected),
+        );
         Ok(Running {
             child: Some(child),
             cmd: self.clone(),
-            readers,
-            tail,
-            stdout: stdout_buf,
+            reader: Some(reader),
+            collected,
             started: Instant::now(),
             done: None,
         })
     }
-}
-
-fn spawn_reader(
-    source: impl Read + Send + 'static,
-    stream: Stream,
-    handler: Option<LineHandler>,
-    tail: Arc<Mutex<VecDeque<String>>>,
-    collect: Option<Arc<Mutex<String>>>,
-) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(source);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            let text = String::from_utf8_lossy(&buf);
-            if let Some(all) = &collect
-                && let Ok(mut all) = all.lock()
-            {
-                all.push_str(&text);
-            }
-            let line = text.trim_end_matches(['\n', '\r']);
-            if let Ok(mut t) = tail.lock() {
-                if t.len() == TAIL_LINES {
-                    t.pop_front();
-                }
-                t.push_back(line.to_owned());
-            }
-            match &handler {
-                Some(h) => h(stream, line),
-                None if stream == Stream::Stderr => {
-                    tracing::debug!(target: "mirrorer::process", line = %line, "command_stderr");
-                }
-                None => {}
-            }
-        }
-    })
 }
 
 /// A child started by [`Cmd::spawn`]. `Send`, so it can be waited for on
@@ -186,9 +130,8 @@ fn spawn_reader(
 pub struct Running {
     child: Option<Child>,
     cmd: Cmd,
-    readers: Vec<JoinHandle<()>>,
-    tail: Arc<Mutex<VecDeque<String>>>,
-    stdout: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+    collected: Arc<Mutex<Collected>>,
     started: Instant,
     done: Option<Finished>,
 }
@@ -243,21 +186,21 @@ impl Running {
     }
 
     fn finish(&mut self, exit: Exit) -> Finished {
-        // A reader ends at EOF, which comes when every process holding the
-        // pipe is gone. A grandchild left running (a daemon the child
+        // The reader ends at EOF, which comes when every process holding
+        // the pipes is gone. A grandchild left running (a daemon the child
         // started) would block a plain join forever: wait a little, then
-        // leave such readers to finish on their own.
-        // Readers almost always finish within microseconds of the exit, so
-        // the pause starts short and doubles up to 5 ms.
-        let deadline = Instant::now() + READER_GRACE;
-        let mut pause = Duration::from_micros(20);
-        for r in self.readers.drain(..) {
-            while !r.is_finished() && Instant::now() < deadline {
+        // leave the reader to finish on its own.
+        // It almost always finishes within microseconds of the exit, so the
+        // pause starts short and doubles up to 5 ms.
+        if let Some(reader) = self.reader.take() {
+            let deadline = Instant::now() + READER_GRACE;
+            let mut pause = Duration::from_micros(20);
+            while !reader.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(5));
             }
-            if r.is_finished() {
-                let _ = r.join();
+            if reader.is_finished() {
+                let _ = reader.join();
             } else {
                 tracing::warn!(
                     target: "mirrorer::process",
@@ -266,15 +209,13 @@ impl Running {
                 );
             }
         }
-        let tail = self
-            .tail
+        let (tail, stdout) = self
+            .collected
             .lock()
-            .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
-            .unwrap_or_default();
-        let stdout = self
-            .stdout
-            .lock()
-            .map(|mut s| std::mem::take(&mut *s))
+            .map(|mut c| {
+                let stdout = String::from_utf8_lossy(&std::mem::take(&mut c.stdout)).into_owned();
+                (c.tail_text(), stdout)
+            })
             .unwrap_or_default();
         let duration = self.started.elapsed();
         self.done = Some(Finished {
@@ -437,6 +378,12 @@ impl Drop for Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::Stream;
+
+    /// `/bin/sh -c SCRIPT`, for `purpose`.
+    fn sh(purpose: &str, script: &str) -> Cmd {
+        Cmd::new("/bin/sh", purpose).args(["-c", script])
+    }
 
     #[test]
     fn start_and_status_errors_differ_and_carry_the_command() {
@@ -447,8 +394,7 @@ mod tests {
         assert!(matches!(err, ProcessError::Start { .. }), "{err}");
         assert!(err.to_string().contains("/nonexistent/prog x"), "{err}");
 
-        let err = Cmd::new("/bin/sh", "fail")
-            .args(["-c", "echo out; echo err >&2; exit 3"])
+        let err = sh("fail", "echo out; echo err >&2; exit 3")
             .run()
             .unwrap_err();
         assert_eq!(err.exit(), Some(Exit::Code(3)));
@@ -459,8 +405,7 @@ mod tests {
 
     #[test]
     fn env_reaches_the_child_and_stdout_is_collected() {
-        let out = Cmd::new("/bin/sh", "env")
-            .args(["-c", "printf '%s|%s' \"$A\" \"$B\""])
+        let out = sh("env", "printf '%s|%s' \"$A\" \"$B\"")
             .env("A", "1")
             .env_hidden("B", "2")
             .run()
@@ -473,8 +418,7 @@ mod tests {
     fn ok_codes_and_line_handler() {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&lines);
-        let out = Cmd::new("/bin/sh", "lines")
-            .args(["-c", "echo one; echo two >&2; exit 72"])
+        let out = sh("lines", "echo one; echo two >&2; exit 72")
             .ok_codes(&[0, 72])
             .on_line(move |s, l| sink.lock().unwrap().push((s, l.to_owned())))
             .run()
@@ -495,8 +439,7 @@ mod tests {
     #[test]
     fn timeout_stops_the_child() {
         let started = Instant::now();
-        let err = Cmd::new("/bin/sh", "sleep")
-            .args(["-c", "sleep 30"])
+        let err = sh("sleep", "sleep 30")
             .timeout(Duration::from_millis(200))
             .stop_grace(Duration::from_secs(2))
             .run()
@@ -508,8 +451,7 @@ mod tests {
     #[test]
     fn a_grandchild_holding_the_pipe_does_not_block_the_wait() {
         let started = Instant::now();
-        let out = Cmd::new("/bin/sh", "leave a daemon")
-            .args(["-c", "sleep 20 & echo started"])
+        let out = sh("leave a daemon", "sleep 20 & echo started")
             .run()
             .unwrap();
         assert!(started.elapsed() < Duration::from_secs(10));
@@ -518,10 +460,7 @@ mod tests {
 
     #[test]
     fn wait_after_try_wait_returns_the_result() {
-        let mut running = Cmd::new("/bin/sh", "exit 3")
-            .args(["-c", "echo hi; exit 3"])
-            .spawn()
-            .unwrap();
+        let mut running = sh("exit 3", "echo hi; exit 3").spawn().unwrap();
         let finished = loop {
             if let Some(f) = running.try_wait().unwrap() {
                 break f;
@@ -537,8 +476,7 @@ mod tests {
 
     #[test]
     fn background_child_can_be_stopped_and_escalates_to_kill() {
-        let mut running = Cmd::new("/bin/sh", "ignore term")
-            .args(["-c", "trap '' TERM; echo ready; sleep 30"])
+        let mut running = sh("ignore term", "trap '' TERM; echo ready; sleep 30")
             .spawn()
             .unwrap();
         assert!(running.pid() > 0);
