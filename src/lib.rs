@@ -40,5 +40,7 @@ pub mod signals;
 pub mod stages;
 pub mod state;
 pub mod status;
+#[cfg(test)]
+mod testing;
 mod text;
 pub mod verify;

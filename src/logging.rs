@@ -479,11 +479,16 @@ mod tests {
 
     #[test]
     fn values_with_blanks_or_quotes_are_quoted() {
-        assert_eq!(quote_value("debian"), "debian");
-        assert_eq!(quote_value("a b"), "\"a b\"");
-        assert_eq!(quote_value(""), "\"\"");
-        assert_eq!(quote_value("line\nbreak"), "\"line\\nbreak\"");
-        assert_eq!(quote_value("it's"), "\"it's\"");
+        crate::testing::assert_cases(
+            quote_value,
+            &[
+                ("debian", "debian"),
+                ("a b", r#""a b""#),
+                ("", r#""""#),
+                ("line\nbreak", r#""line\nbreak""#),
+                ("it's", r#""it's""#),
+            ],
+        );
     }
 
     #[test]

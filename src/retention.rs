@@ -203,6 +203,31 @@ mod tests {
             .collect()
     }
 
+    /// A policy of one rule (`keep_last`, ...) with this count.
+    fn rule(name: &'static str, count: u32) -> (&'static str, Policy) {
+        let mut p = Policy::default();
+        let field = match name {
+            "keep_last" => &mut p.keep_last,
+            "keep_daily" => &mut p.keep_daily,
+            "keep_weekly" => &mut p.keep_weekly,
+            "keep_monthly" => &mut p.keep_monthly,
+            other => panic!("no rule {other}"),
+        };
+        *field = count;
+        (name, p)
+    }
+
+    /// Asserts that a one-rule policy keeps exactly `names`, each by that
+    /// rule.
+    #[track_caller]
+    fn assert_keeps((why, policy): (&str, Policy), names: &[&str]) {
+        let expected: Vec<(String, String)> = names
+            .iter()
+            .map(|n| ((*n).to_owned(), why.to_owned()))
+            .collect();
+        assert_eq!(kept(policy, &BTreeMap::new()), expected);
+    }
+
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
         v.iter()
             .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
@@ -216,80 +241,53 @@ mod tests {
 
     #[test]
     fn keep_last() {
-        let p = Policy {
-            keep_last: 3,
-            ..Policy::default()
-        };
-        assert_eq!(
-            kept(p, &BTreeMap::new()),
-            pairs(&[
-                ("20260202-020000", "keep_last"),
-                ("20260203-020000", "keep_last"),
-                ("20260204-020000", "keep_last"),
-            ])
+        assert_keeps(
+            rule("keep_last", 3),
+            &["20260202-020000", "20260203-020000", "20260204-020000"],
         );
     }
 
     #[test]
     fn keep_daily_takes_the_newest_of_each_day_across_a_month_end() {
-        let p = Policy {
-            keep_daily: 5,
-            ..Policy::default()
-        };
         // Feb 4, 3, 2, 1 and Jan 31, whose newest is the 14:00 one.
-        assert_eq!(
-            kept(p, &BTreeMap::new()),
-            pairs(&[
-                ("20260131-140000", "keep_daily"),
-                ("20260201-020000", "keep_daily"),
-                ("20260202-020000", "keep_daily"),
-                ("20260203-020000", "keep_daily"),
-                ("20260204-020000", "keep_daily"),
-            ])
+        assert_keeps(
+            rule("keep_daily", 5),
+            &[
+                "20260131-140000",
+                "20260201-020000",
+                "20260202-020000",
+                "20260203-020000",
+                "20260204-020000",
+            ],
         );
     }
 
     #[test]
     fn keep_weekly_uses_iso_weeks_across_the_year_boundary() {
-        let p = Policy {
-            keep_weekly: 6,
-            ..Policy::default()
-        };
         // 2026-W06 (Feb 2-8) newest Feb 4; W05 ends Sunday Feb 1; W04 Jan
         // 25; W03 Jan 18; W02 Jan 11; 2026-W01 runs Mon 2025-12-29 to Sun
         // 2026-01-04: one week, newest Jan 4 (Dec 31 is not kept).
-        assert_eq!(
-            kept(p, &BTreeMap::new()),
-            pairs(&[
-                ("20260104-020000", "keep_weekly"),
-                ("20260111-020000", "keep_weekly"),
-                ("20260118-020000", "keep_weekly"),
-                ("20260125-020000", "keep_weekly"),
-                ("20260201-020000", "keep_weekly"),
-                ("20260204-020000", "keep_weekly"),
-            ])
+        assert_keeps(
+            rule("keep_weekly", 6),
+            &[
+                "20260104-020000",
+                "20260111-020000",
+                "20260118-020000",
+                "20260125-020000",
+                "20260201-020000",
+                "20260204-020000",
+            ],
         );
         // One more week reaches 2025-W52, whose Sunday is Dec 28.
-        let p = Policy {
-            keep_weekly: 7,
-            ..Policy::default()
-        };
+        let (_, p) = rule("keep_weekly", 7);
         assert_eq!(kept(p, &BTreeMap::new())[0].0, "20251228-020000");
     }
 
     #[test]
     fn keep_monthly_takes_the_newest_of_each_month_across_the_year() {
-        let p = Policy {
-            keep_monthly: 3,
-            ..Policy::default()
-        };
-        assert_eq!(
-            kept(p, &BTreeMap::new()),
-            pairs(&[
-                ("20251231-140000", "keep_monthly"),
-                ("20260131-140000", "keep_monthly"),
-                ("20260204-020000", "keep_monthly"),
-            ])
+        assert_keeps(
+            rule("keep_monthly", 3),
+            &["20251231-140000", "20260131-140000", "20260204-020000"],
         );
         // Every month of the list: 2025-01 .. 2026-02 is 14; asking for
         // more keeps no more.

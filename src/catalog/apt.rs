@@ -474,18 +474,23 @@ mod tests {
 
     #[test]
     fn index_paths() {
-        assert_eq!(
-            parse_index_path("main/binary-amd64/Packages.xz"),
-            Some(("main", "amd64", "xz"))
+        crate::testing::assert_cases(
+            parse_index_path,
+            &[
+                (
+                    "main/binary-amd64/Packages.xz",
+                    Some(("main", "amd64", "xz")),
+                ),
+                (
+                    "updates/main/binary-arm64/Packages",
+                    Some(("updates/main", "arm64", "plain")),
+                ),
+                ("/binary-amd64/Packages", None),
+                ("main/binary-/Packages", None),
+                ("main/binary-amd64/Packages.lz4", None),
+                ("main/source/Sources.xz", None),
+            ],
         );
-        assert_eq!(
-            parse_index_path("updates/main/binary-arm64/Packages"),
-            Some(("updates/main", "arm64", "plain"))
-        );
-        assert_eq!(parse_index_path("/binary-amd64/Packages"), None);
-        assert_eq!(parse_index_path("main/binary-/Packages"), None);
-        assert_eq!(parse_index_path("main/binary-amd64/Packages.lz4"), None);
-        assert_eq!(parse_index_path("main/source/Sources.xz"), None);
     }
 
     #[test]

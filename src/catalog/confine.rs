@@ -322,18 +322,18 @@ pub(crate) fn lexically_inside(base: &str, rel: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempTree;
 
     #[test]
     fn file_size_stays_inside_through_the_cached_directory() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("root");
-        let pool = root.join("pool");
-        std::fs::create_dir_all(&pool).unwrap();
-        std::fs::write(pool.join("a.deb"), b"12345").unwrap();
-        std::fs::write(tmp.path().join("secret"), b"outside").unwrap();
-        std::os::unix::fs::symlink(tmp.path().join("secret"), pool.join("out.deb")).unwrap();
-        std::os::unix::fs::symlink("a.deb", pool.join("in.deb")).unwrap();
-        std::fs::create_dir(pool.join("dir.deb")).unwrap();
+        let t = TempTree::new();
+        let root = t.path("root");
+        let pool = t.path("root/pool");
+        t.file("root/pool/a.deb", "12345");
+        let secret = t.file("secret", "outside");
+        t.symlink(&secret, "root/pool/out.deb");
+        t.symlink("a.deb", "root/pool/in.deb");
+        t.dir("root/pool/dir.deb");
         let confine = Confine::new(&root).unwrap();
         // The first call caches pool/; the others use it.
         assert_eq!(confine.file_size(&pool.join("a.deb")).unwrap(), 5);
@@ -351,7 +351,7 @@ mod tests {
             Err(OpenError::Io(e)) if e.to_string() == "not a regular file"
         ));
         // A directory that is itself a symlink out of the root.
-        std::os::unix::fs::symlink(tmp.path(), root.join("pool/up")).unwrap();
+        t.symlink(t.path(""), "root/pool/up");
         assert!(matches!(
             confine.file_size(&root.join("pool/up/secret")),
             Err(OpenError::Outside)
@@ -415,18 +415,16 @@ mod tests {
 
     #[test]
     fn confine_refuses_links_out_of_the_root() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let root = tmp.path().join("root");
-        std::fs::create_dir_all(root.join("d")).expect("mkdir");
-        std::fs::write(tmp.path().join("secret"), "s").expect("write");
-        std::fs::write(root.join("d/f"), "f").expect("write");
-        std::os::unix::fs::symlink(tmp.path().join("secret"), root.join("out")).expect("ln");
-        std::os::unix::fs::symlink("d/f", root.join("in")).expect("ln");
-        std::os::unix::fs::symlink("..", root.join("up")).expect("ln");
-        std::fs::create_dir_all(tmp.path().join("published/x")).expect("mkdir");
-        std::fs::create_dir_all(tmp.path().join("other")).expect("mkdir");
-        std::os::unix::fs::symlink(tmp.path().join("published"), root.join("pub")).expect("ln");
-        std::os::unix::fs::symlink(tmp.path().join("other"), root.join("d/esc")).expect("ln");
+        let t = TempTree::new();
+        let root = t.path("root");
+        let secret = t.file("secret", "s");
+        t.file("root/d/f", "f");
+        t.symlink(&secret, "root/out");
+        t.symlink("d/f", "root/in");
+        t.symlink("..", "root/up");
+        t.dir("published/x");
+        t.symlink(t.path("published"), "root/pub");
+        t.symlink(t.dir("other"), "root/d/esc");
         let confine = Confine::new(&root).expect("confine");
         // A top-level link is a published prefix; a deeper one is synced content.
         assert!(confine.dir_inside(&root.join("pub/x")));

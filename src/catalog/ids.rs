@@ -196,24 +196,33 @@ pub fn decode_backslashreplace(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::assert_cases;
 
     #[test]
     fn safe_ids_follow_the_spec() {
-        assert_eq!(safe_id("a/b c\t\td"), "a_b_c_d");
+        assert_cases(
+            safe_id,
+            &[
+                ("a/b c\t\td", "a_b_c_d"),
+                ("x:y+z.é", "x_y+z._"),
+                ("p\u{fffd}\u{fffd}", "p__"),
+                (" / ", "___"),
+            ],
+        );
         assert_eq!(safe_path_id("a/b c"), "a__b_c");
-        assert_eq!(safe_id("x:y+z.é"), "x_y+z._");
-        assert_eq!(safe_id("p\u{fffd}\u{fffd}"), "p__");
-        assert_eq!(safe_id(" / "), "___");
     }
 
     #[test]
     fn pathlib_norm_keeps_dotdot() {
-        assert_eq!(pathlib_norm(b"./a//b/./c/"), b"a/b/c");
-        assert_eq!(pathlib_norm(b"a/../a"), b"a/../a");
-        assert_eq!(pathlib_norm(b"//a/"), b"//a");
-        assert_eq!(pathlib_norm(b"///a"), b"/a");
-        assert_eq!(pathlib_norm(b"./"), b".");
-        assert_eq!(pathlib_norm(b""), b".");
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"./a//b/./c/", b"a/b/c"),
+            (b"a/../a", b"a/../a"),
+            (b"//a/", b"//a"),
+            (b"///a", b"/a"),
+            (b"./", b"."),
+            (b"", b"."),
+        ];
+        assert_cases(pathlib_norm, cases);
     }
 
     #[test]
@@ -232,13 +241,14 @@ mod tests {
 
     #[test]
     fn py_int_accepts_python_forms() {
-        assert_eq!(py_int("1_0"), Some(10));
-        assert_eq!(py_int("+5"), Some(5));
-        assert_eq!(py_int("-5"), Some(-5));
-        assert_eq!(py_int("1__0"), None);
-        assert_eq!(py_int("_1"), None);
-        assert_eq!(py_int("1.5"), None);
-        assert_eq!(py_int(""), None);
+        assert_cases(
+            py_int,
+            &[("1_0", Some(10)), ("+5", Some(5)), ("-5", Some(-5))],
+        );
+        assert_cases(
+            py_int,
+            &[("1__0", None), ("_1", None), ("1.5", None), ("", None)],
+        );
     }
 
     #[test]

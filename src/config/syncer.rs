@@ -586,13 +586,19 @@ fn read_volumes(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<Volume> 
 #[cfg(test)]
 mod tests {
     use super::safe_name;
+    use crate::testing::assert_cases;
 
     #[test]
     fn safe_replaces_runs_and_trims() {
-        assert_eq!(safe_name("repo"), "repo");
-        assert_eq!(safe_name("a b//c"), "a-b-c");
-        assert_eq!(safe_name("//"), "default");
-        assert_eq!(safe_name("-x-"), "x");
-        assert_eq!(safe_name("päkete"), "p-kete");
+        assert_cases(
+            safe_name,
+            &[
+                ("repo", "repo"),
+                ("a b//c", "a-b-c"),
+                ("//", "default"),
+                ("-x-", "x"),
+                ("päkete", "p-kete"),
+            ],
+        );
     }
 }

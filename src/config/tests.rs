@@ -26,6 +26,12 @@ fn one_problem(text: &str) -> Finding {
     p.remove(0)
 }
 
+/// Each config text has exactly one problem, at the key given.
+#[track_caller]
+fn assert_problem_keys(cases: &[(&str, &str)]) {
+    crate::testing::assert_cases(|text| one_problem(text).key, cases);
+}
+
 #[test]
 fn example_loads_with_its_values() {
     let c = load(EXAMPLE);
@@ -249,18 +255,23 @@ fn apt_syncer_with_repos_is_rejected_naming_the_syncer() {
 
 #[test]
 fn required_and_forbidden_files_per_type() {
-    let p = one_problem("syncer:\n  - {type: rsync, name: e, config: c.yaml, repos: r.yaml}\n");
-    assert_eq!(p.key, "syncer[0].config");
-    let p = one_problem("syncer:\n  - {type: dnf, name: d, config: c.yaml}\n");
-    assert_eq!(p.key, "syncer[0].repos");
-    let p = one_problem("syncer:\n  - {type: rmt, name: r, repos: r.yaml}\n");
-    assert_eq!(p.key, "syncer[0].config");
-    let p = one_problem("syncer:\n  - {type: apt, name: a}\n");
-    assert_eq!(p.key, "syncer[0].config");
-    let p = one_problem("syncer:\n  - {type: ftp, name: a}\n");
-    assert_eq!(p.key, "syncer[0].type");
-    let p = one_problem("syncer:\n  - {name: a}\n");
-    assert_eq!(p.key, "syncer[0].type");
+    assert_problem_keys(&[
+        (
+            "syncer:\n  - {type: rsync, name: e, config: c.yaml, repos: r.yaml}\n",
+            "syncer[0].config",
+        ),
+        (
+            "syncer:\n  - {type: dnf, name: d, config: c.yaml}\n",
+            "syncer[0].repos",
+        ),
+        (
+            "syncer:\n  - {type: rmt, name: r, repos: r.yaml}\n",
+            "syncer[0].config",
+        ),
+        ("syncer:\n  - {type: apt, name: a}\n", "syncer[0].config"),
+        ("syncer:\n  - {type: ftp, name: a}\n", "syncer[0].type"),
+        ("syncer:\n  - {name: a}\n", "syncer[0].type"),
+    ]);
     assert_eq!(
         load("syncer:\n  - {type: ' APT ', config: c.yaml}\n").syncers[0].kind,
         Some(SyncerType::Apt)
@@ -269,12 +280,20 @@ fn required_and_forbidden_files_per_type() {
 
 #[test]
 fn relative_paths_reject_absolute_and_dotdot() {
-    let p = one_problem("syncer:\n  - {type: apt, config: /etc/x.yaml}\n");
-    assert_eq!(p.key, "syncer[0].config");
-    let p = one_problem("syncer:\n  - {type: rsync, repos: a/../../x.yaml}\n");
-    assert_eq!(p.key, "syncer[0].repos");
-    let p = one_problem("syncer:\n  - {type: dnf, config: c, repos: r, dest: a/../b}\n");
-    assert_eq!(p.key, "syncer[0].dest");
+    assert_problem_keys(&[
+        (
+            "syncer:\n  - {type: apt, config: /etc/x.yaml}\n",
+            "syncer[0].config",
+        ),
+        (
+            "syncer:\n  - {type: rsync, repos: a/../../x.yaml}\n",
+            "syncer[0].repos",
+        ),
+        (
+            "syncer:\n  - {type: dnf, config: c, repos: r, dest: a/../b}\n",
+            "syncer[0].dest",
+        ),
+    ]);
     let c = load(
         "syncer:\n  - {type: dnf, config: c, repos: r, dest: /dnf/repos/}\n  - {type: dnf, config: c2, repos: r, dest: '/'}\n",
     );
@@ -386,8 +405,10 @@ fn containers_are_derived_per_type() {
 
 #[test]
 fn environment_names_must_be_variable_names() {
-    let p = one_problem("syncer:\n  - {type: apt, config: c, environment: {'BAD NAME': x}}\n");
-    assert_eq!(p.key, "syncer[0].environment.BAD NAME");
+    assert_problem_keys(&[(
+        "syncer:\n  - {type: apt, config: c, environment: {'BAD NAME': x}}\n",
+        "syncer[0].environment.BAD NAME",
+    )]);
 }
 
 #[test]
@@ -426,28 +447,28 @@ fn legacy_containers_are_used_only_without_syncers() {
     assert_eq!(c.syncers.len(), 2);
     assert_eq!(c.syncers[0].kind, None);
     assert_eq!(c.syncers[0].prefix, "old");
-    let v: Vec<_> = c.syncers[0]
-        .volumes
-        .iter()
-        .map(|v| (v.bind.as_str(), v.read_only))
-        .collect();
-    assert_eq!(v, [("/mnt", false), ("/x", true)]);
-    let v: Vec<_> = c.syncers[1]
-        .volumes
-        .iter()
-        .map(|v| (v.bind.as_str(), v.read_only))
-        .collect();
-    assert_eq!(v, [("/b", false), ("/d", true)]);
+    let binds = |i: usize| -> Vec<(&str, bool)> {
+        c.syncers[i]
+            .volumes
+            .iter()
+            .map(|v| (v.bind.as_str(), v.read_only))
+            .collect()
+    };
+    assert_eq!(binds(0), [("/mnt", false), ("/x", true)]);
+    assert_eq!(binds(1), [("/b", false), ("/d", true)]);
     let c = load(
         "syncer:\n  - {type: apt, name: a, config: c}\ncontainers:\n  - {name: old, image: i}\n",
     );
     assert_eq!(c.syncers.len(), 1);
     assert_eq!(c.warnings.len(), 1);
     assert_eq!(c.warnings[0].key, "containers");
-    let p = one_problem("containers:\n  - {name: x, image: i, volumes: ['/a:/b:rx']}\n");
-    assert_eq!(p.key, "containers[0].volumes[0]");
-    let p = one_problem("containers:\n  - {name: x}\n");
-    assert_eq!(p.key, "containers[0].image");
+    assert_problem_keys(&[
+        (
+            "containers:\n  - {name: x, image: i, volumes: ['/a:/b:rx']}\n",
+            "containers[0].volumes[0]",
+        ),
+        ("containers:\n  - {name: x}\n", "containers[0].image"),
+    ]);
 }
 
 #[test]
@@ -543,26 +564,16 @@ fn pipeline_section() {
     );
     assert_eq!(d.pipeline.retry_for("sync").map(|r| r.max), Some(2));
     assert_eq!(d.pipeline.timeout_for("sync"), None);
-    assert_eq!(
-        one_problem("pipeline:\n  timeout: forever\n").key,
-        "pipeline.timeout"
-    );
-    assert_eq!(
-        one_problem("pipeline:\n  retry: {max: 3}\n").key,
-        "pipeline.retry.max"
-    );
-    assert_eq!(
-        one_problem("pipeline:\n  retry: {when: [oops]}\n").key,
-        "pipeline.retry.when[0]"
-    );
-    assert_eq!(
-        one_problem("pipeline:\n  jobs: {synk: {}}\n").key,
-        "pipeline.jobs.synk"
-    );
-    assert_eq!(
-        one_problem("pipeline:\n  runner_tags: ['']\n").key,
-        "pipeline.runner_tags"
-    );
+    assert_problem_keys(&[
+        ("pipeline:\n  timeout: forever\n", "pipeline.timeout"),
+        ("pipeline:\n  retry: {max: 3}\n", "pipeline.retry.max"),
+        (
+            "pipeline:\n  retry: {when: [oops]}\n",
+            "pipeline.retry.when[0]",
+        ),
+        ("pipeline:\n  jobs: {synk: {}}\n", "pipeline.jobs.synk"),
+        ("pipeline:\n  runner_tags: ['']\n", "pipeline.runner_tags"),
+    ]);
 }
 
 #[test]

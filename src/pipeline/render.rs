@@ -257,13 +257,19 @@ pub fn check_rendered(text: &str, plan: &JobGraph) -> Result<(), RenderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::assert_cases;
 
     #[test]
     fn yaml_quote_escapes_breaks_and_quotes() {
-        assert_eq!(yaml_quote("yes"), "\"yes\"");
-        assert_eq!(yaml_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
-        assert_eq!(yaml_quote("a\nb"), "\"a\\nb\"");
-        assert_eq!(yaml_quote("a\u{2028}b\u{85}"), "\"a\\u2028b\\x85\"");
+        assert_cases(
+            yaml_quote,
+            &[
+                ("yes", r#""yes""#),
+                ("a\"b\\c", r#""a\"b\\c""#),
+                ("a\nb", r#""a\nb""#),
+                ("a\u{2028}b\u{85}", r#""a\u2028b\x85""#),
+            ],
+        );
         for s in [
             "yes",
             "on",
@@ -283,10 +289,15 @@ mod tests {
 
     #[test]
     fn shell_words() {
-        assert_eq!(shell_word("debian"), "debian");
-        assert_eq!(shell_word(""), "''");
-        assert_eq!(shell_word("it's"), "'it'\\''s'");
-        assert_eq!(shell_word("$(id)"), "'$(id)'");
-        assert_eq!(shell_word("-x"), "-x");
+        assert_cases(
+            shell_word,
+            &[
+                ("debian", "debian"),
+                ("", "''"),
+                ("it's", r"'it'\''s'"),
+                ("$(id)", "'$(id)'"),
+                ("-x", "-x"),
+            ],
+        );
     }
 }

@@ -449,14 +449,13 @@ impl AppendFile<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempTree;
 
     #[test]
     fn links_are_never_created_through_a_symlink() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        let outside = dir.path().join("outside");
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::create_dir_all(&outside).unwrap();
+        let t = TempTree::new();
+        let root = t.dir("root");
+        let outside = t.dir("outside");
         make_link(&root, Path::new("a/b"), &outside).unwrap();
         assert_eq!(std::fs::read_link(root.join("a/b")).unwrap(), outside);
         let err = make_link(&root, Path::new("a/b/c"), Path::new("/x")).unwrap_err();

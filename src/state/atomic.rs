@@ -94,17 +94,17 @@ pub fn install_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempTree;
 
     #[test]
     fn replaces_content_and_leaves_no_temp_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("out.json");
-        fs::write(&target, "old").unwrap();
+        let t = TempTree::new();
+        let target = t.file("out.json", "old");
         write_atomic(&target, b"new\n", 0o644).unwrap();
         assert_eq!(fs::read_to_string(&target).unwrap(), "new\n");
         let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644);
-        let names: Vec<_> = fs::read_dir(dir.path())
+        let names: Vec<_> = fs::read_dir(t.path(""))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
@@ -113,8 +113,7 @@ mod tests {
 
     #[test]
     fn missing_directory_is_an_error_naming_the_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("nope").join("out.json");
+        let target = TempTree::new().path("nope/out.json");
         let err = write_atomic(&target, b"x", 0o644).unwrap_err();
         assert!(err.to_string().contains("nope/out.json"), "{err}");
     }

@@ -244,42 +244,35 @@ pub fn create_dirs_below(root: &Path, dir: &Path) -> Result<(), StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempTree;
 
     #[test]
     fn symlinks_fifos_and_large_files_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real");
-        fs::write(&real, "x\n").unwrap();
+        let t = TempTree::new();
+        let real = t.file("real", "x\n");
         assert_eq!(read_regular(&real, 10).unwrap().unwrap(), b"x\n");
-        assert!(
-            read_regular(&dir.path().join("missing"), 10)
-                .unwrap()
-                .is_none()
-        );
+        assert!(read_regular(&t.path("missing"), 10).unwrap().is_none());
         let err = read_regular(&real, 1).unwrap_err().to_string();
         assert!(err.contains("larger than 1 bytes"), "{err}");
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let link = t.symlink("/dev/zero", "link");
         let err = read_regular(&link, 10).unwrap_err().to_string();
         assert!(err.contains("symlink") && err.contains("link"), "{err}");
         let err = open_regular(&link, Access::ReadWriteCreate, "open")
             .unwrap_err()
             .to_string();
         assert!(err.contains("symlink"), "{err}");
-        let err = read_regular(dir.path(), 10).unwrap_err().to_string();
+        let err = read_regular(&t.path(""), 10).unwrap_err().to_string();
         assert!(err.contains("a directory, not a regular file"), "{err}");
     }
 
     #[test]
     fn directories_are_never_created_through_a_symlink() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("work");
-        let outside = dir.path().join("outside");
-        fs::create_dir_all(&root).unwrap();
-        fs::create_dir_all(&outside).unwrap();
+        let t = TempTree::new();
+        let root = t.dir("work");
+        let outside = t.dir("outside");
         create_dirs_below(&root, &root.join("metadata/snapshots/a")).unwrap();
         assert!(root.join("metadata/snapshots/a").is_dir());
-        std::os::unix::fs::symlink(&outside, root.join("metadata/link")).unwrap();
+        t.symlink(&outside, "work/metadata/link");
         let err = create_dirs_below(&root, &root.join("metadata/link/b"))
             .unwrap_err()
             .to_string();
