@@ -28,6 +28,11 @@ pub fn config_summary(config: &Config) -> String {
     let _ = writeln!(s, "  ssh_key: {}", r.ssh_key.display());
     let _ = writeln!(s, "  skip_remote: {}", r.skip_remote);
     let _ = writeln!(s, "  replica_dataset: {}", r.replica_dataset);
+    let _ = writeln!(
+        s,
+        "  ssh_options: {:?}",
+        crate::redact::args(&r.ssh_options)
+    );
     let _ = writeln!(s, "antivirus:");
     let _ = writeln!(s, "  fail_on_threats: {}", config.antivirus.fail_on_threats);
     let _ = writeln!(s, "  batch_size: {}", config.antivirus.batch_size);
@@ -95,6 +100,32 @@ pub fn config_summary(config: &Config) -> String {
     let _ = writeln!(s, "  command: {:?}", p.command);
     let _ = writeln!(s, "  config_path: {}", opt(&p.config_path));
     let _ = writeln!(s, "  resource_group: {}", opt(&p.resource_group));
+    match &p.environment {
+        None => {
+            let _ = writeln!(s, "  environment: (not set)");
+        }
+        Some(e) => {
+            let _ = writeln!(s, "  environment: {} (url: {})", e.name, opt(&e.url));
+        }
+    }
+    if p.timeouts.is_empty() {
+        let _ = writeln!(s, "  timeouts: (none: GitLab's job timeout)");
+    } else {
+        let _ = writeln!(s, "  timeouts:");
+        for (stage, timeout) in &p.timeouts {
+            let _ = writeln!(s, "    {stage}: {timeout}");
+        }
+    }
+    let retry = |r: &config::Retry| format!("max {} when {:?}", r.max, r.when);
+    let _ = writeln!(
+        s,
+        "  retry: {} (snapshot: none unless set)",
+        retry(&p.default_retry)
+    );
+    for (stage, r) in &p.retries {
+        let _ = writeln!(s, "  retry.{stage}: {}", retry(r));
+    }
+    lifecycle_sections(&mut s, config);
     if !config.tools.is_empty() {
         let _ = writeln!(s, "tools:");
         for (name, path) in &config.tools {
@@ -102,4 +133,43 @@ pub fn config_summary(config: &Config) -> String {
         }
     }
     crate::redact::text(&s).into_owned()
+}
+
+/// The `verify`, `retention` and `metrics` sections (effective values).
+fn lifecycle_sections(s: &mut String, config: &Config) {
+    use std::fmt::Write as _;
+    let v = &config.verify;
+    let _ = writeln!(s, "verify:");
+    let _ = writeln!(s, "  max_shrink_percent: {}", v.max_shrink_percent);
+    if v.keyrings.is_empty() {
+        let _ = writeln!(s, "  keyrings: (none: signatures are not checked)");
+    } else {
+        let _ = writeln!(s, "  keyrings:");
+        for (prefix, file) in &v.keyrings {
+            let _ = writeln!(s, "    {prefix}: {file}");
+        }
+    }
+    match &config.retention {
+        None => {
+            let _ = writeln!(s, "retention: (not set: prune keeps every snapshot)");
+        }
+        Some(r) => {
+            let p = &r.policy;
+            let _ = writeln!(s, "retention:");
+            let _ = writeln!(s, "  keep_last: {}", p.keep_last);
+            let _ = writeln!(s, "  keep_daily: {}", p.keep_daily);
+            let _ = writeln!(s, "  keep_weekly: {}", p.keep_weekly);
+            let _ = writeln!(s, "  keep_monthly: {}", p.keep_monthly);
+            let _ = writeln!(s, "  keep: {:?}", r.keep);
+            let _ = writeln!(s, "  max_prune_per_run: {}", r.max_prune_per_run);
+            let _ = writeln!(s, "  replica: {}", r.replica);
+        }
+    }
+    let dir = config.metrics.textfile_dir.as_ref();
+    let _ = writeln!(s, "metrics:");
+    let _ = writeln!(
+        s,
+        "  textfile_dir: {}",
+        dir.map_or_else(|| "(not set)".to_owned(), |d| d.display().to_string())
+    );
 }

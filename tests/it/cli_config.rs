@@ -152,3 +152,63 @@ fn log_level_from_flag_beats_the_config() {
         .run();
     assert_eq!(out.stderr, "", "warnings are below ERROR");
 }
+
+#[test]
+fn the_lifecycle_sections_and_pipeline_settings_are_shown_with_secrets_masked() {
+    let text = Run::bare_with_config(
+        "replication:\n  replica_host: r.example\n  ssh_options: [-o, 'ProxyCommand=ssh -W %h:%p jump', --password, hunter2]\n\
+         pipeline:\n  timeout: 3h\n  retry: 1\n  jobs:\n    sync: {timeout: 12h, retry: {max: 2, when: [always]}}\n  \
+         environment: {name: mirror/shard01, url: 'https://shard01.example/repo/current/'}\n\
+         verify:\n  max_shrink_percent: 5\n  keyrings: {debian: /etc/apt/keyrings/debian.gpg}\n\
+         retention:\n  keep_last: 7\n  keep_monthly: 12\n  keep: [20260101-020000]\n\
+         metrics:\n  textfile_dir: /var/lib/prometheus/node-exporter\n",
+    )
+    .args(["config", "check"])
+    .success()
+    .run()
+    .stdout;
+    assert_has_lines(
+        &text,
+        &[
+            r#"  ssh_options: ["-o", "ProxyCommand=ssh -W %h:%p jump", "--password", "***"]"#,
+            "  environment: mirror/shard01 (url: https://shard01.example/repo/current/)",
+            "  timeouts:",
+            "    av-scan: 3h",
+            "    sync: 12h",
+            r#"  retry: max 1 when ["runner_system_failure"] (snapshot: none unless set)"#,
+            r#"  retry.sync: max 2 when ["always"]"#,
+            "verify:",
+            "  max_shrink_percent: 5",
+            "    debian: /etc/apt/keyrings/debian.gpg",
+            "retention:",
+            "  keep_last: 7",
+            "  keep_daily: 0",
+            "  keep_monthly: 12",
+            r#"  keep: ["20260101-020000"]"#,
+            "  max_prune_per_run: 10",
+            "  replica: true",
+            "  textfile_dir: /var/lib/prometheus/node-exporter",
+        ],
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn unset_lifecycle_sections_say_what_that_means() {
+    let text = Run::bare_with_config("mirror:\n  workdir: /x\n")
+        .args(["config", "check"])
+        .success()
+        .run()
+        .stdout;
+    assert_has_lines(
+        &text,
+        &[
+            "  ssh_options: []",
+            "  environment: (not set)",
+            "  timeouts: (none: GitLab's job timeout)",
+            "  keyrings: (none: signatures are not checked)",
+            "retention: (not set: prune keeps every snapshot)",
+            "  textfile_dir: (not set)",
+        ],
+    );
+}
