@@ -87,7 +87,7 @@ impl Sink {
         loop {
             let rest = &pipe.pending[start..];
             let end = match memchr::memchr(b'\n', rest) {
-                Some(i) if i < MAX_LINE => i + 1,
+                Some(i) if i <= MAX_LINE => i + 1,
                 _ if rest.len() >= MAX_LINE => MAX_LINE,
                 _ if eof && !rest.is_empty() => rest.len(),
                 _ => break,
@@ -195,6 +195,9 @@ mod tests {
         let reader = spawn_reader(Some(out_r), Some(err_r), Some(handler), Arc::clone(&shared));
         out_w.write_all(b"one\r\n").unwrap();
         err_w.write_all(b"err").unwrap();
+        let mut exact = vec![b'y'; MAX_LINE];
+        exact.push(b'\n');
+        out_w.write_all(&exact).unwrap();
         out_w.write_all(&vec![b'x'; MAX_LINE * 2 + 5]).unwrap();
         drop(out_w);
         drop(err_w);
@@ -205,6 +208,7 @@ mod tests {
             got,
             [
                 (Stream::Stdout, 3, Some('o')),
+                (Stream::Stdout, MAX_LINE, Some('y')),
                 (Stream::Stdout, MAX_LINE, Some('x')),
                 (Stream::Stdout, MAX_LINE, Some('x')),
                 (Stream::Stdout, 5, Some('x')),
@@ -212,7 +216,7 @@ mod tests {
             ]
         );
         let c = shared.lock().unwrap();
-        assert_eq!(c.tail.len(), 5);
+        assert_eq!(c.tail.len(), 6);
         assert!(
             c.stdout.is_empty(),
             "a handler was set: stdout is not collected"
