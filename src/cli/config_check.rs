@@ -108,14 +108,12 @@ pub fn config_summary(config: &Config) -> String {
             let _ = writeln!(s, "  environment: {} (url: {})", e.name, opt(&e.url));
         }
     }
-    if p.timeouts.is_empty() {
-        let _ = writeln!(s, "  timeouts: (none: GitLab's job timeout)");
-    } else {
-        let _ = writeln!(s, "  timeouts:");
-        for (stage, timeout) in &p.timeouts {
-            let _ = writeln!(s, "    {stage}: {timeout}");
-        }
-    }
+    write_map(
+        &mut s,
+        "  timeouts",
+        Some("(none: GitLab's job timeout)"),
+        &p.timeouts,
+    );
     let retry = |r: &config::Retry| format!("max {} when {:?}", r.max, r.when);
     let _ = writeln!(
         s,
@@ -126,12 +124,12 @@ pub fn config_summary(config: &Config) -> String {
         let _ = writeln!(s, "  retry.{stage}: {}", retry(r));
     }
     lifecycle_sections(&mut s, config);
-    if !config.tools.is_empty() {
-        let _ = writeln!(s, "tools:");
-        for (name, path) in &config.tools {
-            let _ = writeln!(s, "  {name}: {path}");
-        }
-    }
+    write_map(
+        &mut s,
+        "tools",
+        None,
+        config.tools.iter().map(|(k, v)| (k, v)),
+    );
     crate::redact::text(&s).into_owned()
 }
 
@@ -141,14 +139,12 @@ fn lifecycle_sections(s: &mut String, config: &Config) {
     let v = &config.verify;
     let _ = writeln!(s, "verify:");
     let _ = writeln!(s, "  max_shrink_percent: {}", v.max_shrink_percent);
-    if v.keyrings.is_empty() {
-        let _ = writeln!(s, "  keyrings: (none: signatures are not checked)");
-    } else {
-        let _ = writeln!(s, "  keyrings:");
-        for (prefix, file) in &v.keyrings {
-            let _ = writeln!(s, "    {prefix}: {file}");
-        }
-    }
+    write_map(
+        s,
+        "  keyrings",
+        Some("(none: signatures are not checked)"),
+        v.keyrings.iter().map(|(k, v)| (k, v)),
+    );
     match &config.retention {
         None => {
             let _ = writeln!(s, "retention: (not set: prune keeps every snapshot)");
@@ -172,4 +168,32 @@ fn lifecycle_sections(s: &mut String, config: &Config) {
         "  textfile_dir: {}",
         dir.map_or_else(|| "(not set)".to_owned(), |d| d.display().to_string())
     );
+}
+
+/// `LABEL:` and a `KEY: VALUE` line per row, indented two more than the
+/// label; without rows, `LABEL: EMPTY` (nothing when `empty` is `None`).
+fn write_map<K, V>(
+    s: &mut String,
+    label: &str,
+    empty: Option<&str>,
+    rows: impl IntoIterator<Item = (K, V)>,
+) where
+    K: std::fmt::Display,
+    V: std::fmt::Display,
+{
+    use std::fmt::Write as _;
+    let indent = label.len() - label.trim_start().len() + 2;
+    let mut rows = rows.into_iter().peekable();
+    match (rows.peek().is_some(), empty) {
+        (false, None) => {}
+        (false, Some(note)) => {
+            let _ = writeln!(s, "{label}: {note}");
+        }
+        (true, _) => {
+            let _ = writeln!(s, "{label}:");
+            for (k, v) in rows {
+                let _ = writeln!(s, "{:indent$}{k}: {v}", "");
+            }
+        }
+    }
 }

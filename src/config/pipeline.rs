@@ -27,6 +27,7 @@ pub const STAGE_NAMES: &[&str] = &[
     "sync",
     "av-scan",
     "snapshot",
+    "verify",
     "replicate",
     "publish-snapshot",
     "publish-inventory",

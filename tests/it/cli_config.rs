@@ -155,18 +155,14 @@ fn log_level_from_flag_beats_the_config() {
 
 #[test]
 fn the_lifecycle_sections_and_pipeline_settings_are_shown_with_secrets_masked() {
-    let text = Run::bare_with_config(
+    let text = config_check(
         "replication:\n  replica_host: r.example\n  ssh_options: [-o, 'ProxyCommand=ssh -W %h:%p jump', --password, hunter2]\n\
          pipeline:\n  timeout: 3h\n  retry: 1\n  jobs:\n    sync: {timeout: 12h, retry: {max: 2, when: [always]}}\n  \
          environment: {name: mirror/shard01, url: 'https://shard01.example/repo/current/'}\n\
          verify:\n  max_shrink_percent: 5\n  keyrings: {debian: /etc/apt/keyrings/debian.gpg}\n\
          retention:\n  keep_last: 7\n  keep_monthly: 12\n  keep: [20260101-020000]\n\
          metrics:\n  textfile_dir: /var/lib/prometheus/node-exporter\n",
-    )
-    .args(["config", "check"])
-    .success()
-    .run()
-    .stdout;
+    );
     assert_has_lines(
         &text,
         &[
@@ -195,11 +191,7 @@ fn the_lifecycle_sections_and_pipeline_settings_are_shown_with_secrets_masked() 
 
 #[test]
 fn unset_lifecycle_sections_say_what_that_means() {
-    let text = Run::bare_with_config("mirror:\n  workdir: /x\n")
-        .args(["config", "check"])
-        .success()
-        .run()
-        .stdout;
+    let text = config_check("mirror:\n  workdir: /x\n");
     assert_has_lines(
         &text,
         &[
@@ -211,4 +203,13 @@ fn unset_lifecycle_sections_say_what_that_means() {
             "  textfile_dir: (not set)",
         ],
     );
+}
+
+/// The stdout of a successful `config check` of `yaml`.
+fn config_check(yaml: &str) -> String {
+    Run::bare_with_config(yaml)
+        .args(["config", "check"])
+        .success()
+        .run()
+        .stdout
 }

@@ -217,7 +217,7 @@ fn pipeline_settings_shape_the_jobs() {
         "syncer:\n  - {type: apt, name: debian, config: a.list}\n  - {type: rsync, name: epel, repos: r.yaml}\n\
          pipeline:\n  runner_tags: [dist-mirror-shard01]\n  command: [sudo, -n, /usr/local/bin/mirrorer]\n\
          \x20 config_path: /etc/dist-mirror/dist-mirror.yaml\n  resource_group: dist-mirror-shard01\n\
-         \x20 timeout: 2h\n  retry: 1\n  jobs:\n    sync: {timeout: 12h}\n    av-scan: {timeout: 1 day, retry: {max: 2, when: [runner_system_failure, stuck_or_timeout_failure]}}\n",
+         \x20 timeout: 2h\n  retry: 1\n  jobs:\n    sync: {timeout: 12h}\n    verify: {timeout: 5h}\n    av-scan: {timeout: 1 day, retry: {max: 2, when: [runner_system_failure, stuck_or_timeout_failure]}}\n",
     );
     let out = Run::bare()
         .config_file(&cfg)
@@ -239,6 +239,13 @@ fn pipeline_settings_shape_the_jobs() {
     assert_eq!(doc["snapshot"]["resource_group"], "dist-mirror-shard01");
     assert_eq!(doc["snapshot"]["timeout"], "2h");
     assert_eq!(doc["av-scan"]["timeout"], "1 day");
+    assert_eq!(doc["verify"]["timeout"], "5h");
+    // `pipeline.timeout` reaches every job of every stage.
+    for (name, job) in doc.as_object().unwrap() {
+        if job.get("script").is_some() {
+            assert!(job["timeout"].is_string(), "job {name} has no timeout");
+        }
+    }
     assert_eq!(doc["av-scan"]["retry"]["max"], 2);
     assert_eq!(doc["replicate"]["retry"]["max"], 1);
     assert_eq!(
