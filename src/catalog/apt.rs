@@ -317,12 +317,7 @@ fn discover_suite(root: &Path, confine: &Confine, s: &Suite) -> SuiteResult {
     };
     let release_file = suite_dir.join(release_name);
     let release_path = format!("{suite_rel}/{release_name}");
-    let read = confine.open_file(&release_file).and_then(|mut file| {
-        let mut bytes = Vec::new();
-        io::Read::read_to_end(&mut file, &mut bytes)?;
-        Ok(bytes)
-    });
-    let bytes = match read {
+    let bytes = match confine.read_file(&release_file, super::MAX_METADATA_FILE) {
         Ok(bytes) => bytes,
         Err(OpenError::Outside) => {
             warnings.push(warn(release_path, OUTSIDE_MESSAGE.to_owned()));

@@ -125,6 +125,28 @@ impl Confine {
         }
     }
 
+    /// Reads the whole regular file `path` ([`Confine::open_file`]), at most
+    /// `max` bytes of it: metadata read whole (Release, InRelease,
+    /// repomd.xml) is a few hundred KiB, and a synced tree must not make
+    /// this process hold gigabytes.
+    ///
+    /// # Errors
+    /// As [`Confine::open_file`]; [`OpenError::Io`] (`InvalidData`, "larger
+    /// than N bytes") when the file holds more than `max` bytes.
+    pub(crate) fn read_file(&self, path: &Path, max: u64) -> Result<Vec<u8>, OpenError> {
+        let file = self.open_file(path)?;
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut io::Read::take(file, max.saturating_add(1)), &mut bytes)
+            .map_err(OpenError::Io)?;
+        if bytes.len() as u64 > max {
+            return Err(OpenError::Io(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("larger than {max} bytes"),
+            )));
+        }
+        Ok(bytes)
+    }
+
     /// Opens the regular file `path` for reading, if it resolves inside the
     /// root. A FIFO or device is refused before it is opened for reading (no
     /// blocking open).

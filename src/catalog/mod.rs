@@ -44,6 +44,11 @@ pub use model::{
     RpmRepository, SCHEMA, UnsupportedFormats, Warning,
 };
 
+/// The largest metadata file read whole, in bytes (64 MiB): Release,
+/// InRelease and repomd.xml. A larger one is a catalog warning (and a verify
+/// problem `unreadable`), never read into memory.
+pub const MAX_METADATA_FILE: u64 = 64 << 20;
+
 /// Why a catalog could not be built at all (problems inside the tree are
 /// [`Warning`]s instead).
 #[derive(Debug, thiserror::Error)]

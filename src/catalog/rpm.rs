@@ -167,12 +167,7 @@ fn repository(root: &Path, confine: &Confine, find: &RpmFind) -> (RpmRepository,
         primary_checksum: None,
         primary_size: None,
     };
-    let read = confine.open_file(&repomd_file).and_then(|mut file| {
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut file, &mut bytes)?;
-        Ok(bytes)
-    });
-    let bytes = match read {
+    let bytes = match confine.read_file(&repomd_file, super::MAX_METADATA_FILE) {
         Ok(bytes) => bytes,
         Err(OpenError::Outside) => {
             warnings.push(warn(&repomd_path, OUTSIDE_MESSAGE.to_owned()));

@@ -8,7 +8,6 @@
 //! `MD5sum`) matches. The Packages file is streamed one stanza at a time.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 
 use super::Context;
 use super::files::{Algo, BATCH, Expected, hash_reader, open_index, read_line};
@@ -17,9 +16,6 @@ use crate::catalog::apt::{ReleaseFile, parse_index_path};
 use crate::catalog::confine::{OpenError, lexically_inside};
 use crate::catalog::ids::{decode_backslashreplace, safe_id};
 use crate::catalog::{AptRelease, AptRepository};
-
-/// The biggest Release/InRelease file read (they are read whole).
-const MAX_RELEASE: u64 = 64 << 20;
 
 /// Verifies one release and its catalog repositories; returns one report per
 /// (component, arch) listed in the Release file (the catalog's id; a
@@ -42,15 +38,12 @@ pub(super) fn verify_release(
     }
     let text = match ctx
         .confine
-        .open_file(&ctx.root.join(&release.release_path))
+        .read_file(
+            &ctx.root.join(&release.release_path),
+            crate::catalog::MAX_METADATA_FILE,
+        )
         .map_err(open_text)
-        .and_then(|f| {
-            let mut bytes = Vec::new();
-            f.take(MAX_RELEASE)
-                .read_to_end(&mut bytes)
-                .map_err(|e| e.to_string())?;
-            Ok(bytes)
-        }) {
+    {
         Ok(bytes) => decode_backslashreplace(&bytes),
         Err(e) => {
             common.push(Problem::unreadable(release.release_path.clone(), e));

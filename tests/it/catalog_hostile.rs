@@ -116,6 +116,26 @@ fn repomd(primary_href: &str, extra: &str) -> String {
     )
 }
 
+/// `run` with the binary's data segment (heap) limited to `bytes`
+/// (`RLIMIT_DATA`): a run that tries to hold more aborts.
+fn with_data_limit(run: Run, bytes: u64) -> Run {
+    run.command_mut(|cmd| {
+        // SAFETY: setrlimit is async-signal-safe and only touches the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(libc::RLIMIT_DATA, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    })
+}
+
 /// Class 1: internal entity expansion. A 130 KB repomd.xml defining one
 /// 100 KB entity and using it 10,000 times (1 GB expanded) must cost memory
 /// linear in its size: a warning for that file, exit 0, under a 1 GiB data
@@ -142,21 +162,7 @@ fn xml_entity_expansion_is_bounded() {
     tree.write("root/rpm/fine/repodata/repomd.xml", fine.as_bytes());
     tree.write("root/rpm/fine/repodata/p.xml", PRIMARY);
 
-    let run = catalog_run(&tree.root()).command_mut(|cmd| {
-        // SAFETY: setrlimit is async-signal-safe and only touches the child.
-        unsafe {
-            cmd.pre_exec(|| {
-                let limit = libc::rlimit {
-                    rlim_cur: 1 << 30,
-                    rlim_max: 1 << 30,
-                };
-                if libc::setrlimit(libc::RLIMIT_DATA, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    });
+    let run = with_data_limit(catalog_run(&tree.root()), 1 << 30);
     let (catalog, _) = parse_success(run.success().run());
     let repos = repositories(&catalog);
     let bomb = repos
@@ -455,5 +461,62 @@ fn a_release_with_100000_index_lines_is_linear() {
     assert!(
         took < std::time::Duration::from_secs(10),
         "took {took:?} for 100,000 index lines"
+    );
+}
+
+/// Class 6: metadata read whole (Release, InRelease, repomd.xml) is capped
+/// at 64 MiB. Sparse 4 GiB files, read under a 512 MiB data limit: each is a
+/// warning naming the cap, the run exits 0, and a normal suite beside them
+/// is still catalogued (the uncapped read aborted under the limit).
+#[test]
+fn metadata_files_over_64_mib_are_warnings_not_read_whole() {
+    let tree = Tree::new();
+    let big = |rel: &str, head: &[u8]| {
+        let path = tree.write(rel, head);
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.set_len(4 << 30).expect("sparse 4 GiB");
+    };
+    big(
+        "root/debian/dists/huge/InRelease",
+        b"Suite: huge\nSHA256:\n",
+    );
+    big(
+        "root/rpm/huge/repodata/repomd.xml",
+        b"<?xml version=\"1.0\"?>\n<repomd>",
+    );
+    tree.write(
+        "root/debian/dists/fine/Release",
+        b"Suite: fine\nSHA256:\n 00 3 main/binary-amd64/Packages\n",
+    );
+    tree.write("root/debian/dists/fine/main/binary-amd64/Packages", b"ok\n");
+    let (catalog, _) = parse_success(
+        with_data_limit(catalog_run(&tree.root()), 512 << 20)
+            .success()
+            .run(),
+    );
+    for (format, path, what) in [
+        ("apt", "debian/dists/huge/InRelease", "Release/InRelease"),
+        ("rpm", "rpm/huge/repodata/repomd.xml", "repomd.xml"),
+    ] {
+        assert!(
+            has_warning(
+                &catalog,
+                format,
+                path,
+                &format!("failed to parse {what}: larger than 67108864 bytes")
+            ),
+            "{path}: {:?}",
+            warnings(&catalog)
+        );
+    }
+    assert!(
+        repositories(&catalog)
+            .iter()
+            .any(|r| r["id"].as_str().is_some_and(|id| id.contains("fine"))),
+        "{:?}",
+        repositories(&catalog)
     );
 }
