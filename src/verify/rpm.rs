@@ -4,6 +4,13 @@
 //! every `package`'s `location@href` exists under the repository base with
 //! `size@package`, and with a deep check its `checksum`. A `location` with
 //! `xml:base`, or an `href` leaving the base, is `outside_tree` and never read.
+//!
+//! Bounded memory: the pull parser holds one text node or tag at a time, so
+//! a primary with more than [`MAX_XML_RUN`] bytes between two markup
+//! delimiters (`<`, `>`) is `unreadable` instead of being held whole (a few
+//! MB of xz can expand to gigabytes without a `<`).
+
+use std::io::{self, BufRead, BufReader, Read};
 
 use quick_xml::events::{BytesStart, Event};
 
@@ -94,7 +101,10 @@ fn stream_primary(ctx: &Context, repo: &RpmRepository, primary: &str, report: &m
             return;
         }
     };
-    let mut xml = quick_xml::Reader::from_reader(reader);
+    let mut xml = quick_xml::Reader::from_reader(BufReader::new(BoundedRuns {
+        inner: reader,
+        run: 0,
+    }));
     let mut buf = Vec::new();
     let mut depth = 0usize;
     let mut package_depth: Option<usize> = None;
@@ -191,4 +201,67 @@ fn stream_primary(ctx: &Context, repo: &RpmRepository, primary: &str, report: &m
         buf.clear();
     }
     ctx.check(&repo.base_path, &mut batch, report);
+}
+
+/// The most bytes a primary may hold between two markup delimiters (`<` or
+/// `>`): the longest text node or tag the parser buffers (16 MiB).
+pub const MAX_XML_RUN: usize = 16 << 20;
+
+/// A reader that fails (`InvalidData`) once more than [`MAX_XML_RUN`] bytes
+/// pass without a `<` or `>`.
+struct BoundedRuns<R> {
+    inner: R,
+    run: usize,
+}
+
+impl<R: BufRead> Read for BoundedRuns<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
+        // Runs that start and end in this chunk are shorter than it; only
+        // the one continuing from the last chunk and the one left open can
+        // be long.
+        let (lead, tail) = match (
+            memchr::memchr2(b'<', b'>', chunk),
+            memchr::memrchr2(b'<', b'>', chunk),
+        ) {
+            (Some(first), Some(last)) => (self.run + first, n - last - 1),
+            _ => (self.run + n, self.run + n),
+        };
+        if lead.max(tail) > MAX_XML_RUN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("more than {MAX_XML_RUN} bytes without markup"),
+            ));
+        }
+        self.run = tail;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `data` through [`BoundedRuns`] in the 8 KiB pieces `io::copy` asks for.
+    fn read_all(data: Vec<u8>) -> io::Result<u64> {
+        let mut runs = BoundedRuns {
+            inner: io::Cursor::new(data),
+            run: 0,
+        };
+        io::copy(&mut runs, &mut io::sink())
+    }
+
+    fn tagged(run: usize) -> Vec<u8> {
+        [&b"<a>"[..], &vec![b'x'; run], b"</a><b>x</b>"].concat()
+    }
+
+    #[test]
+    fn runs_up_to_the_cap_pass_and_longer_ones_fail() {
+        assert!(read_all(tagged(MAX_XML_RUN)).is_ok());
+        let err = read_all(tagged(MAX_XML_RUN + 1)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(read_all(vec![b'x'; MAX_XML_RUN + 1]).is_err());
+        assert!(read_all(vec![b'x'; MAX_XML_RUN]).is_ok());
+    }
 }
