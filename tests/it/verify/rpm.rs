@@ -9,6 +9,13 @@ use sha2::Digest;
 
 use super::{copy_tree, file_name, find_one, has, problems, report, verify};
 
+/// The file name and size of the fixture package `mirrorer-fixture-a` of
+/// the repository `base`.
+fn package_a(base: &Path) -> (String, u64) {
+    let pkg = find_one(&base.join("Packages"), "mirrorer-fixture-a");
+    (file_name(&pkg), fs::metadata(&pkg).expect("stat").len())
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes)
         .iter()
@@ -169,9 +176,7 @@ fn rpm_primaries_are_streamed_and_hrefs_stay_in_the_base() {
 fn primaries_in_every_compression_are_streamed_and_garbage_is_unreadable() {
     let (_tmp, root) = copy_tree("rpm");
     let base = root.join("other/custom");
-    let pkg = find_one(&base.join("Packages"), "mirrorer-fixture-a");
-    let name = file_name(&pkg);
-    let len = fs::metadata(&pkg).expect("stat").len();
+    let (name, len) = package_a(&base);
     let packages = [
         rpm_package(&format!("Packages/{name}"), len, &"0".repeat(64), ""),
         rpm_package("Packages/absent.rpm", 1, &"0".repeat(64), ""),
@@ -227,9 +232,7 @@ fn primaries_in_every_compression_are_streamed_and_garbage_is_unreadable() {
 fn a_primary_text_node_over_the_cap_is_unreadable() {
     let (_tmp, root) = copy_tree("rpm");
     let base = root.join("other/custom");
-    let pkg = find_one(&base.join("Packages"), "mirrorer-fixture-a");
-    let name = file_name(&pkg);
-    let len = fs::metadata(&pkg).expect("stat").len();
+    let (name, len) = package_a(&base);
     let huge = format!(
         "<package type=\"rpm\"><description>{}</description></package>\n",
         "a".repeat(40 << 20)
