@@ -3,7 +3,10 @@
 //! textfile collector: written from the same [`Status`] as `status.json`,
 //! atomically (a temp file `.mirrorer.prom.<random>.tmp` in the same
 //! directory, then renamed: the collector only reads `*.prom`, so it never
-//! sees a half-written file).
+//! sees a half-written file). A temp file of ours left by a killed run is
+//! removed at the next write (writes happen under `state/status.lock`, so
+//! no other writer of ours is using it); other files of the directory,
+//! which node_exporter's other collectors share, are never touched.
 //!
 //! The metrics, all gauges (`# HELP` and `# TYPE` lines from the encoder):
 //!
@@ -188,8 +191,35 @@ pub fn write(dir: &Path, status: &Status) -> Result<PathBuf, WriteError> {
         path: path.clone(),
         source: std::io::Error::other(e),
     })?;
+    remove_stale_temp_files(dir);
     write_atomic(&path, text.as_bytes(), 0o644)?;
     Ok(path)
+}
+
+/// Removes `.mirrorer.prom.*.tmp` regular files from `dir` (module docs);
+/// failures are logged, never returned.
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{PROM_FILE}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = name.starts_with(&prefix) && name.ends_with(".tmp");
+        // file_type() does not follow a symlink: only our own regular files go.
+        if !ours || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => {
+                tracing::info!(target: "mirrorer::status", path = %entry.path().display(), "stale_metrics_temp_file_removed");
+            }
+            Err(e) => {
+                tracing::warn!(target: "mirrorer::status", path = %entry.path().display(), error = %e, "stale_metrics_temp_file_not_removed");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

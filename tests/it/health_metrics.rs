@@ -193,6 +193,36 @@ fn a_missing_textfile_dir_is_a_warning_not_a_failure() {
     assert!(env.workdir().join("metadata/status.json").exists());
 }
 
+/// A killed run leaves its temp file; the next write removes it, and only
+/// it: other collectors' files and a symlink named like ours stay.
+#[test]
+fn a_killed_runs_temp_file_is_removed_by_the_next_write() {
+    let env = Env::new();
+    let dir = env.root.join("textfile");
+    fs::create_dir_all(&dir).unwrap();
+    env.write_config(&config(&env, &dir));
+    let stale = dir.join(".mirrorer.prom.Ab12Cd.tmp");
+    fs::write(&stale, "mirrorer_snapshots 1\n").unwrap();
+    let other = dir.join(".other.prom.Ab12Cd.tmp");
+    fs::write(&other, "x").unwrap();
+    let target = env.root.join("keep-me");
+    fs::write(&target, "x").unwrap();
+    let link = dir.join(".mirrorer.prom.link.tmp");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    env.run()
+        .arg("cleanup-state")
+        .success()
+        .stderr_has("stale_metrics_temp_file_removed")
+        .run();
+    assert!(!stale.exists());
+    assert!(other.exists() && target.exists());
+    assert!(
+        link.symlink_metadata().is_ok(),
+        "the symlink is not ours to remove"
+    );
+    assert!(dir.join("mirrorer.prom").is_file());
+}
+
 #[test]
 fn a_relative_textfile_dir_is_a_config_error() {
     let env = Env::new();
