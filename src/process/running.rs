@@ -1,7 +1,7 @@
 //! Running a `Cmd`: the child in its own process group, one reader thread
-//! for its output (`output.rs`), waiting with timeout and signal checks, stopping (SIGTERM,
-//! then SIGKILL), and how it ended (`Exit`, `Finished`). Creating the
-//! child itself is in `child.rs`.
+//! for its output (`output.rs`), waiting with timeout and signal checks,
+//! stopping (SIGTERM, then SIGKILL), and how it ended (`Exit`, `Finished`).
+//! Creating the child itself is in `child.rs`.
 
 use std::fmt;
 
